@@ -1,0 +1,36 @@
+# Spillway: `make run` (the main job: local stack + demo) and `make test` (lint + all tests).
+# Needs only Python 3.11+ and make; everything else is installed into .venv from PyPI.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint unit bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/spillway demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint infra/template.yaml
+
+test: lint
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+bench: install
+	$(BIN)/python -m bench.queues
+
+clean:
+	rm -rf $(VENV) .spillway .pytest_cache .ruff_cache .hypothesis

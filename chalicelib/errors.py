@@ -1,0 +1,123 @@
+"""The one exception hierarchy of Spillway.
+
+Every error our code raises derives from :class:`SpillwayError`. Whether an error is worth
+retrying is decided here, in one place (:attr:`SpillwayError.retryable`), so workers, the circuit
+breaker and the edge all agree:
+
+* ``retryable = True``  -> transient: the dependency may recover (throttling, connection
+  exhaustion, timeouts, an open breaker). The message goes back to its queue and is tried again.
+* ``retryable = False`` -> permanent: the input itself is wrong (bad signature, bad JSON, too
+  large). Retrying can never succeed, and such an error never trips a circuit breaker.
+
+Adapters translate vendor errors (botocore ``ClientError``, psycopg ``OperationalError``) into
+these with ``raise ... from exc`` at the boundary.
+"""
+
+from __future__ import annotations
+
+
+class SpillwayError(Exception):
+    """Base of every Spillway error. ``retryable`` says whether trying again may succeed."""
+
+    retryable: bool = False
+
+
+# --- input errors (edge): permanent, answered with a 4xx, never trip a breaker ---------------
+class DeliveryRejected(SpillwayError):
+    """A webhook delivery we refuse. ``status`` is the HTTP status code to answer with."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class SignatureInvalid(DeliveryRejected):
+    """``X-Hub-Signature-256`` is missing, malformed or does not match the body (HTTP 401)."""
+
+    status = 401
+    code = "invalid_signature"
+
+
+class MissingHeader(DeliveryRejected):
+    """A required GitHub header (``X-GitHub-Event``, ``X-GitHub-Delivery``) is absent (HTTP 400)."""
+
+    code = "missing_header"
+
+
+class MalformedPayload(DeliveryRejected):
+    """The body is not a JSON object (or not a form with a ``payload`` field) (HTTP 400)."""
+
+    code = "malformed_payload"
+
+
+class UnsupportedMediaType(DeliveryRejected):
+    """A Content-Type other than JSON or form-urlencoded (HTTP 415)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class PayloadTooLarge(DeliveryRejected):
+    """The body exceeds the configured cap ``MAX_BODY_BYTES`` (HTTP 413)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+# --- configuration ------------------------------------------------------------------------------
+class ConfigError(SpillwayError):
+    """A setting is missing or invalid. The message names the key. Raised at cold start."""
+
+
+# --- dependencies -----------------------------------------------------------------------------
+class DependencyError(SpillwayError):
+    """A dependency (queue, state store, database, blob store) failed. Retryable by default."""
+
+    retryable = True
+
+
+class Throttled(DependencyError):
+    """The dependency refused for capacity (AWS throttling, too many connections)."""
+
+
+class DependencyUnavailable(DependencyError):
+    """The dependency could not be reached or timed out."""
+
+
+class PermanentDependencyError(DependencyError):
+    """The dependency rejected the request for a reason retrying will not fix (e.g. bad data)."""
+
+    retryable = False
+
+
+class ConflictError(SpillwayError):
+    """A compare-and-set lost its race: the item's version was not the expected one.
+
+    Callers reload and retry a bounded number of times. Not a dependency failure.
+    """
+
+
+class NotFound(SpillwayError):
+    """A named queue, item or blob does not exist."""
+
+
+class CircuitOpen(DependencyError):
+    """The circuit breaker for ``dependency`` is open: the call was not attempted.
+
+    ``retry_after_s`` (seconds, float) is how long until a probe may be allowed.
+    """
+
+    def __init__(self, dependency: str, retry_after_s: float = 0.0):
+        super().__init__(f"circuit breaker for {dependency!r} is open")
+        self.dependency = dependency
+        self.retry_after_s = retry_after_s
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True if ``exc`` is transient. Unknown exceptions count as retryable (never lose data)."""
+    if isinstance(exc, SpillwayError):
+        return exc.retryable
+    return True

@@ -1,0 +1,114 @@
+"""Settings: one frozen dataclass, loaded and validated once per cold start.
+
+Every key is an environment variable (set by ``.chalice/config.json`` on AWS, by the local
+stack locally). An invalid value raises :class:`~chalicelib.errors.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from chalicelib.errors import ConfigError
+
+BACKENDS = ("aws", "postgres")
+
+#: Default body cap in bytes: AWS Lambda's synchronous invocation payload limit is 6 MB
+#: (AWS Lambda quotas); API Gateway's is 10 MB and GitHub's own cap 25 MB (GitHub docs,
+#: "Webhook events and payloads"), so 6 MB is the binding one on AWS.
+DEFAULT_MAX_BODY_BYTES = 6 * 1000 * 1000
+
+#: GitHub lets a failed delivery be redelivered for 3 days (GitHub docs, "Redelivering
+#: webhooks"); dedup records outlive that by a day. Seconds.
+DEFAULT_IDEMPOTENCY_TTL_S = 4 * 24 * 3600
+
+
+def _int(env: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of Spillway's runtime settings.
+
+    ``backend``: ``aws`` (SQS/DynamoDB/S3) or ``postgres`` (single-node). ``queue_prefix``
+    names the queues ``<prefix>-high|medium|low|dlq``, the tables ``<prefix>-state`` and
+    ``<prefix>-idempotency`` and the bucket ``<prefix>-claim-checks``. ``webhook_secret`` is the
+    secret itself (local) and ``webhook_secret_param`` an SSM parameter name (AWS); one of them
+    is required by the edge. ``database_url`` is the application database (workers);
+    ``queue_database_url`` is where the postgres backend keeps queues and state (defaults to
+    ``database_url``). ``max_body_bytes`` caps request bodies (bytes).
+    """
+
+    backend: str = "aws"
+    queue_prefix: str = "spillway"
+    webhook_secret: str | None = None
+    webhook_secret_param: str | None = None
+    database_url: str | None = None
+    queue_database_url: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S
+    max_receive_count: int = 5
+    visibility_timeout_s: int = 180
+    region: str = "us-east-1"
+
+    @property
+    def state_table(self) -> str:
+        return f"{self.queue_prefix}-state"
+
+    @property
+    def idempotency_table(self) -> str:
+        return f"{self.queue_prefix}-idempotency"
+
+    @property
+    def claim_check_bucket(self) -> str:
+        return f"{self.queue_prefix}-claim-checks"
+
+    def queue_name(self, queue: str) -> str:
+        return f"{self.queue_prefix}-{queue}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build and validate settings from ``env`` (default ``os.environ``).
+
+        Raises :class:`ConfigError` naming the offending key.
+        """
+        env = os.environ if env is None else env
+        backend = env.get("SPILLWAY_BACKEND", "aws").strip().lower()
+        if backend not in BACKENDS:
+            raise ConfigError(f"SPILLWAY_BACKEND must be one of {BACKENDS}, got {backend!r}")
+        prefix = env.get("SPILLWAY_QUEUE_PREFIX", "spillway").strip()
+        if not prefix or not all(c.isalnum() or c in "-_" for c in prefix):
+            raise ConfigError(f"SPILLWAY_QUEUE_PREFIX must be [A-Za-z0-9_-]+, got {prefix!r}")
+        database_url = env.get("DATABASE_URL") or None
+        return cls(
+            backend=backend,
+            queue_prefix=prefix,
+            webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
+            webhook_secret_param=env.get("GITHUB_WEBHOOK_SECRET_PARAM") or None,
+            database_url=database_url,
+            queue_database_url=env.get("QUEUE_DATABASE_URL") or database_url,
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 100 * 2**20),
+            idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", DEFAULT_IDEMPOTENCY_TTL_S,
+                                   60, 30 * 24 * 3600),
+            max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 5, 1, 1000),
+            visibility_timeout_s=_int(env, "VISIBILITY_TIMEOUT_S", 180, 0, 43200),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once (cold start). Tests call ``cache_clear()``."""
+    return Settings.from_env()

@@ -1,0 +1,140 @@
+"""Embedded stand-ins for the local stack and the tests: a moto server (AWS emulator) and
+pgserver (embedded PostgreSQL 16), no Docker and no AWS account.
+
+Operator/test tooling only; never shipped to Lambda.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Credentials the moto server accepts (any non-empty values); set so boto3 never looks further.
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+#: moto's default account id (used in ARNs and in the claim-check bucket name).
+MOTO_ACCOUNT_ID = "123456789012"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class MotoServer:
+    """A moto server in a child process (its own core, not our GIL). ``url`` is the endpoint."""
+
+    url: str
+    process: subprocess.Popen
+
+    @classmethod
+    def start(cls, port: int | None = None, timeout_s: float = 30.0) -> MotoServer:
+        port = port or free_port()
+        env = {**os.environ, **FAKE_AWS_ENV}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"moto server exited with {proc.returncode}")
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).read()
+                return cls(url=url, process=proc)
+            except OSError:
+                time.sleep(0.1)
+        proc.kill()
+        raise RuntimeError(f"moto server did not answer on {url} within {timeout_s} s")
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset API)."""
+        req = urllib.request.Request(self.url + "/moto-api/reset", method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class EmbeddedPostgres:
+    """An embedded PostgreSQL server (pgserver) keeping its data in ``data_dir``.
+
+    pgserver listens on a unix socket only; :attr:`url` is a libpq URI with ``host=<dir>``.
+    A server orphaned by a killed owner is stopped on start (``pg_ctl stop``), per DESIGN.md 2b.
+    :meth:`stop` and :meth:`start` stop and restart the same data directory (used by chaos).
+    """
+
+    def __init__(self, data_dir: Path | str):
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = None
+        self.url: str = ""
+
+    def start(self) -> EmbeddedPostgres:
+        import pgserver  # heavy import, tooling only
+
+        self._stop_stale()
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        self.url = self._server.get_uri()
+        return self
+
+    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
+        import pgserver
+
+        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+        cmd = [str(pg_ctl), "-D", str(self.data_dir), *args]
+        if os.geteuid() == 0:  # pgserver runs postgres as the 'pgserver' user when we are root
+            cmd = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(cmd)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    def _stop_stale(self) -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            with contextlib.suppress(Exception):
+                self._pg_ctl("stop", "-m", "fast", "-w")
+
+    def stop(self) -> None:
+        """Stop the server now (fast shutdown: open connections are cut)."""
+        self._pg_ctl("stop", "-m", "fast", "-w")
+
+    def restart(self) -> None:
+        """Start the server again on the same data directory and socket."""
+        self._pg_ctl("start", "-w", "-l", str(self.data_dir / "log"))
+
+    def cleanup(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.cleanup()
+            self._server = None
+        self._stop_stale()
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` if missing; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        return self._server.get_uri(name)
