@@ -1,0 +1,116 @@
+"""classify: the table is total, the analytics choices hold, every corpus event classifies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.core.classify import (
+    ACTION_OVERRIDES,
+    BATCH_EVENTS,
+    HEAVY_BODY_BYTES,
+    PRIORITY_BY_EVENT,
+    TARGETS,
+    Classification,
+    classify,
+)
+from chalicelib.ports import PRIORITIES
+
+MANIFEST = Path(os.environ.get("SPILLWAY_CORPUS", "/work/shared/github-webhooks")) / "MANIFEST.tsv"
+
+
+def corpus_event_actions() -> set[tuple[str, str | None]]:
+    if not MANIFEST.is_file():
+        pytest.skip(f"corpus manifest not found at {MANIFEST} (set SPILLWAY_CORPUS)")
+    rows = [line.split("\t") for line in MANIFEST.read_text("utf-8").splitlines()[1:]]
+    return {(event, action or None) for _path, event, action, *_ in rows}
+
+
+def test_the_table_is_total_and_consistent():
+    assert set(PRIORITY_BY_EVENT.values()) <= set(PRIORITIES)
+    assert set(ACTION_OVERRIDES.values()) <= set(PRIORITIES)
+    # an override must refine an event the table names, and must change something
+    for (event, action), priority in ACTION_OVERRIDES.items():
+        assert event in PRIORITY_BY_EVENT, (event, action)
+        assert priority != PRIORITY_BY_EVENT[event], (event, action)
+    assert BATCH_EVENTS <= {e for e, p in PRIORITY_BY_EVENT.items() if p == "low"}
+
+
+def test_every_corpus_event_classifies():
+    pairs = corpus_event_actions()
+    assert len({event for event, _ in pairs}) >= 50
+    for event, action in pairs:
+        result = classify(event, action, 10_000)
+        assert result.priority in PRIORITIES and result.target in TARGETS, (event, action)
+
+
+@pytest.mark.parametrize(
+    ("event", "action", "expected"),
+    [
+        ("push", None, Classification("high", "light")),
+        ("pull_request", "opened", Classification("high", "light")),
+        ("pull_request", "closed", Classification("high", "light")),
+        ("pull_request", "synchronize", Classification("high", "light")),
+        ("pull_request", "labeled", Classification("medium", "light")),
+        ("pull_request", "unlabeled", Classification("medium", "light")),
+        ("pull_request", "assigned", Classification("medium", "light")),
+        ("pull_request_review", "submitted", Classification("high", "light")),
+        ("pull_request_review_comment", "created", Classification("high", "light")),
+        ("pull_request_review_thread", "resolved", Classification("high", "light")),
+        ("issues", "opened", Classification("high", "light")),
+        ("issues", "labeled", Classification("medium", "light")),
+        ("issue_comment", "created", Classification("high", "light")),
+        ("release", "published", Classification("medium", "light")),
+        ("star", "created", Classification("medium", "light")),
+        ("discussion", "created", Classification("medium", "light")),
+        ("discussion", "pinned", Classification("low", "light")),
+        ("ping", None, Classification("low", "light")),
+        ("check_run", "completed", Classification("low", "batch")),
+        ("check_suite", "requested", Classification("low", "batch")),
+        ("status", None, Classification("low", "batch")),
+        ("workflow_job", "queued", Classification("low", "batch")),
+        ("workflow_run", "completed", Classification("low", "batch")),
+        ("deployment_status", "created", Classification("low", "batch")),
+        ("deployment", "created", Classification("low", "light")),
+        ("sponsorship", "created", Classification("low", "light")),
+    ],
+)
+def test_analytics_choices(event, action, expected):
+    assert classify(event, action, 1_000) == expected
+
+
+@pytest.mark.parametrize("event", ["some_future_event", "", "PUSH", "pull_request.extra"])
+def test_unknown_events_are_low_and_light(event):
+    assert classify(event, "opened", 100) == Classification("low", "light")
+
+
+def test_an_action_without_an_override_keeps_the_event_priority():
+    assert classify("pull_request", "some_new_action", 100).priority == "high"
+    assert classify("label", "labeled", 100).priority == "medium"  # overrides are per event
+
+
+def test_heavy_is_by_size_and_wins_over_batch():
+    assert classify("push", None, HEAVY_BODY_BYTES).target == "light"
+    assert classify("push", None, HEAVY_BODY_BYTES + 1) == Classification("high", "heavy")
+    assert classify("check_run", "completed", HEAVY_BODY_BYTES + 1).target == "heavy"
+    assert classify("unknown", None, 25 * 10**6) == Classification("low", "heavy")
+
+
+def test_negative_size_is_a_programming_error():
+    with pytest.raises(ValueError):
+        classify("push", None, -1)
+
+
+@given(event=st.text(max_size=120), action=st.none() | st.text(max_size=120),
+       body_bytes=st.integers(0, 10**9))
+def test_classify_is_total(event, action, body_bytes):
+    result = classify(event, action, body_bytes)
+    assert result.priority in PRIORITIES
+    assert result.target in TARGETS
+    assert (result.target == "heavy") == (body_bytes > HEAVY_BODY_BYTES)
+    if event not in PRIORITY_BY_EVENT:
+        assert result.priority == "low"
