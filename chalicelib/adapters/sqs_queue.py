@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.aws_errors import error_code, translate_aws_error
+from chalicelib.adapters.queue_rules import check_message, target_queue
 from chalicelib.errors import DependencyError, NotFound, PermanentDependencyError
-from chalicelib.ports import PRIORITIES, QUEUES, QueueMessage, QueueStats
+from chalicelib.ports import QUEUES, QueueMessage, QueueStats
 
 #: SQS maximum message size, bytes: 1 MiB (AWS SQS quotas, 2026; moto 5.2 enforces the same).
-#: Counts the body plus every attribute's name, data type and value.
+#: Counts the body plus every attribute's name, data type and value (``queue_rules``).
 SQS_MAX_MESSAGE_BYTES = 1_048_576
 #: SQS batch calls take at most 10 entries; ReceiveMessage returns at most 10 messages.
 SQS_BATCH = 10
@@ -28,31 +29,6 @@ STALE_HANDLE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight",
                                 "InvalidParameterValue"})
 
 T = TypeVar("T")
-
-
-def message_size(body: str, attributes: Mapping[str, str] | None) -> int:
-    """Size SQS counts against its limit, bytes: UTF-8 body + each attribute's name, data type
-    (``String``) and value."""
-    size = len(body.encode("utf-8"))
-    for name, value in (attributes or {}).items():
-        size += len(name.encode("utf-8")) + len("String") + len(value.encode("utf-8"))
-    return size
-
-
-def check_message(body: str, attributes: Mapping[str, str] | None, limit: int) -> None:
-    """Reject a message over ``limit`` bytes (see :func:`message_size`) or containing NUL
-    (neither SQS nor PostgreSQL text accepts U+0000) with :class:`PermanentDependencyError`."""
-    size = message_size(body, attributes)
-    if size > limit:
-        raise PermanentDependencyError(f"message of {size} bytes exceeds the {limit}-byte limit")
-    if "\x00" in body or any("\x00" in k or "\x00" in v for k, v in (attributes or {}).items()):
-        raise PermanentDependencyError("message contains U+0000, which queues cannot store")
-
-
-def target_queue(attributes: Mapping[str, str]) -> str:
-    """Where a redriven message goes back to: its ``priority`` attribute, else ``low``."""
-    priority = attributes.get("priority", "")
-    return priority if priority in PRIORITIES else "low"
 
 
 def chunks(items: Sequence[T], size: int = SQS_BATCH) -> Iterator[Sequence[T]]:

@@ -1,0 +1,48 @@
+"""PostgreSQL adapter for :class:`~chalicelib.ports.BlobPort`: claim checks in the ``blobs``
+table (``migrations/queue``). References look like ``pg://blobs/<key>``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.adapters.pg_tx import transaction
+from chalicelib.errors import NotFound
+
+PREFIX = "pg://blobs/"
+
+
+class PgBlob:
+    """:class:`~chalicelib.ports.BlobPort` over PostgreSQL ``bytea`` (up to 1 GB a value,
+    PostgreSQL docs). ``pool``: a ``psycopg_pool.ConnectionPool``."""
+
+    def __init__(self, pool: Any):
+        self._pool = pool
+
+    @staticmethod
+    def _key(ref: str) -> str:
+        if not ref.startswith(PREFIX) or len(ref) == len(PREFIX):
+            raise NotFound(f"not a pg:// claim-check reference: {ref!r}")
+        return ref[len(PREFIX):]
+
+    def put(self, key: str, data: bytes) -> str:
+        """Store (or overwrite) ``data`` under ``key``; returns ``pg://blobs/<key>``."""
+        with transaction(self._pool, f"blob put {key}") as conn:
+            conn.execute("INSERT INTO blobs (key, data) VALUES (%s, %s) ON CONFLICT (key)"
+                         " DO UPDATE SET data = EXCLUDED.data, created_at = clock_timestamp()",
+                         (key, bytes(data)))
+        return PREFIX + key
+
+    def get(self, ref: str) -> bytes:
+        """The stored bytes. Raises :class:`NotFound` for a missing blob or a bad reference."""
+        key = self._key(ref)
+        with transaction(self._pool, f"blob get {key}") as conn:
+            row = conn.execute("SELECT data FROM blobs WHERE key = %s", (key,)).fetchone()
+        if row is None:
+            raise NotFound(f"no blob {ref!r}")
+        return bytes(row[0])
+
+    def delete(self, ref: str) -> None:
+        """Delete the blob (a missing one is not an error)."""
+        key = self._key(ref)
+        with transaction(self._pool, f"blob delete {key}") as conn:
+            conn.execute("DELETE FROM blobs WHERE key = %s", (key,))
