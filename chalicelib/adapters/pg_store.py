@@ -1,0 +1,144 @@
+"""The application database adapter: the delivery ledger plus normalized upserts.
+
+Schema: ``migrations/app/`` (apply with ``spillway.migrate.migrate(url)``).
+
+Idempotency key: ``(hook_id, delivery_id)``. :meth:`DeliveryStore.store` inserts the ledger
+row and, only when that row is new, the normalized rows, in one transaction. A redelivered
+message (SQS is at-least-once) therefore stores nothing twice and re-applies no upsert.
+
+Out-of-order deliveries: a normalized row only moves forward. An upsert updates an existing
+row only when ``(coalesce(updated_at, '-infinity'), last_seen_at)`` of the new row is ``>=``
+the stored one (``updated_at`` is GitHub's; ``last_seen_at`` when the delivery was received).
+Columns a payload omits (``NULL``) keep their stored value, except those that legitimately
+become empty (:data:`CLEARABLE`). Pushes and commits are immutable: first writer wins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters.pg_pool import pooled
+from chalicelib.normalize import KEYS, normalize, sanitize
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+#: Columns copied even when the new value is NULL (reopened issue: closed_at back to NULL).
+CLEARABLE = frozenset({"closed_at", "merged_at", "merged_by_id", "state_reason", "body",
+                       "language", "starred_at"})
+
+#: Tables whose rows never change once written.
+IMMUTABLE = frozenset({"pushes", "commits"})
+
+#: Bookkeeping columns the store adds to every normalized row.
+TRAILER = ("last_delivery_id", "last_seen_at")
+
+_LEDGER_SQL = """
+INSERT INTO webhook_deliveries
+    (hook_id, delivery_id, event, action, priority, received_at, attempts, payload,
+     payload_bytes, sanitized)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (hook_id, delivery_id) DO NOTHING
+RETURNING true
+"""
+
+_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+@lru_cache(maxsize=64)
+def upsert_sql(table: str, columns: tuple[str, ...]) -> str:
+    """The ``INSERT ... ON CONFLICT`` statement for ``table`` with ``columns`` (+ trailer),
+    positional ``%s`` parameters. Identifiers come from :mod:`chalicelib.normalize`, never from
+    a payload, and are quoted anyway."""
+    from psycopg import sql
+
+    cols = (*columns, *TRAILER)
+    ident = [sql.Identifier(c) for c in cols]
+    key = sql.SQL(", ").join(sql.Identifier(c) for c in KEYS[table])
+    head = sql.SQL("INSERT INTO {t} AS t ({cols}) VALUES ({vals}) ON CONFLICT ({key}) ").format(
+        t=sql.Identifier(table), cols=sql.SQL(", ").join(ident),
+        vals=sql.SQL(", ").join(sql.Placeholder() * len(cols)), key=key)
+    if table in IMMUTABLE:
+        return head.as_string(None) + "DO NOTHING"
+    sets = []
+    for col, name in zip(cols, ident, strict=True):
+        if col in KEYS[table]:
+            continue
+        if col in CLEARABLE or col in TRAILER or col == "updated_at":
+            sets.append(sql.SQL("{c} = excluded.{c}").format(c=name))
+        else:
+            sets.append(sql.SQL("{c} = coalesce(excluded.{c}, t.{c})").format(c=name))
+    tail = sql.SQL(
+        "DO UPDATE SET {sets} WHERE "
+        "(coalesce(excluded.updated_at, '-infinity'), excluded.last_seen_at) >= "
+        "(coalesce(t.updated_at, '-infinity'), t.last_seen_at)"
+    ).format(sets=sql.SQL(", ").join(sets))
+    return (head + tail).as_string(None)
+
+
+class DeliveryStore:
+    """Writes deliveries to the application database through a ``psycopg_pool.ConnectionPool``
+    (see :func:`chalicelib.adapters.pg_pool.make_pool`). Thread-safe as the pool is."""
+
+    def __init__(self, pool: ConnectionPool):
+        self._pool = pool
+
+    def store(self, *, hook_id: str | None, delivery_id: str, event: str, action: str | None,
+              priority: str, received_at: float, receive_count: int, payload: Any,
+              payload_bytes: int) -> bool:
+        """Store one delivery: the ledger row and its normalized rows, in one transaction.
+
+        ``received_at``: epoch seconds when the edge accepted the delivery. ``receive_count``:
+        SQS ``ApproximateReceiveCount`` (stored as ``attempts``). ``payload``: the decoded JSON
+        body (sanitized here: NUL and lone surrogates become U+FFFD). ``payload_bytes``: size of
+        the body as received. ``hook_id`` ``None`` is stored as ``''``.
+
+        Returns True if the delivery was stored now, False if ``(hook_id, delivery_id)`` was
+        already stored (nothing is written then). Raises :class:`~chalicelib.errors.Throttled`,
+        :class:`~chalicelib.errors.DependencyUnavailable` (retryable) or
+        :class:`~chalicelib.errors.PermanentDependencyError` (the data can never be stored).
+        """
+        from psycopg.types.json import Jsonb
+
+        clean, changed = sanitize(payload)
+        (hook_id, delivery_id, event, action, priority), _ = sanitize(
+            [hook_id or "", delivery_id, event, action, priority])
+        seen_at = datetime.fromtimestamp(received_at, tz=UTC)
+        rows = normalize(event, clean)
+        ledger = (hook_id, delivery_id, event, action, priority, seen_at, receive_count,
+                  Jsonb(clean, dumps=_dumps), payload_bytes, changed)
+        with pooled(self._pool) as conn, conn.cursor() as cur:
+            cur.execute(_LEDGER_SQL, ledger)
+            if cur.fetchone() is None:
+                return False
+            with conn.pipeline():
+                for table, table_rows in rows.tables():
+                    columns = tuple(table_rows[0])
+                    cur.executemany(upsert_sql(table, columns), [
+                        (*(row.get(c) for c in columns), delivery_id, seen_at)
+                        for row in table_rows
+                    ])
+        return True
+
+    def count_stored(self, delivery_ids: Sequence[str]) -> dict[str, int]:
+        """Ledger rows per delivery id, for the ids given (ids never stored are absent).
+        More than one row means the delivery came through several hooks."""
+        return dict(self._query(
+            "SELECT delivery_id, count(*) FROM webhook_deliveries "
+            "WHERE delivery_id = ANY(%s) GROUP BY delivery_id", (list(delivery_ids),)))
+
+    def ledger_counts(self, delivery_ids: Sequence[str]) -> tuple[int, int]:
+        """``(stored_rows, distinct_deliveries)`` among ``delivery_ids``: fewer distinct than
+        asked means deliveries are missing; more rows than distinct means duplicates."""
+        ((rows, distinct),) = self._query(
+            "SELECT count(*), count(DISTINCT delivery_id) FROM webhook_deliveries "
+            "WHERE delivery_id = ANY(%s)", (list(delivery_ids),))
+        return rows, distinct
+
+    def _query(self, query: str, params: tuple) -> list[tuple]:
+        with pooled(self._pool) as conn:
+            return conn.execute(query, params).fetchall()
