@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.adapters.pg_tx import transaction
+from chalicelib.adapters.pg_pool import pooled
 from chalicelib.errors import NotFound
 
 PREFIX = "pg://blobs/"
@@ -26,7 +26,7 @@ class PgBlob:
 
     def put(self, key: str, data: bytes) -> str:
         """Store (or overwrite) ``data`` under ``key``; returns ``pg://blobs/<key>``."""
-        with transaction(self._pool, f"blob put {key}") as conn:
+        with pooled(self._pool) as conn:
             conn.execute("INSERT INTO blobs (key, data) VALUES (%s, %s) ON CONFLICT (key)"
                          " DO UPDATE SET data = EXCLUDED.data, created_at = clock_timestamp()",
                          (key, bytes(data)))
@@ -35,7 +35,7 @@ class PgBlob:
     def get(self, ref: str) -> bytes:
         """The stored bytes. Raises :class:`NotFound` for a missing blob or a bad reference."""
         key = self._key(ref)
-        with transaction(self._pool, f"blob get {key}") as conn:
+        with pooled(self._pool) as conn:
             row = conn.execute("SELECT data FROM blobs WHERE key = %s", (key,)).fetchone()
         if row is None:
             raise NotFound(f"no blob {ref!r}")
@@ -44,5 +44,5 @@ class PgBlob:
     def delete(self, ref: str) -> None:
         """Delete the blob (a missing one is not an error)."""
         key = self._key(ref)
-        with transaction(self._pool, f"blob delete {key}") as conn:
+        with pooled(self._pool) as conn:
             conn.execute("DELETE FROM blobs WHERE key = %s", (key,))

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import STATUS_CONSTANTS
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from chalicelib.adapters.pg_tx import transaction
+from chalicelib.adapters.pg_pool import pooled
 
 _COLUMNS = "id, status, expiration, in_progress_expiration, data, validation"
 
@@ -60,7 +60,7 @@ class PgIdempotencyLayer(BasePersistenceLayer):
         self._now = now
 
     def _get_record(self, idempotency_key: str) -> DataRecord:
-        with transaction(self._pool, "idempotency get") as conn:
+        with pooled(self._pool) as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM idempotency_records WHERE id = %s",
                                (idempotency_key,)).fetchone()
         if row is None:
@@ -76,7 +76,7 @@ class PgIdempotencyLayer(BasePersistenceLayer):
                   "in_progress_expiration": data_record.in_progress_expiry_timestamp,
                   "validation": validation, "now": int(now), "now_ms": int(now * 1000),
                   "inprogress": STATUS_CONSTANTS["INPROGRESS"]}
-        with transaction(self._pool, "idempotency put") as conn:
+        with pooled(self._pool) as conn:
             if conn.execute(_PUT, params).fetchone() is not None:
                 return
             # The conflicting row is locked by ON CONFLICT: read the record that won.
@@ -93,7 +93,7 @@ class PgIdempotencyLayer(BasePersistenceLayer):
         sets = "data = %(data)s, expiration = %(expiration)s, status = %(status)s"
         if self.payload_validation_enabled:
             sets += ", validation = %(validation)s"
-        with transaction(self._pool, "idempotency update") as conn:
+        with pooled(self._pool) as conn:
             conn.execute(f"UPDATE idempotency_records SET {sets} WHERE id = %(id)s",
                          {"id": data_record.idempotency_key, "data": data_record.response_data,
                           "expiration": data_record.expiry_timestamp,
@@ -101,7 +101,7 @@ class PgIdempotencyLayer(BasePersistenceLayer):
                           "validation": data_record.payload_hash})
 
     def _delete_record(self, data_record: DataRecord) -> None:
-        with transaction(self._pool, "idempotency delete") as conn:
+        with pooled(self._pool) as conn:
             conn.execute("DELETE FROM idempotency_records WHERE id = %s",
                          (data_record.idempotency_key,))
 

@@ -19,7 +19,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from chalicelib.adapters.pg_tx import transaction
+from chalicelib.adapters.pg_pool import pooled
 from chalicelib.adapters.queue_rules import DEFAULT_PRIORITY, check_message
 from chalicelib.errors import NotFound
 from chalicelib.ports import DLQ, PRIORITIES, QUEUES, QueueMessage, QueueStats
@@ -93,7 +93,7 @@ class PgQueue:
     applied). ``max_receive_count``: the redrive policy -- the (max+1)-th receive attempt moves
     the message to :data:`DLQ` instead of delivering it, as SQS does. ``now``: clock, epoch
     seconds. ``max_message_bytes``: send limit, bytes. Errors: psycopg errors become
-    :mod:`chalicelib.errors` (``pg_tx``); an unknown queue name raises :class:`NotFound`.
+    :mod:`chalicelib.errors` (``pg_pool.translate_pg_error``); an unknown queue name raises :class:`NotFound`.
     """
 
     def __init__(self, pool: Any, *, max_receive_count: int = 5,
@@ -118,7 +118,7 @@ class PgQueue:
         self._check_queue(queue)
         check_message(body, attributes, self.max_message_bytes)
         now = self._now()
-        with transaction(self._pool, f"send {queue}") as conn:
+        with pooled(self._pool) as conn:
             row = conn.execute(
                 f"""WITH ins AS (
                         INSERT INTO queue_messages (queue, body, attributes, sent_at, visible_at)
@@ -147,10 +147,10 @@ class PgQueue:
         vt = int(visibility_timeout_s)
         wait_s = max(0.0, min(MAX_WAIT_S, wait_s))
         if wait_s <= 0:
-            with transaction(self._pool, f"receive {queue}") as conn:
+            with pooled(self._pool) as conn:
                 return self._receive_once(conn, queue, n, vt)
         deadline = time.monotonic() + wait_s
-        with transaction(self._pool, f"receive {queue}") as conn:
+        with pooled(self._pool) as conn:
             autocommit = conn.autocommit
             conn.autocommit = True
             try:
@@ -174,7 +174,7 @@ class PgQueue:
         handles = [h for h in receipt_handles if _is_uuid(h)]
         if not handles:
             return
-        with transaction(self._pool, f"delete {queue}") as conn:
+        with pooled(self._pool) as conn:
             conn.execute("DELETE FROM queue_messages WHERE queue = %s"
                          " AND receipt_handle = ANY(%s::uuid[])", (queue, handles))
 
@@ -184,7 +184,7 @@ class PgQueue:
         self._check_queue(queue)
         if not _is_uuid(receipt_handle):
             return
-        with transaction(self._pool, f"change_visibility {queue}") as conn:
+        with pooled(self._pool) as conn:
             conn.execute("UPDATE queue_messages SET visible_at = to_timestamp(%s)"
                          " WHERE queue = %s AND receipt_handle = %s::uuid",
                          (self._now() + timeout_s, queue, receipt_handle))
@@ -193,7 +193,7 @@ class PgQueue:
         """Exact counts; ``oldest_age_s`` is now minus the oldest ``sent_at`` (seconds)."""
         self._check_queue(queue)
         now = self._now()
-        with transaction(self._pool, f"stats {queue}") as conn:
+        with pooled(self._pool) as conn:
             row = conn.cursor(row_factory=dict_row).execute(
                 _STATS, {"queue": queue, "now": now}).fetchone()
         oldest = row.pop("oldest")
@@ -207,7 +207,7 @@ class PgQueue:
         self._check_queue(source)
         if destination is not None:
             self._check_queue(destination)
-        with transaction(self._pool, f"move {source}") as conn:
+        with pooled(self._pool) as conn:
             rows = conn.execute(_MOVE, {"dest": destination, "source": source,
                                         "now": self._now(), "n": max_messages}).fetchall()
         return sum(row[1] for row in rows)
@@ -215,7 +215,7 @@ class PgQueue:
     def purge(self, queue: str) -> None:
         """Delete every message of ``queue``."""
         self._check_queue(queue)
-        with transaction(self._pool, f"purge {queue}") as conn:
+        with pooled(self._pool) as conn:
             conn.execute("DELETE FROM queue_messages WHERE queue = %s", (queue,))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from chalicelib.adapters.pg_tx import transaction
+from chalicelib.adapters.pg_pool import pooled
 from chalicelib.errors import ConflictError
 from chalicelib.ports import StateItem
 
@@ -18,7 +18,7 @@ _SELECT = "SELECT key, version, data, expires_at FROM queue_state"
 class PgState:
     """:class:`~chalicelib.ports.StatePort` over PostgreSQL. ``pool``: a
     ``psycopg_pool.ConnectionPool``. A lost compare-and-set raises
-    :class:`~chalicelib.errors.ConflictError`; psycopg errors are translated by ``pg_tx``
+    :class:`~chalicelib.errors.ConflictError`; psycopg errors are translated by ``pg_pool.translate_pg_error``
     (``data`` containing U+0000 -> PermanentDependencyError, jsonb refuses it)."""
 
     def __init__(self, pool: Any):
@@ -26,7 +26,7 @@ class PgState:
 
     def get(self, key: str) -> StateItem | None:
         """The item or None; expired items are returned."""
-        with transaction(self._pool, f"state get {key}") as conn:
+        with pooled(self._pool) as conn:
             row = conn.execute(f"{_SELECT} WHERE key = %s", (key,)).fetchone()
         return _item(row) if row else None
 
@@ -34,7 +34,7 @@ class PgState:
             expires_at: float | None = None) -> StateItem:
         """``INSERT ... ON CONFLICT DO NOTHING`` when ``expected_version`` is None, else
         ``UPDATE ... WHERE version = expected_version``; ConflictError when no row changed."""
-        with transaction(self._pool, f"state put {key}") as conn:
+        with pooled(self._pool) as conn:
             if expected_version is None:
                 row = conn.execute(
                     "INSERT INTO queue_state (key, version, data, expires_at)"
@@ -53,7 +53,7 @@ class PgState:
     def delete(self, key: str, *, expected_version: int | None = None) -> None:
         """Delete (at ``expected_version`` when given: ConflictError if it differs or the item
         is absent)."""
-        with transaction(self._pool, f"state delete {key}") as conn:
+        with pooled(self._pool) as conn:
             if expected_version is None:
                 conn.execute("DELETE FROM queue_state WHERE key = %s", (key,))
                 return
@@ -65,7 +65,7 @@ class PgState:
     def scan(self, prefix: str) -> list[StateItem]:
         """Items whose key starts with ``prefix`` (literally: ``%`` and ``_`` are not
         wildcards), sorted by key."""
-        with transaction(self._pool, f"state scan {prefix}") as conn:
+        with pooled(self._pool) as conn:
             rows = conn.execute(f"{_SELECT} WHERE starts_with(key, %s) ORDER BY key",
                                 (prefix,)).fetchall()
         return [_item(r) for r in rows]
