@@ -222,3 +222,21 @@ def test_long_poll_returns_a_message_sent_while_waiting(queue_backend):
     finally:
         sender.join()
     assert [m.body for m in got] == ["late"]
+
+
+def test_concurrent_receivers_never_share_a_message(queue_backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    q = queue_backend.port
+    for i in range(40):
+        q.send("low", f"m{i}")
+
+    def drain(_: int) -> list[str]:
+        got: list[str] = []
+        while batch := q.receive("low", max_messages=5, visibility_timeout_s=300):
+            got += [m.body for m in batch]
+        return got
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [body for part in pool.map(drain, range(4)) for body in part]
+    assert sorted(results) == sorted(f"m{i}" for i in range(40))
