@@ -38,17 +38,32 @@ def _int(env: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> in
     return value
 
 
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key} must be true or false, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of Spillway's runtime settings.
 
     ``backend``: ``aws`` (SQS/DynamoDB/S3) or ``postgres`` (single-node). ``queue_prefix``
     names the queues ``<prefix>-high|medium|low|dlq``, the tables ``<prefix>-state`` and
-    ``<prefix>-idempotency`` and the bucket ``<prefix>-claim-checks``. ``webhook_secret`` is the
+    ``<prefix>-idempotency``; ``claim_check_bucket`` defaults to the template's
+    ``<prefix>-claim-checks-<account>`` with moto's account id. ``webhook_secret`` is the
     secret itself (local) and ``webhook_secret_param`` an SSM parameter name (AWS); one of them
     is required by the edge. ``database_url`` is the application database (workers);
     ``queue_database_url`` is where the postgres backend keeps queues and state (defaults to
-    ``database_url``). ``max_body_bytes`` caps request bodies (bytes).
+    ``database_url``). ``max_body_bytes`` caps request bodies (bytes). ``db_pool_size`` is
+    the worker's connection pool size per process. ``retry_base_s``/``retry_max_s`` shape the
+    worker's exponential backoff (seconds; original strategy: 1 min to 1 h). ``breaker_open_s``
+    is how long the database circuit breaker stays open before a half-open probe (seconds).
     """
 
     backend: str = "aws"
@@ -62,6 +77,12 @@ class Settings:
     max_receive_count: int = 5
     visibility_timeout_s: int = 180
     region: str = "us-east-1"
+    claim_check_bucket: str = "spillway-claim-checks-123456789012"
+    db_pool_size: int = 4
+    retry_base_s: int = 60
+    retry_max_s: int = 3600
+    breaker_enabled: bool = True
+    breaker_open_s: int = 60
 
     @property
     def state_table(self) -> str:
@@ -70,10 +91,6 @@ class Settings:
     @property
     def idempotency_table(self) -> str:
         return f"{self.queue_prefix}-idempotency"
-
-    @property
-    def claim_check_bucket(self) -> str:
-        return f"{self.queue_prefix}-claim-checks"
 
     def queue_name(self, queue: str) -> str:
         return f"{self.queue_prefix}-{queue}"
@@ -105,6 +122,13 @@ class Settings:
             max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 5, 1, 1000),
             visibility_timeout_s=_int(env, "VISIBILITY_TIMEOUT_S", 180, 0, 43200),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            claim_check_bucket=env.get("CLAIM_CHECK_BUCKET")
+            or f"{prefix}-claim-checks-123456789012",
+            db_pool_size=_int(env, "DB_POOL_SIZE", 4, 1, 100),
+            retry_base_s=_int(env, "RETRY_BASE_S", 60, 0, 43200),
+            retry_max_s=_int(env, "RETRY_MAX_S", 3600, 0, 43200),
+            breaker_enabled=_bool(env, "BREAKER_ENABLED", True),
+            breaker_open_s=_int(env, "BREAKER_OPEN_S", 60, 1, 86400),
         )
 
 

@@ -1,0 +1,61 @@
+"""Spillway's Chalice app: the edge route and one SQS worker per priority queue.
+
+Handlers are a few lines that delegate to ``chalicelib`` (see DESIGN.md section 4). Queue names
+are fixed at import because Chalice reads them when it packages the app; they follow
+``SPILLWAY_QUEUE_PREFIX`` (default ``spillway``) and must match ``infra/template.yaml``.
+
+Batch size, batching window and ``maximum_concurrency`` per event source mapping: the sum of
+``maximum_concurrency`` over a function's mappings must stay ≤ its reserved concurrency, or
+throttled receives burn ``maxReceiveCount`` and valid messages reach the DLQ (AWS re:Post,
+"lambda-sqs-scaling"). Each worker is its own function here, with reserved concurrency equal to
+its mapping's maximum concurrency (``.chalice/config.json``). Chalice does not switch on
+ReportBatchItemFailures: ``spillway deploy`` and ``infra/chalice-merge.json`` do.
+"""
+
+import os
+
+from chalice import Chalice, Response
+
+from chalicelib import wiring
+
+app = Chalice(app_name="spillway")
+_PREFIX = os.environ.get("SPILLWAY_QUEUE_PREFIX", "spillway")
+
+#: (batch size, maximum batching window s, maximum concurrency) per priority queue.
+WORKER_SCALING = {"high": (10, 1, 10), "medium": (10, 2, 4), "low": (10, 5, 2)}
+
+
+@app.route("/webhooks/github", methods=["POST"],
+           content_types=["application/json", "application/x-www-form-urlencoded"])
+def github_webhook():
+    request = app.current_request
+    result = wiring.handle_webhook(request.headers, request.raw_body, app.lambda_context)
+    return Response(body=result.body, status_code=result.status,
+                    headers={"Content-Type": "application/json"})
+
+
+@app.route("/health", methods=["GET"])
+def health():
+    return wiring.health()
+
+
+def _sqs(priority):
+    batch, window, concurrency = WORKER_SCALING[priority]
+    return app.on_sqs_message(queue=f"{_PREFIX}-{priority}", batch_size=batch,
+                              maximum_batching_window_in_seconds=window,
+                              maximum_concurrency=concurrency, name=f"worker_{priority}")
+
+
+@_sqs("high")
+def worker_high(event):
+    return wiring.handle_sqs(event.to_dict(), event.context, queue="high")
+
+
+@_sqs("medium")
+def worker_medium(event):
+    return wiring.handle_sqs(event.to_dict(), event.context, queue="medium")
+
+
+@_sqs("low")
+def worker_low(event):
+    return wiring.handle_sqs(event.to_dict(), event.context, queue="low")

@@ -1,0 +1,78 @@
+"""In-memory :class:`~chalicelib.ports.StatePort`: one process, thread-safe, same semantics as
+the DynamoDB and PostgreSQL adapters (the contract suite runs against all of them).
+
+For tests, benchmarks and single-process tools; shared state across Lambda instances needs
+DynamoDB (``DynamoState``) or PostgreSQL (``PgState``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chalicelib.errors import ConflictError
+from chalicelib.ports import StateItem
+
+
+class MemoryState:
+    """Items in a dict behind a lock. ``data`` is copied through JSON on write (so it must be
+    JSON-serialisable, as for the real stores) and deep-copied on read. ``clock`` (epoch
+    seconds) is used only by :meth:`purge_expired`, the stand-in for DynamoDB TTL deletion."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._items: dict[str, StateItem] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def get(self, key: str) -> StateItem | None:
+        with self._lock:
+            item = self._items.get(key)
+            return None if item is None else _copy(item)
+
+    def put(self, key: str, data: Mapping[str, Any], *, expected_version: int | None,
+            expires_at: float | None = None) -> StateItem:
+        """Compare-and-set on ``version``; raises ConflictError when it differs (or, with
+        ``expected_version=None``, when the item exists)."""
+        payload = json.loads(json.dumps(dict(data)))
+        with self._lock:
+            current = self._items.get(key)
+            current_version = None if current is None else current.version
+            if current_version != expected_version:
+                raise ConflictError(f"state item {key!r} is at version {current_version}, "
+                                    f"expected {expected_version}")
+            item = StateItem(key=key, version=(expected_version or 0) + 1, data=payload,
+                             expires_at=None if expires_at is None else float(expires_at))
+            self._items[key] = item
+            return _copy(item)
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> None:
+        with self._lock:
+            current = self._items.get(key)
+            if expected_version is not None:
+                if current is None or current.version != expected_version:
+                    raise ConflictError(f"state item {key!r} is not at version "
+                                        f"{expected_version}")
+            self._items.pop(key, None)
+
+    def scan(self, prefix: str) -> list[StateItem]:
+        """Items whose key starts with ``prefix``, sorted by key."""
+        with self._lock:
+            return [_copy(self._items[k]) for k in sorted(self._items) if k.startswith(prefix)]
+
+    def purge_expired(self) -> int:
+        """Delete items whose ``expires_at`` has passed by ``clock``; returns how many."""
+        now = self._clock()
+        with self._lock:
+            dead = [k for k, item in self._items.items() if item.expired(now)]
+            for key in dead:
+                del self._items[key]
+            return len(dead)
+
+
+def _copy(item: StateItem) -> StateItem:
+    return StateItem(key=item.key, version=item.version, data=copy.deepcopy(dict(item.data)),
+                     expires_at=item.expires_at)

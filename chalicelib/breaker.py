@@ -1,0 +1,428 @@
+"""Shared circuit breaker: one :class:`~chalicelib.ports.StatePort` item per protected dependency
+(key ``breaker#<name>``), read and changed by every Lambda instance through compare-and-set.
+
+The state machine is :mod:`chalicelib.core.breaker` (resilience4j semantics); this module adds
+the sharing, the caching and the operator verbs.
+
+Cost and delay (defaults ``cache_ttl_s=1``, ``flush_interval_s=1``, ``success_flush_interval_s=5``):
+
+* Reads are cached for ``cache_ttl_s``; a successful write refreshes the cache for free.
+* Outcomes are tallied locally and merged into the item by CAS (reload-merge-retry, at most
+  ``max_cas_attempts`` times): a tally holding failures at most once per ``flush_interval_s``,
+  and *at once* when merging it into the last-seen state would trip the breaker; a tally of
+  successes only at most once per ``success_flush_interval_s``. Steady CLOSED traffic thus costs
+  about one request per instance per second (the cache refresh; a flush replaces it), never one
+  write per call. Lagging successes can make the shared failure rate read high by at most
+  ``success_flush_interval_s / window`` of the successes (5/60: a 50 % threshold acts at ~48 %).
+* Failures spread over N instances open the breaker within ``flush_interval_s`` (every instance
+  has merged its failures) and every instance sees it within another ``cache_ttl_s``: <= 2 s with
+  the defaults, plus store latency, as long as calls keep arriving (flushes ride on calls; call
+  :meth:`SharedCircuitBreaker.flush` at the end of an invocation to push a tally out).
+
+Guarantees: a missing item is CLOSED and is created by the first write; a cold start reads the
+stored ``open_until`` (absolute epoch seconds, written once per trip) so it never resets or
+extends an open period; only an instance whose own clock is past ``open_until`` may CAS the item
+into HALF_OPEN, and that write keeps ``open_until`` (clock-skew residual: see the core module);
+exactly one instance holds the half-open probe lease, others are refused until it expires.
+
+Metrics (duck-typed ``metrics.add_metric(name=..., unit="Count", value=1)``, as Powertools
+``Metrics``; the caller sets a ``dependency`` dimension): ``BreakerTransitions`` and
+``BreakerTransitionTo<State>`` (e.g. ``BreakerTransitionToOpen``), ``BreakerTrips``,
+``BreakerRejectedCalls``, ``BreakerStoreFailures``, ``BreakerStoreBypassedCalls``. Transitions
+and trips are emitted only by the instance whose write made them, so they count once.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.core import breaker as core
+from chalicelib.core.breaker import (
+    DEFAULT_CONFIG,
+    BreakerConfig,
+    BreakerState,
+    CircuitState,
+    Outcome,
+    Tally,
+)
+from chalicelib.errors import CircuitOpen, ConflictError, DependencyError, NotFound
+from chalicelib.ports import StateItem, StatePort
+
+KEY_PREFIX = "breaker#"
+AUDIT_PREFIX = "breaker-audit#"
+#: Audit records are kept (``expires_at``) for 400 days.
+AUDIT_RETENTION_S = 400 * 24 * 3600
+#: Errors of the state store that trigger the store failure policy.
+STORE_ERRORS: tuple[type[Exception], ...] = (DependencyError, NotFound)
+POLICIES = ("fail_open", "fail_closed")
+
+
+def breaker_key(name: str) -> str:
+    return KEY_PREFIX + name
+
+
+def cas_update(store: StatePort, key: str,
+               fn: Callable[[BreakerState], tuple[BreakerState | None, list, Any]], *,
+               item: StateItem | None | bool = False, attempts: int = 5,
+               on_item: Callable[[StateItem | None], None] | None = None) -> tuple[list, Any]:
+    """Read-modify-write the breaker item by compare-and-set.
+
+    ``fn(state) -> (new_state or None, events, result)``; None means nothing to write.
+    ``item``: the last-seen item to try first (``False``: read it now). On ConflictError the
+    item is re-read and ``fn`` re-applied, up to ``attempts`` times, then ConflictError is
+    raised. ``on_item`` sees every item read or written. Returns ``(events, result)`` of the
+    application that stuck. Store errors propagate.
+    """
+    if item is False:
+        item = store.get(key)
+        if on_item:
+            on_item(item)
+    for _ in range(attempts):
+        new, events, result = fn(BreakerState.from_dict(item.data if item else None))
+        if new is None:
+            return events, result
+        try:
+            item = store.put(key, new.to_dict(),
+                             expected_version=item.version if item else None)
+        except ConflictError:
+            item = store.get(key)
+        else:
+            if on_item:
+                on_item(item)
+            return events, result
+        if on_item:
+            on_item(item)
+    raise ConflictError(f"{key}: gave up after {attempts} compare-and-set attempts")
+
+
+class Permit:
+    """Permission for one call. Report exactly one outcome: :meth:`success`, :meth:`failure`
+    or :meth:`release` (call not made). ``duration_s`` (seconds) defaults to the time since the
+    permit was granted, by the breaker's clock. ``is_probe``: this is the half-open probe.
+    ``bypassed``: granted by the ``fail_open`` store failure policy."""
+
+    def __init__(self, breaker: SharedCircuitBreaker, started_at: float, *,
+                 is_probe: bool = False, bypassed: bool = False):
+        self.breaker = breaker
+        self.started_at = started_at
+        self.is_probe = is_probe
+        self.bypassed = bypassed
+        self._done = False
+
+    def success(self, duration_s: float | None = None) -> None:
+        self._report(None, duration_s)
+
+    def failure(self, exc: BaseException, duration_s: float | None = None) -> None:
+        self._report(exc, duration_s)
+
+    def release(self) -> None:
+        """The call was not made: nothing is recorded (frees the probe slot)."""
+        self._report(None, None, Outcome.IGNORED)
+
+    def _report(self, exc: BaseException | None, duration_s: float | None,
+                outcome: Outcome | None = None) -> None:
+        if self._done:
+            raise RuntimeError("permit already reported")
+        self._done = True
+        self.breaker._on_outcome(self, exc, duration_s, outcome)
+
+
+class SharedCircuitBreaker:
+    """A circuit breaker named ``name`` whose state is shared through ``store``.
+
+    ``instance_id`` identifies this process (default: a random id); ``clock`` returns epoch
+    seconds; ``store_failure_policy`` is ``"fail_open"`` (the store cannot be read: allow the
+    call) or ``"fail_closed"`` (refuse it with :class:`~chalicelib.errors.CircuitOpen`).
+    Thread-safe; one instance per process and dependency is the intended use.
+    """
+
+    def __init__(self, name: str, store: StatePort, config: BreakerConfig = DEFAULT_CONFIG, *,
+                 instance_id: str | None = None, clock: Callable[[], float] = time.time,
+                 cache_ttl_s: float = 1.0, flush_interval_s: float = 1.0,
+                 success_flush_interval_s: float = 5.0, store_failure_policy: str = "fail_open",
+                 metrics: Any = None, max_cas_attempts: int = 5):
+        if store_failure_policy not in POLICIES:
+            raise ValueError(f"store_failure_policy must be one of {POLICIES}")
+        self.name = name
+        self.key = breaker_key(name)
+        self.store = store
+        self.config = config
+        self.instance_id = instance_id or uuid.uuid4().hex[:12]
+        self.clock = clock
+        self.cache_ttl_s = cache_ttl_s
+        self.flush_interval_s = flush_interval_s
+        self.success_flush_interval_s = max(success_flush_interval_s, flush_interval_s)
+        self.store_failure_policy = store_failure_policy
+        self.metrics = metrics
+        self.max_cas_attempts = max_cas_attempts
+        self._lock = threading.RLock()
+        self._item: StateItem | None = None
+        self._state = BreakerState()
+        self._loaded_at = -math.inf
+        self._pending = Tally()
+        self._last_flush = clock()
+        self._probe_started_at = -math.inf  # one probe in flight per instance, until its lease
+        self._cas_conflicted = False
+        self._store_down_until = -math.inf
+
+    # --- the call path --------------------------------------------------------------------
+    def try_acquire(self) -> Permit:
+        """Ask permission for one call. Returns a :class:`Permit`; raises
+        :class:`~chalicelib.errors.CircuitOpen` (``retry_after_s``) when refused."""
+        with self._lock:
+            now = self.clock()
+            if now < self._store_down_until:
+                return self._store_policy(now)
+            try:
+                if self._flush_due(now):
+                    self._flush(now)
+                self._load(now)
+                decision = self._cas(now, lambda st: _decided(
+                    core.decide(st, now, self.instance_id, self.config)))
+            except STORE_ERRORS:
+                self._store_failed(now)
+                return self._store_policy(now)
+            except ConflictError:
+                decision = core.Decision(False, retry_after_s=self.cache_ttl_s)
+            probe_busy_until = self._probe_started_at + self.config.probe_lease_s
+            if decision.permitted and decision.is_probe and now < probe_busy_until:
+                decision = core.Decision(False, retry_after_s=probe_busy_until - now)
+            if not decision.permitted:
+                self._metric("BreakerRejectedCalls")
+                raise CircuitOpen(self.name, decision.retry_after_s)
+            if decision.is_probe:
+                self._probe_started_at = now
+            return Permit(self, now, is_probe=decision.is_probe)
+
+    def execute(self, fn: Callable[[], Any], fallback: Callable[[BaseException], Any] | None = None
+                ) -> Any:
+        """Run ``fn()`` under the breaker and return its result. When the breaker refuses and
+        ``fallback`` is given, return ``fallback(circuit_open_error)`` instead of raising
+        CircuitOpen. Exceptions of ``fn`` are recorded (see ``core.classify``) and re-raised."""
+        try:
+            permit = self.try_acquire()
+        except CircuitOpen as exc:
+            if fallback is None:
+                raise
+            return fallback(exc)
+        try:
+            result = fn()
+        except Exception as exc:
+            permit.failure(exc)
+            raise
+        except BaseException:
+            permit.release()
+            raise
+        permit.success()
+        return result
+
+    def flush(self, force: bool = True) -> None:
+        """Merge the local tally into the shared item now (``force``) or only if due. Store
+        errors are counted and the tally kept for the next flush; never raises them."""
+        with self._lock:
+            now = self.clock()
+            if self._pending and (force or self._flush_due(now)):
+                try:
+                    self._flush(now)
+                except STORE_ERRORS:
+                    self._store_failed(now)
+                except ConflictError:
+                    pass
+
+    def current_state(self) -> BreakerState:
+        """The last-seen state (cached; refreshed when older than ``cache_ttl_s``)."""
+        with self._lock:
+            return self._load(self.clock())
+
+    # --- operators ---------------------------------------------------------------------------
+    def force(self, state: CircuitState | str, reason: str, by: str,
+              until: float | None = None) -> BreakerState:
+        """See :func:`force`; refreshes this instance's cache."""
+        with self._lock:
+            new = force(self.store, self.name, state, reason=reason, by=by, until=until,
+                        clock=self.clock)
+            self._loaded_at = -math.inf
+            return new
+
+    def reset(self, reason: str, by: str) -> BreakerState:
+        """See :func:`reset`; refreshes this instance's cache."""
+        with self._lock:
+            new = reset(self.store, self.name, by=by, reason=reason, clock=self.clock)
+            self._loaded_at = -math.inf
+            return new
+
+    # --- internals ---------------------------------------------------------------------------
+    def _on_outcome(self, permit: Permit, exc: BaseException | None, duration_s: float | None,
+                    outcome: Outcome | None) -> None:
+        with self._lock:
+            now = self.clock()
+            if outcome is None:
+                duration = now - permit.started_at if duration_s is None else duration_s
+                outcome = core.classify(exc, duration, self.config)
+            if not permit.is_probe:
+                self._pending = self._pending.add(outcome)
+                self.flush(force=False)
+                return
+            self._probe_started_at = -math.inf
+            tally = Tally().add(outcome)
+            try:
+                self._cas(now, lambda st: (*core.record(st, now, tally, self.config,
+                                                        instance_id=self.instance_id,
+                                                        probe=True), None))
+            except STORE_ERRORS:
+                self._store_failed(now)  # the probe lease expires; another probe follows
+            except ConflictError:
+                pass
+
+    def _flush_due(self, now: float) -> bool:
+        pending = self._pending
+        if not pending:
+            return False
+        elapsed = now - self._last_flush
+        if pending.failures:
+            if elapsed >= self.flush_interval_s:
+                return True
+            tripped, _ = core.record(self._state, now, pending, self.config)
+            return self._state.state is CircuitState.CLOSED and tripped.state is CircuitState.OPEN
+        return elapsed >= self.success_flush_interval_s
+
+    def _flush(self, now: float) -> None:
+        pending = self._pending
+        self._last_flush = now
+        self._cas(now, lambda st: (*core.record(st, now, pending, self.config,
+                                                instance_id=self.instance_id), None))
+        self._pending = Tally()
+
+    def _load(self, now: float) -> BreakerState:
+        if now - self._loaded_at >= self.cache_ttl_s:
+            self._remember(self.store.get(self.key), now)
+        return self._state
+
+    def _remember(self, item: StateItem | None, now: float) -> None:
+        self._item = item
+        self._state = BreakerState.from_dict(item.data if item else None)
+        self._loaded_at = now
+
+    def _cas(self, now: float, fn: Callable[[BreakerState], tuple]) -> Any:
+        """CAS ``fn`` onto the item. A stale cache is tried blind (one request when nobody else
+        wrote meanwhile) until a blind write loses a race; from then on it is re-read first."""
+        seen: list[StateItem | None] = []
+
+        def remember(item: StateItem | None) -> None:
+            seen.append(item)
+            self._remember(item, now)
+
+        fresh = now - self._loaded_at < self.cache_ttl_s
+        use_cached = math.isfinite(self._loaded_at) and (fresh or not self._cas_conflicted)
+        events, result = cas_update(self.store, self.key, fn,
+                                    item=self._item if use_cached else False,
+                                    attempts=self.max_cas_attempts, on_item=remember)
+        if use_cached and not fresh:  # a blind write: once it loses a race, read first
+            self._cas_conflicted = len(seen) > 1
+        self._emit(events)
+        return result
+
+    def _emit(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, core.StateTransition):
+                self._metric("BreakerTransitions")
+                self._metric("BreakerTransitionTo" + _camel(event.to_state))
+            elif isinstance(event, core.Tripped):
+                self._metric("BreakerTrips")
+
+    def _store_failed(self, now: float) -> None:
+        self._metric("BreakerStoreFailures")
+        self._store_down_until = now + self.cache_ttl_s
+
+    def _store_policy(self, now: float) -> Permit:
+        if self.store_failure_policy == "fail_closed":
+            self._metric("BreakerRejectedCalls")
+            raise CircuitOpen(self.name, max(0.0, self._store_down_until - now))
+        self._metric("BreakerStoreBypassedCalls")
+        return Permit(self, now, bypassed=True)
+
+    def _metric(self, name: str) -> None:
+        if self.metrics is not None:
+            self.metrics.add_metric(name=name, unit="Count", value=1)
+
+
+def _decided(decision: core.Decision) -> tuple:
+    return decision.new_state, list(decision.events), decision
+
+
+def _camel(state: CircuitState) -> str:
+    return "".join(part.title() for part in state.value.split("_"))
+
+
+# --- operator helpers -------------------------------------------------------------------------
+def force(store: StatePort, name: str, state: CircuitState | str, *, reason: str, by: str,
+          until: float | None = None, clock: Callable[[], float] = time.time) -> BreakerState:
+    """Put breaker ``name`` in a manual state (``FORCED_OPEN``, ``FORCED_CLOSED``,
+    ``METRICS_ONLY``, ``DISABLED``) until ``until`` (epoch s; None = until changed by hand),
+    and write an audit record. Returns the new state. Raises ``IllegalTransition`` for other
+    states, ConflictError after repeated lost races, store errors as raised."""
+    target = CircuitState(state)
+    now = clock()
+    return _operate(store, name, now, "force", reason, by, until,
+                    lambda st: core.force(st, target, now, reason=reason, by=by, until=until))
+
+
+def reset(store: StatePort, name: str, by: str, reason: str,
+          clock: Callable[[], float] = time.time) -> BreakerState:
+    """Put breaker ``name`` back to CLOSED with an empty window (from any state) and write an
+    audit record. Returns the new state."""
+    now = clock()
+    return _operate(store, name, now, "reset", reason, by, None,
+                    lambda st: core.reset(st, now))
+
+
+def _operate(store: StatePort, name: str, now: float, action: str, reason: str, by: str,
+             until: float | None, change: Callable[[BreakerState], tuple]) -> BreakerState:
+    def fn(st: BreakerState) -> tuple:
+        new, events = change(st)
+        return new, events, (st, new)
+
+    _, (old, new) = cas_update(store, breaker_key(name), fn)
+    record = {"name": name, "action": action, "from": old.state.value, "to": new.state.value,
+              "reason": reason, "by": by, "at": now, "until": until}
+    key = f"{AUDIT_PREFIX}{name}#{now:017.6f}#{uuid.uuid4().hex[:6]}"
+    store.put(key, record, expected_version=None, expires_at=now + AUDIT_RETENTION_S)
+    return new
+
+
+def audit_log(store: StatePort, name: str, limit: int = 20) -> list[dict]:
+    """The last ``limit`` audit records of breaker ``name``, oldest first."""
+    items = store.scan(f"{AUDIT_PREFIX}{name}#")
+    return [dict(item.data) for item in items[-limit:]] if limit else []
+
+
+def status(store: StatePort, name: str, *, config: BreakerConfig = DEFAULT_CONFIG,
+           clock: Callable[[], float] = time.time, audit_limit: int = 5) -> dict:
+    """Operator view of breaker ``name`` (read-only): ``state`` as in force now (a forced state
+    past its expiry shows CLOSED), ``stored_state``, ``version`` (0 = no item yet),
+    ``open_until``/``retry_after_s`` (s), probe lease, ``forced`` (reason, by, at, until),
+    ``trips``/``trip_times``, ``window`` (calls, failures, slow, rates in %), ``audit``."""
+    now = clock()
+    item = store.get(breaker_key(name))
+    stored = BreakerState.from_dict(item.data if item else None)
+    current, _ = core.expire(stored, now)
+    data = current.to_dict()
+    data.pop("buckets")
+    retry = 0.0
+    if current.state is CircuitState.OPEN and current.open_until:
+        retry = max(0.0, current.open_until - now)
+    return {**data, "name": name, "stored_state": stored.state.value,
+            "version": item.version if item else 0, "retry_after_s": retry,
+            "window": core.window_rates(current, now, config),
+            "audit": audit_log(store, name, audit_limit)}
+
+
+def status_all(store: StatePort, **kwargs: Any) -> list[dict]:
+    """:func:`status` of every breaker with an item, sorted by name."""
+    names = [item.key[len(KEY_PREFIX):] for item in store.scan(KEY_PREFIX)]
+    return [status(store, name, **kwargs) for name in names]

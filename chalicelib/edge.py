@@ -1,0 +1,120 @@
+"""The edge tier's logic: verify, deduplicate, classify, admit, enqueue, acknowledge.
+
+``app.py``'s route is two lines that call :meth:`Edge.handle`. Everything here answers within
+milliseconds: the edge never touches the application database (protecting it is the point), and
+GitHub gives a delivery 10 s before recording it as failed (GitHub docs, "Best practices for
+using webhooks").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.core.classify import Classification, classify
+from chalicelib.core.delivery import Delivery, parse_delivery
+from chalicelib.core.envelope import build_envelope, message_bytes
+from chalicelib.errors import DeliveryRejected, SpillwayError
+from chalicelib.ports import BlobPort, QueuePort
+
+log = logging.getLogger("spillway.edge")
+
+#: Room left in a queue message for the envelope's own fields and attributes, in bytes.
+ENVELOPE_HEADROOM_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True)
+class EdgeResponse:
+    """What the route answers: HTTP ``status`` and a JSON-serialisable ``body``."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class Edge:
+    """Acknowledges GitHub deliveries fast and hands them to the priority queues.
+
+    ``secret`` returns the webhook secret (cached by the caller, e.g. Powertools Parameters);
+    ``dedupe`` wraps a function so it runs once per idempotency key -- built by
+    :func:`chalicelib.wiring.make_dedupe` from Powertools idempotency. ``clock`` gives epoch
+    seconds.
+    """
+
+    def __init__(self, *, queue: QueuePort, blobs: BlobPort | None,
+                 secret: Callable[[], str], max_body_bytes: int,
+                 dedupe: Callable[[Callable[..., dict]], Callable[..., dict]],
+                 metrics: Any = None, clock: Callable[[], float] = time.time):
+        self._queue = queue
+        self._blobs = blobs
+        self._secret = secret
+        self._max_body_bytes = max_body_bytes
+        self._metrics = metrics
+        self._clock = clock
+        self._enqueue_once = dedupe(self._enqueue)
+
+    def handle(self, headers: Mapping[str, str], body: bytes | None) -> EdgeResponse:
+        """Handle one POST. Never raises: every outcome is an HTTP answer.
+
+        202 queued, 200 duplicate (already accepted), 4xx rejected (nothing stored),
+        409 the same delivery is being accepted right now, 503 the queue is unavailable
+        (nothing stored: GitHub shows the delivery as failed and it can be redelivered).
+        """
+        started = self._clock()
+        try:
+            delivery = parse_delivery(headers, body or b"", secret=self._secret(),
+                                      max_body_bytes=self._max_body_bytes,
+                                      received_at=started)
+        except DeliveryRejected as exc:
+            self._count("DeliveriesRejected")
+            return EdgeResponse(exc.status, {"error": exc.code, "message": exc.message})
+        cls = classify(delivery.event, delivery.action, delivery.body_bytes)
+        try:
+            result = self._enqueue_once(key={"hook_id": delivery.hook_id,
+                                             "delivery_id": delivery.delivery_id},
+                                        delivery=delivery, cls=cls)
+        except DeliveryRejected as exc:
+            return EdgeResponse(exc.status, {"error": exc.code, "message": exc.message})
+        except SpillwayError as exc:
+            log.error("enqueue failed for delivery %s: %s", delivery.delivery_id, exc)
+            self._count("EnqueueFailed")
+            return EdgeResponse(503, {"error": "unavailable", "delivery": delivery.delivery_id,
+                                      "message": "queue unavailable; redeliver later"})
+        except Exception as exc:  # Powertools' in-progress error, by name to keep imports lazy
+            if type(exc).__name__ == "IdempotencyAlreadyInProgressError":
+                return EdgeResponse(409, {"error": "in_progress", "delivery": delivery.delivery_id,
+                                          "message": "this delivery is being accepted right now"})
+            raise
+        self._count("DeliveriesAccepted")
+        status = 200 if result.get("duplicate") else 202
+        return EdgeResponse(status, result)
+
+    def register_context(self, context: Any) -> None:
+        """Give Powertools idempotency the Lambda context, so an in-progress dedup record
+        expires when this invocation would have timed out (a crash never blocks redelivery)."""
+        config = getattr(self._enqueue_once, "config", None)
+        if config is not None:
+            config.register_lambda_context(context)
+
+    def _enqueue(self, *, key: dict, delivery: Delivery, cls: Classification) -> dict:
+        envelope = build_envelope(delivery, cls)
+        body, attributes = envelope.to_message()
+        limit = self._queue.max_message_bytes - ENVELOPE_HEADROOM_BYTES
+        claim_check = False
+        if message_bytes(body) > limit:
+            if self._blobs is None:
+                raise DeliveryRejected("payload too large for the queue and no claim-check store")
+            ref = self._blobs.put(f"{delivery.hook_id or '-'}/{delivery.delivery_id}",
+                                  delivery.payload_json.encode("utf-8"))
+            body, attributes = envelope.with_claim_check(ref).to_message()
+            claim_check = True
+        self._queue.send(cls.priority, body, attributes)
+        return {"delivery": delivery.delivery_id, "event": delivery.event,
+                "priority": cls.priority, "target": cls.target, "queued": True,
+                "claim_check": claim_check}
+
+    def _count(self, name: str) -> None:
+        if self._metrics is not None:
+            self._metrics.add_metric(name=name, unit="Count", value=1)

@@ -1,0 +1,268 @@
+"""Composition root: builds the edge and the worker from :class:`Settings`, lazily, once per
+process (cold start). No I/O at import; clients are created on first use, as in the Chalice
+sample apps (``get_app_db()``).
+
+Backends (``SPILLWAY_BACKEND``):
+
+* ``aws``      -- SQS queues, DynamoDB state and idempotency tables, S3 claim checks; boto3
+  honours ``AWS_ENDPOINT_URL`` (the moto server locally).
+* ``postgres`` -- queues, state, idempotency records and blobs in the PostgreSQL database at
+  ``QUEUE_DATABASE_URL`` (defaults to ``DATABASE_URL``); the application tables may live in
+  another database or server, so an application-database outage does not stop the edge.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cache, lru_cache
+from typing import Any
+
+from chalicelib.errors import ConfigError
+from chalicelib.settings import get_settings
+
+_lock = threading.RLock()
+#: The dependency the workers' circuit breaker protects.
+BREAKER_NAME = "postgres"
+
+
+def _built(getter: Callable[[], Any]) -> Any:
+    """``getter()``, built under a lock the first time (threads of the local runtime race)."""
+    if getter.cache_info().currsize:
+        return getter()
+    with _lock:
+        return getter()
+
+
+def reset() -> None:
+    """Forget every cached object (tests; the local runtime after changing settings)."""
+    with _lock:
+        for fn in (get_settings, _boto_client, _queue_pool, _app_pool, get_queue, get_state,
+                   get_blobs, get_edge, get_worker, get_breaker, _secret_getter, get_metrics):
+            fn.cache_clear()
+
+
+@cache
+def _boto_client(service: str):
+    import boto3
+    from botocore.config import Config
+
+    cfg = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=64,
+                 connect_timeout=2, read_timeout=10)
+    return boto3.session.Session().client(service, region_name=get_settings().region, config=cfg)
+
+
+@lru_cache(maxsize=1)
+def _queue_pool():
+    from chalicelib.adapters.pg_pool import make_pool
+
+    settings = get_settings()
+    if not settings.queue_database_url:
+        raise ConfigError("QUEUE_DATABASE_URL (or DATABASE_URL) is required for the postgres backend")
+    return make_pool(settings.queue_database_url, min_size=1, max_size=16)
+
+
+@lru_cache(maxsize=1)
+def _app_pool():
+    from chalicelib.adapters.pg_pool import make_pool
+
+    settings = get_settings()
+    if not settings.database_url:
+        raise ConfigError("DATABASE_URL is required by the workers")
+    return make_pool(settings.database_url, min_size=0, max_size=settings.db_pool_size)
+
+
+@lru_cache(maxsize=1)
+def get_queue():
+    """The :class:`~chalicelib.ports.QueuePort` of the configured backend."""
+    settings = get_settings()
+    if settings.backend == "postgres":
+        from chalicelib.adapters.pg_queue import PgQueue
+
+        return PgQueue(_queue_pool(), max_receive_count=settings.max_receive_count)
+    from chalicelib.adapters.sqs_queue import SqsQueue
+
+    return SqsQueue.from_prefix(_boto_client("sqs"), settings.queue_prefix)
+
+
+@lru_cache(maxsize=1)
+def get_state():
+    """The :class:`~chalicelib.ports.StatePort` (breakers, leases) of the configured backend."""
+    settings = get_settings()
+    if settings.backend == "postgres":
+        from chalicelib.adapters.pg_state import PgState
+
+        return PgState(_queue_pool())
+    from chalicelib.adapters.dynamo_state import DynamoState
+
+    return DynamoState(_boto_client("dynamodb"), settings.state_table)
+
+
+@lru_cache(maxsize=1)
+def get_blobs():
+    """Claim-check storage (:class:`~chalicelib.ports.BlobPort`)."""
+    settings = get_settings()
+    if settings.backend == "postgres":
+        from chalicelib.adapters.pg_blob import PgBlob
+
+        return PgBlob(_queue_pool())
+    from chalicelib.adapters.s3_blob import S3Blob
+
+    return S3Blob(_boto_client("s3"), settings.claim_check_bucket)
+
+
+def _idempotency_layer():
+    settings = get_settings()
+    if settings.backend == "postgres":
+        from chalicelib.adapters.pg_idempotency import PgIdempotencyLayer
+
+        return PgIdempotencyLayer(_queue_pool())
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
+                                    boto3_client=_boto_client("dynamodb"))
+
+
+def make_dedupe(layer: Any, ttl_s: int) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """A decorator making a function run once per ``key=`` argument (Powertools idempotency).
+
+    A repeated key returns the first result with ``"duplicate": True`` added (response hook).
+    Records expire after ``ttl_s`` seconds; an in-progress record expires with the Lambda
+    context's remaining time, so a crashed invocation does not block redelivery.
+    """
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+    config = IdempotencyConfig(expires_after_seconds=ttl_s,
+                               response_hook=lambda response, _record: {**response,
+                                                                        "duplicate": True})
+
+    def decorate(fn: Callable[..., dict]) -> Callable[..., dict]:
+        wrapped = idempotent_function(fn, data_keyword_argument="key", persistence_store=layer,
+                                      config=config, key_prefix="delivery")
+        wrapped.config = config  # so handlers can register the Lambda context
+        return wrapped
+
+    return decorate
+
+
+@lru_cache(maxsize=1)
+def _secret_getter() -> Callable[[], str]:
+    settings = get_settings()
+    if settings.webhook_secret:
+        secret = settings.webhook_secret
+        return lambda: secret
+    if settings.webhook_secret_param:
+        from aws_lambda_powertools.utilities import parameters
+
+        name = settings.webhook_secret_param
+        # Cached by Powertools for 5 minutes, so rotating the secret needs no redeploy.
+        return lambda: parameters.get_parameter(name, decrypt=True, max_age=300)
+    raise ConfigError("GITHUB_WEBHOOK_SECRET or GITHUB_WEBHOOK_SECRET_PARAM must be set")
+
+
+@lru_cache(maxsize=1)
+def get_metrics():
+    """Powertools EMF metrics (namespace ``Spillway``); off with POWERTOOLS_METRICS_DISABLED."""
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace="Spillway", service="spillway")
+
+
+@lru_cache(maxsize=1)
+def get_edge():
+    from chalicelib.edge import Edge
+
+    settings = get_settings()
+    secret = _secret_getter()
+    return Edge(queue=get_queue(), blobs=get_blobs(), secret=secret,
+                max_body_bytes=settings.max_body_bytes,
+                dedupe=make_dedupe(_idempotency_layer(), settings.idempotency_ttl_s),
+                metrics=get_metrics())
+
+
+@lru_cache(maxsize=1)
+def get_breaker():
+    """The shared circuit breaker protecting the application database (``postgres``)."""
+    settings = get_settings()
+    if not settings.breaker_enabled:
+        return None
+    from chalicelib.breaker import SharedCircuitBreaker
+    from chalicelib.core.breaker import BreakerConfig
+
+    # fail_open: if the state store is unreachable, the database path still runs (the
+    # breaker protects PostgreSQL; it must not become a second single point of failure).
+    return SharedCircuitBreaker(BREAKER_NAME, get_state(),
+                                BreakerConfig(wait_in_open_s=settings.breaker_open_s),
+                                store_failure_policy="fail_open", metrics=get_metrics())
+
+
+def breaker_status() -> dict | None:
+    """Operator view of the database breaker (see :func:`chalicelib.breaker.status`)."""
+    if not get_settings().breaker_enabled:
+        return None
+    from chalicelib.breaker import status
+
+    return status(get_state(), BREAKER_NAME)
+
+
+@lru_cache(maxsize=1)
+def get_worker():
+    from chalicelib.adapters.pg_store import DeliveryStore
+    from chalicelib.worker import Worker
+
+    settings = get_settings()
+    return Worker(queue=get_queue(), blobs=get_blobs(), store=DeliveryStore(_app_pool()),
+                  breaker=get_breaker(), retry_base_s=settings.retry_base_s,
+                  retry_max_s=settings.retry_max_s, metrics=get_metrics())
+
+
+# --- entry points used by app.py ------------------------------------------------------------
+def handle_webhook(headers: Any, body: bytes | None, context: Any):
+    """The edge route: returns an :class:`~chalicelib.edge.EdgeResponse`; flushes metrics."""
+    edge = _built(get_edge)
+    if context is not None:
+        edge.register_context(context)
+    try:
+        return edge.handle(headers, body)
+    finally:
+        _flush_metrics()
+
+
+def handle_sqs(event: dict, context: Any, *, queue: str) -> dict:
+    """A worker invocation: returns the partial batch response; flushes metrics."""
+    try:
+        return _built(get_worker).handle_batch(event, context, queue=queue)
+    finally:
+        _flush_metrics()
+
+
+def health() -> dict:
+    """Queue depths and breaker state, for the health route and ``spillway status``."""
+    from chalicelib.ports import QUEUES
+
+    queue = get_queue()
+    out: dict[str, Any] = {"backend": get_settings().backend, "queues": {}}
+    for name in QUEUES:
+        stats = queue.stats(name)
+        out["queues"][name] = {"visible": stats.visible, "in_flight": stats.in_flight,
+                               "delayed": stats.delayed}
+    breaker = breaker_status()
+    if breaker is not None:
+        out["breaker"] = {k: breaker.get(k) for k in ("state", "trips", "retry_after_s")}
+    return out
+
+
+def _flush_metrics() -> None:
+    # Powertools' log_metrics cannot wrap a one-argument Chalice handler (DESIGN.md 2b).
+    try:
+        get_metrics().flush_metrics()
+    except Exception:  # metrics must never fail a delivery
+        pass
+
+
+def close() -> None:
+    """Close the connection pools (local runtime shutdown), then forget everything."""
+    for getter in (_queue_pool, _app_pool):
+        if getter.cache_info().currsize:
+            getter().close()
+    reset()

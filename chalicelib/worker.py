@@ -1,0 +1,139 @@
+"""The worker tier's logic: drain a priority queue into PostgreSQL, one SQS batch at a time.
+
+``app.py`` has one ``@app.on_sqs_message`` handler per priority queue; each is two lines that
+call :meth:`Worker.handle_batch`. Per record:
+
+* the envelope is parsed and the payload fetched (claim check) if it was too big for SQS;
+* the circuit breaker for ``postgres`` is asked first; while it is open the record is *held
+  back*: re-sent to its queue with a delay (DelaySeconds ≤ 900, the SQS limit) and the original
+  deleted, so no receive count is burnt and nothing reaches the DLQ because the breaker was open;
+* the delivery is stored in one transaction, idempotent on (hook id, delivery id): a
+  redelivered message never stores twice;
+* a transient failure sets the message's visibility timeout to an exponential backoff and is
+  reported in ``batchItemFailures`` (partial batch response), so only that record is retried;
+  after ``maxReceiveCount`` receives SQS redrives it to the dead-letter queue;
+* a permanent failure (the message itself is unusable) goes straight to the DLQ with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.core.backoff import backoff_s
+from chalicelib.core.envelope import Envelope, parse_envelope
+from chalicelib.errors import CircuitOpen, is_retryable
+from chalicelib.ports import DLQ, BlobPort, QueuePort
+
+log = logging.getLogger("spillway.worker")
+
+#: SQS DelaySeconds maximum (AWS SQS quotas).
+MAX_DELAY_S = 900
+
+
+class Worker:
+    """Processes SQS batches for the three priority queues.
+
+    ``store`` has ``store(**delivery fields) -> bool`` (see ``chalicelib.adapters.pg_store``);
+    ``breaker`` (optional) has ``try_acquire() -> permit`` raising ``CircuitOpen``, and the permit
+    has ``success(duration_s)`` / ``failure(exc, duration_s)``. ``retry_base_s`` and
+    ``retry_max_s`` shape the backoff (seconds).
+    """
+
+    def __init__(self, *, queue: QueuePort, blobs: BlobPort | None, store: Any,
+                 breaker: Any = None, retry_base_s: float = 60.0, retry_max_s: float = 3600.0,
+                 metrics: Any = None, clock: Callable[[], float] = time.monotonic):
+        self._queue = queue
+        self._blobs = blobs
+        self._store = store
+        self._breaker = breaker
+        self._retry_base_s = retry_base_s
+        self._retry_max_s = retry_max_s
+        self._metrics = metrics
+        self._clock = clock
+
+    def handle_batch(self, event: dict, context: Any, *, queue: str) -> dict:
+        """Process an SQS event (Lambda's shape); returns ``{"batchItemFailures": [...]}``.
+
+        A fresh Powertools ``BatchProcessor`` per call: it keeps per-batch state, and the local
+        runtime calls this from several threads at once.
+        """
+        from aws_lambda_powertools.utilities.batch import (
+            BatchProcessor,
+            EventType,
+            process_partial_response,
+        )
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return process_partial_response(
+            event=event, processor=processor, context=context,
+            record_handler=lambda record: self.handle_record(
+                body=record.body, receipt_handle=record.receipt_handle,
+                receive_count=int(record.attributes.approximate_receive_count or 1),
+                attributes={k: v.string_value for k, v in record.message_attributes.items()
+                            if v.string_value is not None},
+                queue=queue),
+        )
+
+    def handle_record(self, *, body: str, receipt_handle: str, receive_count: int,
+                      attributes: dict[str, str], queue: str) -> None:
+        """Process one message; raises to report it failed (it will be retried)."""
+        try:
+            envelope = parse_envelope(body)
+        except Exception as exc:  # unusable message: keep it, with its reason, in the DLQ
+            self._dead_letter(body, attributes, reason=f"bad envelope: {exc}")
+            return
+        try:
+            self._store_with_breaker(envelope, receive_count)
+        except CircuitOpen as exc:
+            delay = min(MAX_DELAY_S, max(1, math.ceil(exc.retry_after_s)))
+            self._queue.send(queue, body, attributes, delay_s=delay)
+            self._count("DeliveriesHeldBack")
+            return
+        except Exception as exc:
+            if not is_retryable(exc):
+                self._dead_letter(body, attributes, reason=f"{type(exc).__name__}: {exc}")
+                return
+            delay = backoff_s(receive_count, base_s=self._retry_base_s, max_s=self._retry_max_s)
+            log.warning("delivery %s failed (receive %d), retry in %d s: %s",
+                        envelope.delivery_id, receive_count, delay, exc)
+            try:
+                self._queue.change_visibility(queue, receipt_handle, delay)
+            except Exception:  # the visibility timeout still brings it back
+                log.exception("could not set backoff for %s", envelope.delivery_id)
+            self._count("DeliveriesRetried")
+            raise
+
+    def _store_with_breaker(self, envelope: Envelope, receive_count: int) -> None:
+        permit = self._breaker.try_acquire() if self._breaker is not None else None
+        started = self._clock()
+        try:
+            payload_json = envelope.payload_json
+            if payload_json is None:
+                payload_json = self._blobs.get(envelope.payload_ref).decode("utf-8")
+            payload = json.loads(payload_json)
+            stored = self._store.store(
+                hook_id=envelope.hook_id, delivery_id=envelope.delivery_id,
+                event=envelope.event, action=envelope.action, priority=envelope.priority,
+                received_at=envelope.received_at, receive_count=receive_count,
+                payload=payload, payload_bytes=envelope.body_bytes)
+        except Exception as exc:
+            if permit is not None:
+                permit.failure(exc, self._clock() - started)
+            raise
+        if permit is not None:
+            permit.success(self._clock() - started)
+        self._count("DeliveriesStored" if stored else "DuplicatesSkipped")
+
+    def _dead_letter(self, body: str, attributes: dict[str, str], *, reason: str) -> None:
+        log.error("dead-lettering a message: %s", reason)
+        self._queue.send(DLQ, body, {**attributes, "error": reason[:256]})
+        self._count("DeliveriesDeadLettered")
+
+    def _count(self, name: str) -> None:
+        if self._metrics is not None:
+            self._metrics.add_metric(name=name, unit="Count", value=1)

@@ -1,0 +1,147 @@
+"""``spillway breaker status|open|close|reset``: operator verbs for the shared circuit breakers.
+
+``register(subparsers, store_factory)`` adds the ``breaker`` command to an argparse
+subparsers object; each verb sets ``args.func(args) -> int`` (exit code). ``store_factory()``
+builds the :class:`~chalicelib.ports.StatePort` (DynamoState or PgState from settings) only when
+a verb runs.
+
+* ``spillway breaker status [NAME] [--json]``
+* ``spillway breaker open NAME [--for DURATION] --reason TEXT [--by WHO]``  (FORCED_OPEN)
+* ``spillway breaker close NAME [--for DURATION] --reason TEXT [--by WHO]`` (FORCED_CLOSED)
+* ``spillway breaker reset NAME --reason TEXT [--by WHO]``                  (back to CLOSED)
+
+DURATION is a number with an optional unit ``s`` (default), ``m``, ``h`` or ``d``: ``30s``,
+``5m``, ``1h``. Without ``--for`` a forced state holds until changed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib import breaker
+from chalicelib.ports import StatePort
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``"30s"`` -> 30.0, ``"5m"`` -> 300.0, ``"1h"`` -> 3600.0, ``"90"`` -> 90.0 (seconds).
+    Raises argparse.ArgumentTypeError for anything else or a value <= 0."""
+    raw = text.strip().lower()
+    unit = raw[-1] if raw and raw[-1] in UNITS else "s"
+    number = raw[:-1] if raw and raw[-1] in UNITS else raw
+    try:
+        seconds = float(number) * UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r} (e.g. 30s, 5m, 1h)") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+    return seconds
+
+
+def register(subparsers: Any, store_factory: Callable[[], StatePort], *,
+             clock: Callable[[], float] = time.time) -> argparse.ArgumentParser:
+    """Add ``breaker`` and its verbs to ``subparsers``; returns the ``breaker`` parser."""
+    parser = subparsers.add_parser("breaker", help="show or change shared circuit breakers")
+    verbs = parser.add_subparsers(dest="breaker_command", required=True)
+
+    status = verbs.add_parser("status", help="state of one breaker, or of all")
+    status.add_argument("name", nargs="?")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=lambda args: _status(store_factory(), args, clock))
+
+    for verb, state, text in (("open", "FORCED_OPEN", "force open: refuse every call"),
+                              ("close", "FORCED_CLOSED", "force closed: allow every call")):
+        sub = verbs.add_parser(verb, help=text)
+        _common(sub)
+        sub.add_argument("--for", dest="duration", type=parse_duration,
+                         help="revert to CLOSED after this long (30s, 5m, 1h)")
+        sub.set_defaults(func=_forcer(store_factory, state, clock))
+
+    reset = verbs.add_parser("reset", help="back to CLOSED with an empty window")
+    _common(reset)
+    reset.set_defaults(func=lambda args: _print_change(
+        breaker.reset(store_factory(), args.name, by=args.by, reason=args.reason, clock=clock),
+        args))
+    return parser
+
+
+def _common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("name")
+    sub.add_argument("--reason", required=True, help="why (kept in the audit record)")
+    sub.add_argument("--by", default=_whoami(), help="who (default: the current user)")
+    sub.add_argument("--json", action="store_true")
+
+
+def _forcer(store_factory: Callable[[], StatePort], state: str,
+            clock: Callable[[], float]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        until = clock() + args.duration if args.duration else None
+        new = breaker.force(store_factory(), args.name, state, reason=args.reason, by=args.by,
+                            until=until, clock=clock)
+        return _print_change(new, args)
+
+    return run
+
+
+def _print_change(new: Any, args: argparse.Namespace) -> int:
+    data = new.to_dict()
+    data.pop("buckets", None)
+    if args.json:
+        print(json.dumps({"name": args.name, **data}, indent=2))
+    else:
+        until = f" until {_when(new.forced.until)}" if new.forced and new.forced.until else ""
+        print(f"{args.name}: {new.state.value}{until}")
+    return 0
+
+
+def _status(store: StatePort, args: argparse.Namespace, clock: Callable[[], float]) -> int:
+    found = ([breaker.status(store, args.name, clock=clock)] if args.name
+             else breaker.status_all(store, clock=clock))
+    if args.json:
+        print(json.dumps(found[0] if args.name else found, indent=2))
+        return 0
+    if not found:
+        print("no breaker items yet (all CLOSED)")
+    for item in found:
+        print(_describe(item))
+    return 0
+
+
+def _describe(item: dict) -> str:
+    window = item["window"]
+    lines = [f"{item['name']}: {item['state']}  (trips: {item['trips']}, version {item['version']})",
+             f"  window: {window['calls']} calls, {window['failure_rate']:.1f} % failed, "
+             f"{window['slow_call_rate']:.1f} % slow"]
+    if item["state"] == "OPEN":
+        lines.append(f"  open until {_when(item['open_until'])} "
+                     f"({item['retry_after_s']:.0f} s left)")
+    if item["state"] == "HALF_OPEN":
+        lines.append(f"  probe lease: {item['lease_holder']} until {_when(item['lease_until'])}")
+    forced = item.get("forced")
+    if forced:
+        until = _when(forced["until"]) if forced.get("until") else "changed by hand"
+        lines.append(f"  set by {forced['by']}: {forced['reason']!r}, until {until}")
+    for record in item.get("audit", []):
+        lines.append(f"  audit {_when(record['at'])} {record['by']}: {record['action']} "
+                     f"{record['from']} -> {record['to']} ({record['reason']})")
+    return "\n".join(lines)
+
+
+def _when(epoch_s: float | None) -> str:
+    if epoch_s is None:
+        return "-"
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

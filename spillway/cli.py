@@ -1,0 +1,193 @@
+"""``spillway``: the operator's command line (never shipped to Lambda).
+
+Commands: ``local`` (run the local stack), ``replay`` (send payloads as signed deliveries),
+``demo`` (the main job end to end), ``db migrate``, ``status``, ``redrive``, ``promote``,
+``breaker ...`` (runbook verbs for the shared circuit breaker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("aws", "postgres"),
+                   default=os.environ.get("SPILLWAY_BACKEND", "aws"),
+                   help="aws: SQS/DynamoDB/S3 (embedded moto server unless AWS_ENDPOINT_URL); "
+                        "postgres: queues and state in PostgreSQL (default: %(default)s)")
+
+
+def _parse_chaos(value: str) -> float:
+    name, _, seconds = value.partition("=")
+    if name != "db-outage" or not seconds:
+        raise argparse.ArgumentTypeError("expected db-outage=SECONDS")
+    try:
+        return float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError("db-outage takes a number of seconds") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spillway", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("local", help="run the local stack in the foreground")
+    _add_backend(p)
+    p.add_argument("--port", type=int, default=0, help="edge port (default: any free port)")
+    p.set_defaults(func=cmd_local)
+
+    p = sub.add_parser("replay", help="send payload files as signed GitHub deliveries")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--url", default=os.environ.get("SPILLWAY_URL"), required=False)
+    p.add_argument("--secret", default=os.environ.get("GITHUB_WEBHOOK_SECRET"))
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=1, help="send the set this many times")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("demo", help="the main job: local stack + replay + drain + summary")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="payload folders (default: the bundled sample deliveries)")
+    _add_backend(p)
+    p.add_argument("--json", action="store_true", help="last line of stdout is a JSON summary")
+    p.add_argument("--burst", type=int, default=1, metavar="K",
+                   help="replay the payloads K times over, fresh delivery ids")
+    p.add_argument("--concurrency", type=int, default=8, help="sender threads")
+    p.add_argument("--chaos", type=_parse_chaos, default=0.0, metavar="db-outage=SECONDS",
+                   help="stop the application PostgreSQL for SECONDS during the replay")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("db", help="database tasks")
+    dbsub = p.add_subparsers(dest="db_command", required=True)
+    m = dbsub.add_parser("migrate", help="apply SQL migrations (yoyo)")
+    m.add_argument("--url", default=os.environ.get("DATABASE_URL"))
+    m.add_argument("--which", choices=("app", "queue"), default="app")
+    m.set_defaults(func=cmd_db_migrate)
+
+    p = sub.add_parser("status", help="queue depths (and breaker state) of the configured backend")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("redrive", help="move dead-lettered messages back to their queues")
+    p.add_argument("--max", type=int, default=1000)
+    p.set_defaults(func=cmd_redrive)
+
+    p = sub.add_parser("promote", help="move queued work from a queue to high priority")
+    p.add_argument("source", choices=("medium", "low"))
+    p.add_argument("--max", type=int, default=1000)
+    p.set_defaults(func=cmd_promote)
+
+    try:
+        from spillway.breaker_cli import register
+    except ImportError:  # pragma: no cover - only while the breaker is being built
+        register = None
+    if register is not None:
+        from chalicelib import wiring
+
+        register(sub, wiring.get_state)
+    return parser
+
+
+def cmd_local(args) -> int:
+    from spillway.runtime.stack import LocalStack, StackOptions
+
+    stack = LocalStack(StackOptions(backend=args.backend)).start()
+    print(f"Spillway local stack ({args.backend} backend) is up.")
+    print(f"  webhook URL: {stack.url}")
+    print(f"  secret:      {stack.secret}")
+    print(f"  replay:      spillway replay PATH --url {stack.url} --secret {stack.secret}")
+    print("Ctrl-C to stop.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from spillway.replay import iter_payloads, replay
+
+    if not args.url or not args.secret:
+        print("spillway replay: --url and --secret are required (or SPILLWAY_URL and "
+              "GITHUB_WEBHOOK_SECRET)", file=sys.stderr)
+        return 2
+    results = replay(list(iter_payloads(args.paths)), args.url, args.secret,
+                     concurrency=args.concurrency, repeat=args.repeat)
+    ok = sum(200 <= r.status < 300 for r in results)
+    for r in results:
+        if not 200 <= r.status < 300:
+            print(f"{r.status} {r.source}: {r.response}", file=sys.stderr)
+    print(json.dumps({"sent": len(results), "accepted": ok, "rejected": len(results) - ok}))
+    return 0 if ok == len(results) else 1
+
+
+def cmd_demo(args) -> int:
+    from spillway.demo import DemoOptions, main_demo
+
+    opts = DemoOptions(backend=args.backend, burst=max(1, args.burst), json_output=args.json,
+                       concurrency=max(1, args.concurrency), chaos_db_outage_s=args.chaos)
+    if args.paths:
+        opts.paths = args.paths
+    return main_demo(opts)
+
+
+def cmd_db_migrate(args) -> int:
+    from spillway.migrate import migrate
+
+    if not args.url:
+        print("spillway db migrate: --url or DATABASE_URL is required", file=sys.stderr)
+        return 2
+    applied = migrate(args.url, args.which)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none'}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from chalicelib import wiring
+
+    status = wiring.health()
+    if args.json:
+        print(json.dumps(status, sort_keys=True))
+    else:
+        for name, s in status["queues"].items():
+            print(f"{name:<7} visible {s['visible']:>6}  in flight {s['in_flight']:>6}  "
+                  f"delayed {s['delayed']:>6}")
+        if "breaker" in status:
+            print(f"breaker {status['breaker'].get('state')}")
+    return 0
+
+
+def cmd_redrive(args) -> int:
+    from chalicelib import wiring
+    from chalicelib.ports import DLQ
+
+    moved = wiring.get_queue().move(DLQ, None, args.max)
+    print(f"redrove {moved} message(s) from the dead-letter queue")
+    return 0
+
+
+def cmd_promote(args) -> int:
+    from chalicelib import wiring
+
+    moved = wiring.get_queue().move(args.source, "high", args.max)
+    print(f"promoted {moved} message(s) from {args.source} to high")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

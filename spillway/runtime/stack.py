@@ -1,0 +1,202 @@
+"""The whole system on one machine: embedded stand-ins + the local Lambda runtime.
+
+``LocalStack.start()``:
+
+1. the application PostgreSQL (pgserver) unless ``DATABASE_URL`` is set; its migrations;
+2. backend ``aws``: a moto server unless ``AWS_ENDPOINT_URL`` is set, provisioned from the same
+   ``infra/template.yaml`` by CloudFormation; backend ``postgres``: a *second* embedded
+   PostgreSQL for queues and state unless ``QUEUE_DATABASE_URL`` is set (separate so that an
+   application-database outage never stops the edge from enqueueing), and its migrations;
+3. the environment variables the Lambda functions would get, then the edge (N app copies
+   behind a local API Gateway) and one event source mapping per priority queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spillway.embedded import FAKE_AWS_ENV, MOTO_ACCOUNT_ID, EmbeddedPostgres, MotoServer
+
+log = logging.getLogger("spillway.stack")
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+STACK_NAME = "spillway-local"
+
+
+@dataclass
+class StackOptions:
+    """How to run the local stack. Durations in seconds."""
+
+    backend: str = "aws"
+    workdir: Path = field(default_factory=lambda: ROOT / ".spillway")
+    secret: str | None = None
+    edge_concurrency: int = 10
+    worker_concurrency: dict[str, int] = field(
+        default_factory=lambda: {"high": 4, "medium": 2, "low": 2})
+    batch_size: int = 10
+    visibility_timeout_s: int = 30
+    max_receive_count: int = 5
+    retry_base_s: int = 2
+    retry_max_s: int = 30
+    breaker_open_s: int = 5
+    prefix: str = "spillway"
+
+
+class LocalStack:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager).
+
+    After start: ``url`` (webhook endpoint), ``secret``, ``app_db`` (the application
+    :class:`EmbeddedPostgres`, or None when ``DATABASE_URL`` points elsewhere), ``env``.
+    """
+
+    def __init__(self, options: StackOptions | None = None):
+        self.options = options or StackOptions()
+        self.secret = self.options.secret or os.environ.get("GITHUB_WEBHOOK_SECRET") \
+            or secrets.token_hex(16)
+        self.app_db: EmbeddedPostgres | None = None
+        self.queue_db: EmbeddedPostgres | None = None
+        self.moto: MotoServer | None = None
+        self.edge = None
+        self.mappings: list = []
+        self.env: dict[str, str] = {}
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        from spillway.migrate import migrate
+
+        opts = self.options
+        opts.workdir.mkdir(parents=True, exist_ok=True)
+        env: dict[str, str] = {
+            "SPILLWAY_BACKEND": opts.backend,
+            "SPILLWAY_QUEUE_PREFIX": opts.prefix,
+            "GITHUB_WEBHOOK_SECRET": self.secret,
+            "MAX_RECEIVE_COUNT": str(opts.max_receive_count),
+            "VISIBILITY_TIMEOUT_S": str(opts.visibility_timeout_s),
+            "RETRY_BASE_S": str(opts.retry_base_s),
+            "RETRY_MAX_S": str(opts.retry_max_s),
+            "BREAKER_OPEN_S": str(opts.breaker_open_s),
+            "CLAIM_CHECK_BUCKET": f"{opts.prefix}-claim-checks-{MOTO_ACCOUNT_ID}",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_IDEMPOTENCY_DISABLED": "false",
+            "DB_POOL_SIZE": str(max(opts.worker_concurrency.values()) + 2),
+        }
+        database_url = os.environ.get("DATABASE_URL")
+        if not database_url:
+            self.app_db = EmbeddedPostgres(opts.workdir / "pg-app").start()
+            database_url = self.app_db.url
+        env["DATABASE_URL"] = database_url
+        migrate(database_url, "app")
+
+        if opts.backend == "postgres":
+            queue_url = os.environ.get("QUEUE_DATABASE_URL")
+            if not queue_url:
+                self.queue_db = EmbeddedPostgres(opts.workdir / "pg-queue").start()
+                queue_url = self.queue_db.url
+            env["QUEUE_DATABASE_URL"] = queue_url
+            migrate(queue_url, "queue")
+        else:
+            env.update(FAKE_AWS_ENV if not os.environ.get("AWS_ENDPOINT_URL") else {})
+            endpoint = os.environ.get("AWS_ENDPOINT_URL")
+            if not endpoint:
+                self.moto = MotoServer.start()
+                endpoint = self.moto.url
+            env["AWS_ENDPOINT_URL"] = endpoint
+        self._apply_env(env)
+        if opts.backend == "aws":
+            provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
+        self._start_runtime()
+        return self
+
+    def stop(self) -> None:
+        for mapping in self.mappings:
+            mapping.stop()
+        self.mappings = []
+        if self.edge is not None:
+            self.edge.stop()
+            self.edge = None
+        from chalicelib import wiring
+
+        with contextlib.suppress(Exception):
+            wiring.close()
+        for server in (self.moto,):
+            if server is not None:
+                server.stop()
+        for db in (self.app_db, self.queue_db):
+            if db is not None:
+                db.cleanup()
+        self._restore_env()
+
+    # -- pieces -----------------------------------------------------------------------------
+    def _apply_env(self, env: dict[str, str]) -> None:
+        self.env = env
+        for key, value in env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        from chalicelib import wiring
+
+        wiring.reset()
+
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+
+    def _start_runtime(self) -> None:
+        from chalicelib import wiring
+        from spillway.runtime.edge_server import EdgeServer, load_app_copy
+        from spillway.runtime.event_source import EventSourceMapping
+
+        opts = self.options
+        # Warm start, like provisioned concurrency: build clients and pools before traffic.
+        wiring.get_edge()
+        wiring.get_worker()
+        self.edge = EdgeServer(concurrency=opts.edge_concurrency).start()
+        workers = load_app_copy(-1)
+        queue = wiring.get_queue()
+        for priority, concurrency in opts.worker_concurrency.items():
+            name = f"{opts.prefix}-{priority}"
+            self.mappings.append(EventSourceMapping(
+                queue, priority, getattr(workers, f"worker_{priority}"),
+                function_name=f"worker_{priority}",
+                queue_arn=f"arn:aws:sqs:us-east-1:{MOTO_ACCOUNT_ID}:{name}",
+                batch_size=opts.batch_size, maximum_concurrency=concurrency,
+                visibility_timeout_s=opts.visibility_timeout_s, wait_s=1.0,
+            ).start())
+
+    @property
+    def url(self) -> str:
+        return f"{self.edge.url}/webhooks/github"
+
+
+def provision(prefix: str, max_receive_count: int, visibility_timeout_s: int) -> None:
+    """Create the ``infra/template.yaml`` stack in the emulator (or skip if it exists)."""
+    from chalicelib import wiring
+
+    cfn = wiring._boto_client("cloudformation")
+    try:
+        cfn.describe_stacks(StackName=STACK_NAME)
+        return
+    except Exception:
+        pass
+    cfn.create_stack(StackName=STACK_NAME, TemplateBody=TEMPLATE.read_text(), Parameters=[
+        {"ParameterKey": "Prefix", "ParameterValue": prefix},
+        {"ParameterKey": "MaxReceiveCount", "ParameterValue": str(max_receive_count)},
+        {"ParameterKey": "VisibilityTimeoutSeconds", "ParameterValue": str(visibility_timeout_s)},
+    ])
+    log.info("provisioned %s into the emulator", TEMPLATE)

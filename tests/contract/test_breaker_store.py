@@ -1,0 +1,332 @@
+"""Contract suite of the shared circuit breaker: the same tests over every StatePort --
+in-memory, DynamoDB on the moto server (table from ``infra/template.yaml`` via CloudFormation)
+and PostgreSQL (``migrations/queue``). Time is a fake clock; nothing sleeps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.memory_state import MemoryState
+from chalicelib.breaker import (
+    SharedCircuitBreaker,
+    audit_log,
+    breaker_key,
+    force,
+    reset,
+    status,
+    status_all,
+)
+from chalicelib.core.breaker import BreakerConfig, CircuitState
+from chalicelib.errors import (
+    CircuitOpen,
+    DependencyUnavailable,
+    MalformedPayload,
+    Throttled,
+)
+from spillway import breaker_cli
+from tests.contract.conftest import PREFIX, FakeClock
+
+S = CircuitState
+CFG = BreakerConfig(wait_in_open_s=60, minimum_calls=10, probe_lease_s=30)
+
+
+@pytest.fixture(params=["memory", "aws", "postgres"])
+def store(request):
+    if request.param == "memory":
+        return MemoryState()
+    if request.param == "aws":
+        import boto3
+
+        from chalicelib.adapters.dynamo_state import DynamoState
+
+        request.getfixturevalue("aws_stack")
+        return DynamoState(boto3.client("dynamodb"), f"{PREFIX}-state")
+    from chalicelib.adapters.pg_state import PgState
+
+    return PgState(request.getfixturevalue("queue_pool"))
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+class Recorder:
+    """Stands in for Powertools ``Metrics`` (the metrics dependency): records add_metric."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def add_metric(self, name: str, unit: Any, value: float) -> None:
+        self.names.append(name)
+
+
+def make(store, clock, iid, skew=0.0, **kwargs) -> SharedCircuitBreaker:
+    return SharedCircuitBreaker("postgres", store, kwargs.pop("config", CFG), instance_id=iid,
+                                clock=lambda: clock() + skew, **kwargs)
+
+
+def fail(breaker, n, exc=None):
+    for _ in range(n):
+        breaker.try_acquire().failure(exc or DependencyUnavailable("db down"), 0.01)
+
+
+def trip(store, clock) -> float:
+    breaker = make(store, clock, "tripper")
+    fail(breaker, CFG.minimum_calls)
+    state = status(store, "postgres", clock=clock)
+    assert state["state"] == "OPEN"
+    return state["open_until"]
+
+
+def test_missing_item_is_closed_and_created_by_first_flush(store, clock):
+    breaker = make(store, clock, "a")
+    assert status(store, "postgres", clock=clock)["version"] == 0
+    for _ in range(5):
+        breaker.try_acquire().success(0.01)
+    assert store.get(breaker_key("postgres")) is None  # no write per call
+    breaker.flush()
+    assert status(store, "postgres", clock=clock)["window"]["calls"] == 5
+
+
+def test_failures_trip_promptly_and_every_instance_sees_it(store, clock):
+    metrics = Recorder()
+    a, b = make(store, clock, "a", metrics=metrics), make(store, clock, "b")
+    b.try_acquire().success(0.01)
+    fail(a, CFG.minimum_calls)  # crosses the threshold locally: flushed at once
+    clock.advance(1.0)          # b's cache expires
+    with pytest.raises(CircuitOpen) as refused:
+        b.try_acquire()
+    assert refused.value.retry_after_s == pytest.approx(59.0)
+    assert {"BreakerTrips", "BreakerTransitionToOpen"} <= set(metrics.names)
+
+
+def test_failures_spread_over_instances_trip_within_two_seconds(store, clock):
+    instances = [make(store, clock, f"i{n}") for n in range(4)]
+    for _ in range(3):  # 3 failures each: none alone reaches minimum_calls
+        for breaker in instances:
+            fail(breaker, 1)
+        clock.advance(0.3)
+    clock.advance(1.0)  # flush interval passes: the next call of each instance flushes
+    for breaker in instances:
+        try:
+            breaker.try_acquire().release()
+        except CircuitOpen:
+            pass
+    assert status(store, "postgres", clock=clock)["state"] == "OPEN"
+    clock.advance(1.0)
+    for breaker in instances:
+        with pytest.raises(CircuitOpen):
+            breaker.try_acquire()
+
+
+def test_client_errors_never_trip(store, clock):
+    breaker = make(store, clock, "a")
+    fail(breaker, 50, MalformedPayload("bad json"))
+    breaker.flush()
+    assert status(store, "postgres", clock=clock)["state"] == "CLOSED"
+
+
+def test_throttling_counts_as_failure(store, clock):
+    breaker = make(store, clock, "a")
+    fail(breaker, CFG.minimum_calls, Throttled("too many connections"))
+    assert status(store, "postgres", clock=clock)["state"] == "OPEN"
+
+
+def test_cold_start_neither_resets_nor_extends_open_period(store, clock):
+    open_until = trip(store, clock)
+    clock.advance(30)
+    cold = make(store, clock, "cold")
+    with pytest.raises(CircuitOpen) as refused:
+        cold.try_acquire()
+    assert refused.value.retry_after_s == pytest.approx(30.0)
+    assert status(store, "postgres", clock=clock)["open_until"] == open_until
+
+
+def test_slow_clock_cannot_half_open_early_and_fast_clock_keeps_open_until(store, clock):
+    open_until = trip(store, clock)
+    clock.advance(59)
+    slow = make(store, clock, "slow", skew=-5)
+    with pytest.raises(CircuitOpen):
+        slow.try_acquire()
+    clock.advance(1)
+    with pytest.raises(CircuitOpen):
+        slow.try_acquire()  # store's open_until has passed, but not by slow's clock
+    fast = make(store, clock, "fast", skew=+3)
+    assert fast.try_acquire().is_probe
+    after = status(store, "postgres", clock=clock)
+    assert after["state"] == "HALF_OPEN" and after["open_until"] == open_until
+
+
+def test_one_prober_then_closed_after_three_successes(store, clock):
+    trip(store, clock)
+    clock.advance(60)
+    prober, other = make(store, clock, "p"), make(store, clock, "o")
+    permit = prober.try_acquire()
+    assert permit.is_probe
+    with pytest.raises(CircuitOpen):
+        prober.try_acquire()  # one probe in flight per instance
+    with pytest.raises(CircuitOpen):
+        other.try_acquire()
+    permit.success(0.01)
+    for _ in range(CFG.permitted_calls_in_half_open - 1):
+        clock.advance(0.1)
+        prober.try_acquire().success(0.01)
+    assert status(store, "postgres", clock=clock)["state"] == "CLOSED"
+    clock.advance(1.0)
+    other.try_acquire().success(0.01)
+
+
+def test_probe_failure_reopens_with_new_open_until(store, clock):
+    first = trip(store, clock)
+    clock.advance(60)
+    prober = make(store, clock, "p")
+    prober.try_acquire().failure(DependencyUnavailable("still down"), 0.01)
+    state = status(store, "postgres", clock=clock)
+    assert state["state"] == "OPEN" and state["open_until"] == pytest.approx(first + 60)
+    assert state["trips"] == 2
+
+
+def test_dead_prober_lease_expires(store, clock):
+    trip(store, clock)
+    clock.advance(60)
+    assert make(store, clock, "dies").try_acquire().is_probe  # never reports
+    other = make(store, clock, "o")
+    with pytest.raises(CircuitOpen):
+        other.try_acquire()
+    clock.advance(CFG.probe_lease_s)
+    assert other.try_acquire().is_probe
+
+
+def test_forced_open_holds_until_expiry_with_audit(store, clock):
+    metrics = Recorder()
+    breaker = make(store, clock, "a", metrics=metrics)
+    force(store, "postgres", "FORCED_OPEN", reason="db maintenance", by="alice",
+          until=clock() + 300, clock=clock)
+    clock.advance(299)
+    with pytest.raises(CircuitOpen) as refused:
+        breaker.try_acquire()
+    assert refused.value.retry_after_s == pytest.approx(1.0)
+    assert status(store, "postgres", clock=clock)["forced"]["by"] == "alice"
+    clock.advance(1)
+    breaker.try_acquire().success(0.01)
+    assert status(store, "postgres", clock=clock)["stored_state"] == "CLOSED"
+    [record] = audit_log(store, "postgres")
+    assert (record["to"], record["reason"], record["by"]) == ("FORCED_OPEN", "db maintenance",
+                                                              "alice")
+    assert "BreakerRejectedCalls" in metrics.names
+
+
+def test_forced_closed_and_reset_are_audited(store, clock):
+    trip(store, clock)
+    make(store, clock, "a").force(S.FORCED_CLOSED, "false alarm", "bob")
+    breaker = make(store, clock, "b")
+    fail(breaker, 30)
+    assert status(store, "postgres", clock=clock)["state"] == "FORCED_CLOSED"
+    clock.advance(0.001)
+    reset(store, "postgres", by="bob", reason="done", clock=clock)
+    assert status(store, "postgres", clock=clock)["state"] == "CLOSED"
+    assert [r["action"] for r in audit_log(store, "postgres")] == ["force", "reset"]
+    assert [s["name"] for s in status_all(store, clock=clock)] == ["postgres"]
+
+
+def test_steady_closed_traffic_costs_about_one_request_per_second(store, clock):
+    counting = CountingStore(store)
+    breaker = make(counting, clock, "a")
+    for _ in range(1000):  # 100 calls/s for 10 s of fake time
+        breaker.try_acquire().success(0.005)
+        clock.advance(0.01)
+    breaker.flush()
+    assert counting.requests <= 13
+    assert status(store, "postgres", clock=clock)["window"]["calls"] >= 900
+
+
+class CountingStore:
+    """Counts requests to the wrapped StatePort (instrumentation of the dependency)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.requests = 0
+
+    def __getattr__(self, name: str):
+        method = getattr(self.inner, name)
+
+        def counted(*args, **kwargs):
+            self.requests += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+class DownStore:
+    """A state store that cannot be reached (stands in for an unreachable DynamoDB)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def _down(self, *args, **kwargs):
+        self.requests += 1
+        raise DependencyUnavailable("state store unreachable")
+
+    get = put = delete = scan = _down
+
+
+def test_store_failure_policy_fail_open_counts_and_backs_off(clock):
+    metrics, down = Recorder(), DownStore()
+    breaker = make(down, clock, "a", metrics=metrics)
+    for _ in range(5):
+        permit = breaker.try_acquire()
+        assert permit.bypassed
+        permit.success(0.01)
+    assert down.requests == 1  # backs off for cache_ttl_s
+    assert metrics.names.count("BreakerStoreFailures") == 1
+    assert metrics.names.count("BreakerStoreBypassedCalls") == 5
+
+
+def test_store_failure_policy_fail_closed(clock):
+    breaker = make(DownStore(), clock, "a", store_failure_policy="fail_closed")
+    with pytest.raises(CircuitOpen):
+        breaker.try_acquire()
+
+
+def test_execute_with_fallback(store, clock):
+    breaker = make(store, clock, "a")
+    assert breaker.execute(lambda: 42) == 42
+    trip(store, clock)
+    clock.advance(1.0)
+    assert breaker.execute(lambda: 42, fallback=lambda exc: ("later", exc.retry_after_s)) == (
+        "later", pytest.approx(59.0))
+    with pytest.raises(CircuitOpen):
+        breaker.execute(lambda: 42)
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+def run_cli(store, *argv: str, capsys) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="spillway")
+    breaker_cli.register(parser.add_subparsers(dest="command"), lambda: store)
+    args = parser.parse_args(list(argv))
+    code = args.func(args)
+    return code, capsys.readouterr().out
+
+
+def test_cli_open_status_close_reset(store, capsys):
+    code, out = run_cli(store, "breaker", "open", "postgres", "--for", "5m", "--reason",
+                        "failover", "--by", "carol", capsys=capsys)
+    assert code == 0 and "FORCED_OPEN" in out
+    code, out = run_cli(store, "breaker", "status", "postgres", "--json", capsys=capsys)
+    data = json.loads(out)
+    assert data["state"] == "FORCED_OPEN" and data["forced"]["reason"] == "failover"
+    assert data["forced"]["until"] == pytest.approx(time.time() + 300, abs=30)
+    code, out = run_cli(store, "breaker", "close", "postgres", "--reason", "ok", capsys=capsys)
+    assert "FORCED_CLOSED" in out
+    code, out = run_cli(store, "breaker", "reset", "postgres", "--reason", "done", capsys=capsys)
+    assert code == 0 and "CLOSED" in out
+    code, out = run_cli(store, "breaker", "status", capsys=capsys)
+    assert "postgres" in out and "CLOSED" in out
+    assert [r["to"] for r in audit_log(store, "postgres")] == ["FORCED_OPEN", "FORCED_CLOSED",
+                                                               "CLOSED"]
