@@ -29,26 +29,42 @@ from chalicelib.errors import (
     Throttled,
 )
 from spillway import breaker_cli
-from tests.contract.conftest import PREFIX, FakeClock
+from tests.contract.conftest import PREFIX, FakeClock, provision_stack
 
 S = CircuitState
 CFG = BreakerConfig(wait_in_open_s=60, minimum_calls=10, probe_lease_s=30)
 
 
-@pytest.fixture(params=["memory", "aws", "postgres"])
-def store(request):
-    if request.param == "memory":
+def open_store(kind: str, request, *, workers: int = 10):
+    """A StatePort of ``kind`` (memory, aws, postgres) for a test; ``workers``: how many
+    threads may use it at once (connection pool sizes)."""
+    if kind == "memory":
         return MemoryState()
-    if request.param == "aws":
+    if kind == "aws":
         import boto3
+        from botocore.config import Config
 
         from chalicelib.adapters.dynamo_state import DynamoState
 
-        request.getfixturevalue("aws_stack")
-        return DynamoState(boto3.client("dynamodb"), f"{PREFIX}-state")
-    from chalicelib.adapters.pg_state import PgState
+        request.getfixturevalue("aws_env")
+        provision_stack()
+        client = boto3.client("dynamodb", config=Config(max_pool_connections=workers + 5))
+        return DynamoState(client, f"{PREFIX}-state")
+    from psycopg_pool import ConnectionPool
 
-    return PgState(request.getfixturevalue("queue_pool"))
+    from chalicelib.adapters.pg_state import PgState
+    from spillway.migrate import migrate
+
+    url = request.getfixturevalue("pg_url")
+    migrate(url, "queue")
+    pool = ConnectionPool(url, min_size=1, max_size=workers, open=True)
+    request.addfinalizer(pool.close)
+    return PgState(pool)
+
+
+@pytest.fixture(params=["memory", "aws", "postgres"])
+def store(request):
+    return open_store(request.param, request)
 
 
 @pytest.fixture

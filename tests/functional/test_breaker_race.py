@@ -12,10 +12,10 @@ import threading
 
 import pytest
 
-from chalicelib.adapters.memory_state import MemoryState
 from chalicelib.breaker import SharedCircuitBreaker, status
 from chalicelib.core.breaker import BreakerConfig
 from chalicelib.errors import CircuitOpen, DependencyUnavailable
+from tests.contract.test_breaker_store import open_store
 
 WORKERS = 20
 CFG = BreakerConfig(minimum_calls=10, wait_in_open_s=60)
@@ -24,29 +24,7 @@ T0 = 1_780_000_000.0
 
 @pytest.fixture(params=["memory", "aws", "postgres"])
 def store(request):
-    if request.param == "memory":
-        return MemoryState()
-    if request.param == "aws":
-        import boto3
-        from botocore.config import Config
-
-        from chalicelib.adapters.dynamo_state import DynamoState
-        from tests.contract.conftest import PREFIX, provision_stack
-
-        request.getfixturevalue("aws_env")
-        provision_stack()
-        client = boto3.client("dynamodb", config=Config(max_pool_connections=WORKERS + 5))
-        return DynamoState(client, f"{PREFIX}-state")
-    from psycopg_pool import ConnectionPool
-
-    from chalicelib.adapters.pg_state import PgState
-    from spillway.migrate import migrate
-
-    url = request.getfixturevalue("pg_url")
-    migrate(url, "queue")
-    pool = ConnectionPool(url, min_size=1, max_size=WORKERS, open=True)
-    request.addfinalizer(pool.close)
-    return PgState(pool)
+    return open_store(request.param, request, workers=WORKERS)
 
 
 class Dependency:

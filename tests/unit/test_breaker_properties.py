@@ -52,7 +52,6 @@ class World:
         self.state = BreakerState()
         self.now = 1_000.0
         self.events: list = []
-        self.probe_grants: list[tuple[float, str]] = []
 
     def apply(self, new: BreakerState | None, events) -> None:
         if new is not None:
@@ -83,7 +82,13 @@ class World:
         if before.state is S.HALF_OPEN and holder != who:
             assert until is not None and until <= self.now, "two probers at once"
         assert self.state.lease_holder == who
-        self.probe_grants.append((self.now, who))
+
+    @classmethod
+    def play(cls, script) -> World:
+        world = cls()
+        for op in script:
+            world.run(op)
+        return world
 
     def transitions(self) -> list[StateTransition]:
         return [e for e in self.events if isinstance(e, StateTransition)]
@@ -92,9 +97,7 @@ class World:
 @settings(max_examples=300, deadline=None)
 @given(ops)
 def test_automatic_transitions_follow_the_table_and_never_skip_half_open(script):
-    world = World()
-    for op in script:
-        world.run(op)
+    world = World.play(script)
     for move in world.transitions():
         assert TRANSITIONS.get((move.from_state, move.to_state)) == AUTO
         assert (move.from_state, move.to_state) != (S.OPEN, S.CLOSED)
@@ -117,9 +120,7 @@ def test_never_two_probers_and_probes_only_after_open_period(script):
 @settings(max_examples=300, deadline=None)
 @given(ops)
 def test_no_trip_below_minimum_calls(script):
-    world = World()
-    for op in script:
-        world.run(op)
+    world = World.play(script)
     trips = 0
     for event, following in zip(world.events, world.events[1:], strict=False):
         if isinstance(event, Tripped) and following.from_state is S.CLOSED:
