@@ -7,6 +7,7 @@ dead-lettered, or missing. Nothing may be missing or stored twice.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -30,6 +31,8 @@ class DemoOptions:
     chaos_db_outage_s: float = 0.0
     drain_timeout_s: float = 900.0
     json_output: bool = False
+    #: How to run the local stack (e.g. its ``workdir``); ``backend`` above always wins.
+    stack_options: StackOptions | None = None
 
 
 def _progress(msg: str) -> None:
@@ -52,7 +55,9 @@ def run_demo(opts: DemoOptions) -> dict:
     total = len(payloads) * opts.burst
     _progress(f"spillway demo: {len(payloads)} payloads x {opts.burst} = {total} deliveries, "
               f"backend {opts.backend}; starting the local stack ...")
-    stack = LocalStack(StackOptions(backend=opts.backend))
+    stack_options = dataclasses.replace(opts.stack_options or StackOptions(),
+                                        backend=opts.backend)
+    stack = LocalStack(stack_options)
     t0 = time.perf_counter()
     stack.start()
     try:

@@ -1,0 +1,164 @@
+"""The SQS worker handlers of ``app.py``, invoked directly with SQS events built from messages
+that really went through the edge and the queue (moto server or the PostgreSQL queue), storing
+into a migrated PostgreSQL application database. Each record has its own messageId (``chalice.test``'s event
+generator repeats one id, which would hide partial-batch bugs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+
+import psycopg
+
+from tests.functional.conftest import ISSUE_PAYLOAD, PR_PAYLOAD, Harness, corpus_payload
+
+
+def accepted(worker: Harness, payload: dict, *, event: str = "pull_request",
+             delivery: str | None = None) -> str:
+    """Send ``payload`` through the edge; returns its delivery id."""
+    reply = worker.post(payload, event=event, delivery=delivery or str(uuid.uuid4()))
+    assert reply.status == 202, reply.body
+    return reply.body["delivery"]
+
+
+def ledger(worker: Harness) -> dict[str, tuple]:
+    """``delivery_id -> (event, action, priority, attempts, sanitized, payload)``."""
+    with psycopg.connect(worker.app_db) as conn:
+        rows = conn.execute("SELECT delivery_id, event, action, priority, attempts, sanitized, "
+                            "payload FROM webhook_deliveries").fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def failures(response: dict) -> set[str]:
+    return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+
+
+def test_batch_is_stored_in_the_ledger(worker):
+    pr = corpus_payload(PR_PAYLOAD)
+    issue = corpus_payload(ISSUE_PAYLOAD)
+    ids = [accepted(worker, pr), accepted(worker, issue, event="issues")]
+    messages = worker.receive("high", 2)
+    assert failures(worker.invoke_worker("high", messages)) == set()
+    rows = ledger(worker)
+    assert set(rows) == set(ids)
+    assert rows[ids[0]][:4] == ("pull_request", "closed", "high", 1)
+    assert rows[ids[0]][5] == pr
+    assert rows[ids[1]][:3] == ("issues", "deleted", "high")
+    with psycopg.connect(worker.app_db) as conn:
+        (title,) = conn.execute("SELECT title FROM pull_requests WHERE id = %s",
+                                (pr["pull_request"]["id"],)).fetchone()
+    assert title == pr["pull_request"]["title"]
+
+
+def test_partial_batch_response_names_only_the_failing_record(worker):
+    """One record hits a transient database error (its ledger row is locked by another
+    transaction: ``lock_not_available``); only it is reported, the others are stored."""
+    payload = corpus_payload(ISSUE_PAYLOAD)
+    ids = [accepted(worker, payload, event="issues") for _ in range(3)]
+    messages = worker.receive("high", 3)
+    blocked = next(m for m in messages if m.attributes["delivery_id"] == ids[1])
+    with psycopg.connect(worker.app_db) as holder:  # an open transaction holding the key
+        holder.execute(
+            "INSERT INTO webhook_deliveries (hook_id, delivery_id, event, priority, "
+            "received_at, payload, payload_bytes) VALUES (%s, %s, 'issues', 'high', now(), "
+            "'{}', 2)", (blocked.attributes["hook_id"], ids[1]))
+        response = worker.invoke_worker("high", messages)
+        assert failures(response) == {blocked.message_id}
+        holder.rollback()
+    assert set(ledger(worker)) == {ids[0], ids[2]}
+    assert worker.depths()["dlq"] == 0
+    # the retry (SQS brings it back after the backoff) stores it
+    response = worker.invoke_worker("high", [blocked], receive_count=2)
+    assert failures(response) == set()
+    rows = ledger(worker)
+    assert set(rows) == set(ids) and rows[ids[1]][3] == 2
+
+
+def test_garbage_body_is_dead_lettered_with_its_reason(worker):
+    good = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    worker.queue.send("high", "this is not an envelope", {"event": "issues"})
+    messages = worker.receive("high", 2)
+    assert failures(worker.invoke_worker("high", messages)) == set()
+    assert set(ledger(worker)) == {good}
+    (dead,) = worker.receive("dlq", 1)
+    assert dead.body == "this is not an envelope"
+    assert "envelope" in dead.attributes["error"]
+    assert dead.attributes["event"] == "issues"
+
+
+def test_missing_claim_check_blob_is_dead_lettered_not_retried(worker):
+    """A claim-check reference whose object is gone can never be processed: the record goes to
+    the DLQ with its reason at once (no receive count burnt on retries), the rest is stored."""
+    from chalicelib import wiring
+    from chalicelib.core.envelope import parse_envelope
+
+    good = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    lost = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    messages = worker.receive("high", 2)
+    lost_msg = next(m for m in messages if m.attributes["delivery_id"] == lost)
+    blobs = wiring.get_blobs()
+    ref = blobs.put(f"gone/{lost}", lost_msg.body.encode())
+    blobs.delete(ref)
+    envelope = parse_envelope(lost_msg.body).with_claim_check(ref)
+    body, attributes = envelope.to_message()
+    worker.queue.send("high", body, attributes)
+    worker.queue.delete("high", [lost_msg.receipt_handle])
+    messages = [m for m in messages if m is not lost_msg] + worker.receive("high", 1)
+    assert failures(worker.invoke_worker("high", messages)) == set()
+    assert set(ledger(worker)) == {good}
+    (dead,) = worker.receive("dlq", 1)
+    assert dead.attributes["delivery_id"] == lost
+    assert "NotFound" in dead.attributes["error"]
+
+
+def test_redelivered_message_stores_once(worker):
+    delivery = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    (message,) = worker.receive("high", 1)
+    assert failures(worker.invoke_worker("high", [message])) == set()
+    # SQS is at-least-once: the same message again (e.g. its delete was lost)
+    assert failures(worker.invoke_worker("high", [message], receive_count=2)) == set()
+    rows = ledger(worker)
+    assert list(rows) == [delivery] and rows[delivery][3] == 1
+    assert worker.depths()["dlq"] == 0
+
+
+def test_nul_character_is_sanitized_not_dead_lettered(worker):
+    payload = copy.deepcopy(corpus_payload(ISSUE_PAYLOAD))
+    payload["issue"]["title"] = "before\u0000after"
+    delivery = accepted(worker, payload, event="issues")
+    messages = worker.receive("high", 1)
+    assert failures(worker.invoke_worker("high", messages)) == set()
+    row = ledger(worker)[delivery]
+    assert row[4] is True  # sanitized
+    assert row[5]["issue"]["title"] == "before\ufffdafter"
+    assert worker.depths()["dlq"] == 0
+
+
+def test_older_delivery_does_not_move_a_pull_request_back(worker):
+    base = corpus_payload(PR_PAYLOAD)
+    newer, older = copy.deepcopy(base), copy.deepcopy(base)
+    newer["pull_request"].update(title="newer title", updated_at="2030-01-02T00:00:00Z",
+                                 state="closed")
+    older["pull_request"].update(title="older title", updated_at="2030-01-01T00:00:00Z",
+                                 state="open")
+    accepted(worker, newer)
+    assert failures(worker.invoke_worker("high", worker.receive("high", 1))) == set()
+    accepted(worker, older)  # arrives (and is received) later, but describes an earlier state
+    assert failures(worker.invoke_worker("high", worker.receive("high", 1))) == set()
+    assert len(ledger(worker)) == 2
+    with psycopg.connect(worker.app_db) as conn:
+        title, state, updated = conn.execute(
+            "SELECT title, state, updated_at FROM pull_requests WHERE id = %s",
+            (base["pull_request"]["id"],)).fetchone()
+    assert (title, state) == ("newer title", "closed")
+    assert updated.isoformat().startswith("2030-01-02")
+
+
+def test_payload_stored_exactly_as_sent(worker):
+    """The ledger keeps the document itself (jsonb), not a re-encoding of it."""
+    payload = corpus_payload(PR_PAYLOAD)
+    delivery = accepted(worker, payload)
+    assert failures(worker.invoke_worker("high", worker.receive("high", 1))) == set()
+    assert json.dumps(ledger(worker)[delivery][5], sort_keys=True) == json.dumps(
+        payload, sort_keys=True)
