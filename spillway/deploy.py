@@ -1,0 +1,323 @@
+"""``spillway deploy --stage dev|prod``: the path to AWS (operator tooling, never shipped).
+
+Three steps, as a pure planner emitting frozen instructions and one executor doing the I/O (the
+shape of Chalice's own ``deploy/planner.py`` and ``deploy/executor.py``):
+
+1. :class:`DeployInfraStack` -- create or update the CloudFormation stack
+   ``spillway-<stage>-infra`` from ``infra/template.yaml`` (queues, dead-letter queue, tables,
+   claim-check bucket, alarms) and wait for it, like ``aws cloudformation deploy``;
+2. :class:`ChaliceDeploy` -- ``chalice deploy --stage <stage>`` (a subprocess);
+3. :class:`UpdateEventSourceMapping` -- one per SQS event source Chalice recorded in
+   ``.chalice/deployed/<stage>.json``: switch on ``ReportBatchItemFailures``. Chalice's
+   ``@app.on_sqs_message`` never sets ``FunctionResponseTypes``, and without it Lambda ignores
+   the ``batchItemFailures`` the workers return: one failed record would redeliver the whole
+   batch (aws/chalice ``deploy/planner.py``; AWS Lambda docs, "Handling errors for an SQS event
+   source"). Chalice's later ``update_lambda_event_source`` calls do not reset the setting.
+
+The ``chalice package --merge-template infra/chalice-merge.json`` path does step 3 in the
+template instead (docs/DEPLOY.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelib.errors import ConfigError, PermanentDependencyError, SpillwayError
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA_TEMPLATE = ROOT / "infra" / "template.yaml"
+STAGES = ("dev", "prod")
+REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
+#: ``schema_version`` of the deployed-resources file written by Chalice 1.x
+#: (aws/chalice ``deploy/deployer.py``).
+DEPLOYED_SCHEMA_VERSION = "2.0"
+
+
+def infra_stack_name(stage: str) -> str:
+    """The CloudFormation stack holding ``infra/template.yaml`` for ``stage``."""
+    return f"spillway-{stage}-infra"
+
+
+def deployed_file(project_dir: Path, stage: str) -> Path:
+    """Where ``chalice deploy`` records what it created: ``.chalice/deployed/<stage>.json``."""
+    return project_dir / ".chalice" / "deployed" / f"{stage}.json"
+
+
+# --- instructions -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeployInfraStack:
+    """Create or update ``stack_name`` from the template at ``template_path`` and wait.
+    ``parameters``: (key, value) pairs; template defaults apply to the others."""
+
+    stack_name: str
+    template_path: str
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ChaliceDeploy:
+    """Run ``chalice --project-dir <project_dir> deploy --stage <stage>``."""
+
+    stage: str
+    project_dir: str
+
+
+@dataclass(frozen=True)
+class UpdateEventSourceMapping:
+    """``lambda.update_event_source_mapping(UUID=uuid, FunctionResponseTypes=[...])``.
+    ``name`` (Chalice resource name) and ``queue`` are for messages only."""
+
+    uuid: str
+    function_response_types: tuple[str, ...]
+    name: str = ""
+    queue: str = ""
+
+
+Instruction = DeployInfraStack | ChaliceDeploy | UpdateEventSourceMapping
+
+
+# --- planner (pure) ---------------------------------------------------------------------------
+def plan_deploy(stage: str, project_dir: Path = ROOT,
+                parameters: Sequence[tuple[str, str]] = ()) -> tuple[Instruction, ...]:
+    """Steps 1 and 2 for ``stage`` (step 3 needs what step 2 records: see
+    :func:`plan_event_source_updates`). Raises :class:`ConfigError` for an unknown stage."""
+    if stage not in STAGES:
+        raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
+    return (
+        DeployInfraStack(infra_stack_name(stage), str(project_dir / "infra" / "template.yaml"),
+                         tuple(parameters)),
+        ChaliceDeploy(stage, str(project_dir)),
+    )
+
+
+def plan_event_source_updates(deployed: Mapping[str, Any]) -> tuple[UpdateEventSourceMapping, ...]:
+    """One :class:`UpdateEventSourceMapping` per ``sqs_event`` resource in ``deployed``, the
+    parsed ``.chalice/deployed/<stage>.json``::
+
+        {"schema_version": "2.0", "backend": "api",
+         "resources": [{"name": "worker_high", "resource_type": "lambda_function",
+                        "lambda_arn": "..."},
+                       {"name": "worker_high-sqs-event-source", "resource_type": "sqs_event",
+                        "queue_arn": "...", "event_uuid": "...", "queue": "spillway-high",
+                        "lambda_arn": "..."}, ...]}
+
+    Sorted by resource name. Raises :class:`ConfigError` if the document is not of that shape
+    (another schema version, an ``sqs_event`` without ``event_uuid``).
+    """
+    if not isinstance(deployed, Mapping):
+        raise ConfigError("deployed resources: expected a JSON object")
+    version = str(deployed.get("schema_version", ""))
+    if version != DEPLOYED_SCHEMA_VERSION:
+        raise ConfigError(f"deployed resources: schema_version {version!r} is not "
+                          f"{DEPLOYED_SCHEMA_VERSION!r} (Chalice 1.x)")
+    resources = deployed.get("resources")
+    if not isinstance(resources, list):
+        raise ConfigError("deployed resources: 'resources' must be a list")
+    out = []
+    for res in resources:
+        if not isinstance(res, Mapping) or res.get("resource_type") != "sqs_event":
+            continue
+        uuid = res.get("event_uuid")
+        if not isinstance(uuid, str) or not uuid:
+            raise ConfigError(f"deployed resources: sqs_event {res.get('name')!r} has no "
+                              "event_uuid")
+        out.append(UpdateEventSourceMapping(uuid, (REPORT_BATCH_ITEM_FAILURES,),
+                                            name=str(res.get("name", "")),
+                                            queue=str(res.get("queue", ""))))
+    return tuple(sorted(out, key=lambda i: (i.name, i.uuid)))
+
+
+def describe(instruction: Instruction) -> str:
+    """One line saying what ``instruction`` will do (``--dry-run`` output)."""
+    if isinstance(instruction, DeployInfraStack):
+        params = " ".join(f"{k}={v}" for k, v in instruction.parameters)
+        return (f"cloudformation deploy {instruction.stack_name} <- {instruction.template_path}"
+                + (f" ({params})" if params else ""))
+    if isinstance(instruction, ChaliceDeploy):
+        return f"chalice deploy --stage {instruction.stage} (in {instruction.project_dir})"
+    types = ",".join(instruction.function_response_types)
+    return (f"lambda update-event-source-mapping {instruction.uuid} "
+            f"FunctionResponseTypes=[{types}] ({instruction.name} <- {instruction.queue})")
+
+
+# --- executor (all the I/O) -------------------------------------------------------------------
+class Executor:
+    """Carries out instructions. Clients are boto3 clients (``cloudformation``, ``lambda``),
+    needed only by the instructions that use them; ``run`` is :func:`subprocess.run`;
+    ``sleep`` waits between retries of a mapping that is still being created (seconds).
+
+    Raises a :mod:`chalicelib.errors` error translated from botocore, or
+    :class:`PermanentDependencyError` when ``chalice deploy`` fails.
+    """
+
+    #: An event source mapping answers ResourceInUseException while it is Creating/Updating
+    #: (AWS Lambda API reference, UpdateEventSourceMapping): retry this many times.
+    IN_USE_ATTEMPTS = 10
+    IN_USE_DELAY_S = 3.0
+
+    def __init__(self, *, cloudformation: Any = None, lambda_client: Any = None,
+                 run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+                 sleep: Callable[[float], None] = time.sleep,
+                 out: Callable[[str], None] = print):
+        self._cfn = cloudformation
+        self._lambda = lambda_client
+        self._run = run
+        self._sleep = sleep
+        self._out = out
+
+    def execute(self, instructions: Iterable[Instruction]) -> None:
+        for instruction in instructions:
+            self._out(describe(instruction))
+            if isinstance(instruction, DeployInfraStack):
+                self.deploy_stack(instruction)
+            elif isinstance(instruction, ChaliceDeploy):
+                self.chalice_deploy(instruction)
+            else:
+                self.update_mapping(instruction)
+
+    def deploy_stack(self, step: DeployInfraStack) -> str:
+        """Create or update the stack and wait; returns ``"created"``, ``"updated"`` or
+        ``"unchanged"``. A stack in ``ROLLBACK_COMPLETE`` must be deleted by hand first."""
+        from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+        from chalicelib.adapters.aws_errors import error_code, translate_aws_error
+
+        body = Path(step.template_path).read_text(encoding="utf-8")
+        kwargs = {"StackName": step.stack_name, "TemplateBody": body,
+                  "Parameters": [{"ParameterKey": k, "ParameterValue": v}
+                                 for k, v in step.parameters]}
+        try:
+            if self._stack_exists(step.stack_name):
+                try:
+                    self._cfn.update_stack(**kwargs)
+                except ClientError as exc:
+                    if error_code(exc) == "ValidationError" and "No updates" in str(exc):
+                        return "unchanged"
+                    raise
+                self._cfn.get_waiter("stack_update_complete").wait(StackName=step.stack_name)
+                return "updated"
+            self._cfn.create_stack(**kwargs)
+            self._cfn.get_waiter("stack_create_complete").wait(StackName=step.stack_name)
+            return "created"
+        except WaiterError as exc:
+            raise PermanentDependencyError(
+                f"stack {step.stack_name} did not deploy: {exc.last_response}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_aws_error(exc, f"deploy stack {step.stack_name}") from exc
+
+    def _stack_exists(self, name: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        from chalicelib.adapters.aws_errors import error_code
+
+        try:
+            stacks = self._cfn.describe_stacks(StackName=name)["Stacks"]
+        except ClientError as exc:
+            if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+                return False
+            raise
+        return any(s.get("StackStatus") != "DELETE_COMPLETE" for s in stacks)
+
+    def chalice_deploy(self, step: ChaliceDeploy) -> None:
+        cmd = [chalice_executable(), "--project-dir", step.project_dir, "deploy",
+               "--stage", step.stage]
+        result = self._run(cmd, check=False)
+        if result.returncode != 0:
+            raise PermanentDependencyError(f"{' '.join(cmd)} exited with {result.returncode}")
+
+    def update_mapping(self, step: UpdateEventSourceMapping) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from chalicelib.adapters.aws_errors import error_code, translate_aws_error
+
+        for attempt in range(1, self.IN_USE_ATTEMPTS + 1):
+            try:
+                self._lambda.update_event_source_mapping(
+                    UUID=step.uuid, FunctionResponseTypes=list(step.function_response_types))
+                return
+            except ClientError as exc:
+                if error_code(exc) == "ResourceInUseException" and attempt < self.IN_USE_ATTEMPTS:
+                    self._sleep(self.IN_USE_DELAY_S)
+                    continue
+                raise translate_aws_error(exc, f"update event source mapping {step.uuid}") \
+                    from exc
+            except BotoCoreError as exc:
+                raise translate_aws_error(exc, f"update event source mapping {step.uuid}") \
+                    from exc
+
+
+def chalice_executable() -> str:
+    """The ``chalice`` beside this interpreter (the venv's), else the one on ``PATH``."""
+    beside = Path(sys.executable).parent / "chalice"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("chalice")
+    if found is None:
+        raise ConfigError("chalice is not installed (pip install -r requirements-dev.txt)")
+    return found
+
+
+def load_deployed(path: Path) -> dict:
+    """The parsed deployed-resources file; :class:`ConfigError` if missing or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read Chalice's deployed resources ({exc})") from exc
+
+
+# --- command line -----------------------------------------------------------------------------
+def _parameter(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError("expected KEY=VALUE")
+    return key, val
+
+
+def register(subparsers: Any) -> None:
+    """Add ``deploy`` to the ``spillway`` command line (``subparsers`` from argparse)."""
+    p = subparsers.add_parser(
+        "deploy", help="infra stack + chalice deploy + ReportBatchItemFailures on the mappings")
+    p.add_argument("--stage", choices=STAGES, required=True)
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--parameter", type=_parameter, action="append", default=[],
+                   metavar="KEY=VALUE", help="infra/template.yaml parameter (repeatable), "
+                   "e.g. AlarmEmail=ops@example.com")
+    p.add_argument("--skip-infra", action="store_true", help="do not deploy the infra stack")
+    p.set_defaults(func=cmd_deploy)
+
+
+def cmd_deploy(args: argparse.Namespace, project_dir: Path = ROOT) -> int:
+    steps = plan_deploy(args.stage, project_dir, args.parameter)
+    if args.skip_infra:
+        steps = tuple(s for s in steps if not isinstance(s, DeployInfraStack))
+    deployed_path = deployed_file(project_dir, args.stage)
+    try:
+        if args.dry_run:
+            for step in steps:
+                print(describe(step))
+            if deployed_path.exists():
+                for step in plan_event_source_updates(load_deployed(deployed_path)):
+                    print(describe(step))
+            else:
+                print(f"(then ReportBatchItemFailures on each sqs_event in {deployed_path})")
+            return 0
+        import boto3
+
+        session = boto3.session.Session()
+        executor = Executor(cloudformation=session.client("cloudformation"),
+                            lambda_client=session.client("lambda"))
+        executor.execute(steps)
+        executor.execute(plan_event_source_updates(load_deployed(deployed_path)))
+    except SpillwayError as exc:
+        print(f"spillway deploy: {exc}", file=sys.stderr)
+        return 1
+    return 0

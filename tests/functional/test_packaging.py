@@ -1,0 +1,329 @@
+"""The path to AWS: ``chalice package`` with the merge template, the ``spillway deploy`` planner
+and executor (executor against the moto server), and the load-test suite's pure parts.
+
+``chalice package`` runs as a subprocess with the venv's chalice (~1-5 s per stage). cfn-lint
+1.58 validates SAM templates without transforming them and does not check the properties of a
+SAM ``SQS`` event, so each event is also linted as the ``AWS::Lambda::EventSourceMapping`` SAM
+turns it into (SAM passes these properties through unchanged; AWS SAM docs, "SQS" event source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import boto3
+import pytest
+from cfnlint.api import lint
+from cfnlint.decode import decode
+
+import app
+from chalicelib.core.signature import verify_signature
+from chalicelib.errors import ConfigError
+from spillway import deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+MERGE_TEMPLATE = ROOT / "infra" / "chalice-merge.json"
+RBIF = "ReportBatchItemFailures"
+
+
+# --- chalice package --merge-template ---------------------------------------------------------
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def packaged(request, tmp_path_factory):
+    """(stage, sam.json as a dict, its text) from ``chalice package --merge-template``."""
+    stage = request.param
+    out = tmp_path_factory.mktemp(f"package-{stage}")
+    env = {k: v for k, v in os.environ.items() if k != "SPILLWAY_QUEUE_PREFIX"}
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice package refuses without one
+    chalice = Path(sys.executable).parent / "chalice"
+    result = subprocess.run(
+        [str(chalice), "--project-dir", str(ROOT), "package", "--stage", stage,
+         "--merge-template", str(MERGE_TEMPLATE), str(out)],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    text = (out / "sam.json").read_text()
+    return stage, json.loads(text), text
+
+
+def _stage_function(stage: str, name: str) -> dict:
+    stage_cfg = CONFIG["stages"][stage]
+    return {"lambda_timeout": stage_cfg.get("lambda_timeout", CONFIG.get("lambda_timeout", 60)),
+            **stage_cfg.get("lambda_functions", {}).get(name, {})}
+
+
+def _workers(template: dict) -> dict[str, dict]:
+    """priority -> the worker's SAM function resource (found by its handler)."""
+    out = {}
+    for res in template["Resources"].values():
+        handler = res.get("Properties", {}).get("Handler", "")
+        if res["Type"] == "AWS::Serverless::Function" and handler.startswith("app.worker_"):
+            out[handler.removeprefix("app.worker_")] = res
+    return out
+
+
+def _sqs_events(function: dict) -> list[dict]:
+    return [e["Properties"] for e in function["Properties"].get("Events", {}).values()
+            if e["Type"] == "SQS"]
+
+
+def test_every_sqs_mapping_reports_batch_item_failures_and_keeps_its_scaling(packaged):
+    stage, template, _ = packaged
+    workers = _workers(template)
+    assert set(workers) == set(app.WORKER_SCALING)
+    for priority, function in workers.items():
+        batch, window, concurrency = app.WORKER_SCALING[priority]
+        (event,) = _sqs_events(function)
+        assert event["FunctionResponseTypes"] == [RBIF]
+        assert event["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+        assert event["BatchSize"] == batch
+        assert event["MaximumBatchingWindowInSeconds"] == window
+        assert event["Queue"]["Fn::Sub"].endswith(f":spillway-{priority}")
+
+
+def test_reserved_concurrency_matches_config_and_covers_the_mappings(packaged):
+    """AWS rule (DESIGN.md 2): sum of MaximumConcurrency over a function's mappings <= its
+    reserved concurrency, or throttled receives burn maxReceiveCount."""
+    stage, template, _ = packaged
+    for priority, function in _workers(template).items():
+        reserved = function["Properties"]["ReservedConcurrentExecutions"]
+        assert reserved == _stage_function(stage, f"worker_{priority}")["reserved_concurrency"]
+        total = sum(e["ScalingConfig"]["MaximumConcurrency"] for e in _sqs_events(function))
+        assert total <= reserved
+    api = template["Resources"]["APIHandler"]["Properties"]
+    assert api["ReservedConcurrentExecutions"] == \
+        _stage_function(stage, "api_handler")["reserved_concurrency"]
+
+
+def test_functions_use_the_stage_policy_file(packaged):
+    stage, template, _ = packaged
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    roles = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    assert roles
+    for role in roles:
+        (attached,) = role["Properties"]["Policies"]
+        assert attached["PolicyDocument"] == policy
+
+
+def test_packaged_template_passes_cfn_lint(packaged):
+    _, _, text = packaged
+    errors = [m for m in lint(text, regions=["us-east-1"]) if m.rule.id.startswith("E")]
+    assert errors == []
+
+
+def test_sqs_events_as_event_source_mappings_pass_cfn_lint(packaged):
+    _, template, _ = packaged
+    resources = {}
+    for priority, function in _workers(template).items():
+        for i, event in enumerate(_sqs_events(function)):
+            props = {k: v for k, v in event.items() if k != "Queue"}
+            resources[f"Mapping{priority.title()}{i}"] = {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {"FunctionName": f"worker-{priority}",
+                               "EventSourceArn": event["Queue"], **props}}
+    doc = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}
+    errors = [m for m in lint(json.dumps(doc), regions=["us-east-1"])
+              if m.rule.id.startswith("E")]
+    assert errors == []
+    # and the linter does catch a bad value here (it would not inside the SAM event)
+    bad = json.loads(json.dumps(doc))
+    next(iter(bad["Resources"].values()))["Properties"]["FunctionResponseTypes"] = ["Bogus"]
+    assert any(m.rule.id.startswith("E") for m in lint(json.dumps(bad), regions=["us-east-1"]))
+
+
+def test_queue_visibility_timeout_is_at_least_six_worker_timeouts():
+    """AWS Lambda docs, services-sqs-configure: visibility timeout >= 6 x function timeout."""
+    template, matches = decode(str(ROOT / "infra" / "template.yaml"))
+    assert not matches
+    default = int(template["Parameters"]["VisibilityTimeoutSeconds"]["Default"])
+    for priority in app.WORKER_SCALING:
+        queue = template["Resources"][f"{priority.title()}Queue"]["Properties"]
+        assert queue["VisibilityTimeout"] == {"Ref": "VisibilityTimeoutSeconds"}
+        for stage in CONFIG["stages"]:
+            timeout = _stage_function(stage, f"worker_{priority}")["lambda_timeout"]
+            assert default >= 6 * timeout, (stage, priority)
+
+
+# --- spillway deploy: planner -----------------------------------------------------------------
+def _deployed(uuids: dict[str, str]) -> dict:
+    """A ``.chalice/deployed/dev.json`` in the shape Chalice 1.34 writes (deploy/deployer.py)."""
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:spillway-dev"
+    resources: list[dict] = [
+        {"name": "api_handler", "resource_type": "lambda_function", "lambda_arn": arn},
+        {"name": "rest_api", "resource_type": "rest_api", "rest_api_id": "abc123",
+         "rest_api_url": "https://abc123.execute-api.us-east-1.amazonaws.com/api/"},
+    ]
+    for priority, uuid in uuids.items():
+        resources += [
+            {"name": f"worker_{priority}", "resource_type": "lambda_function",
+             "lambda_arn": f"{arn}-worker_{priority}"},
+            {"name": f"worker_{priority}-sqs-event-source", "resource_type": "sqs_event",
+             "queue_arn": f"arn:aws:sqs:us-east-1:123456789012:spillway-{priority}",
+             "event_uuid": uuid, "queue": f"spillway-{priority}",
+             "lambda_arn": f"{arn}-worker_{priority}"},
+        ]
+    return {"resources": resources, "schema_version": "2.0", "backend": "api"}
+
+
+def test_planner_turns_every_sqs_event_into_one_mapping_update():
+    plan = deploy.plan_event_source_updates(
+        _deployed({"low": "u-low", "high": "u-high", "medium": "u-medium"}))
+    assert plan == (
+        deploy.UpdateEventSourceMapping("u-high", (RBIF,), "worker_high-sqs-event-source",
+                                        "spillway-high"),
+        deploy.UpdateEventSourceMapping("u-low", (RBIF,), "worker_low-sqs-event-source",
+                                        "spillway-low"),
+        deploy.UpdateEventSourceMapping("u-medium", (RBIF,),
+                                        "worker_medium-sqs-event-source", "spillway-medium"),
+    )
+
+
+def test_planner_without_sqs_events_plans_nothing():
+    assert deploy.plan_event_source_updates(_deployed({})) == ()
+
+
+@pytest.mark.parametrize("doc", [
+    [],
+    {"schema_version": "1.0", "resources": []},
+    {"schema_version": "2.0", "resources": {}},
+    {"schema_version": "2.0", "resources": [{"name": "w", "resource_type": "sqs_event"}]},
+])
+def test_planner_rejects_documents_of_another_shape(doc):
+    with pytest.raises(ConfigError):
+        deploy.plan_event_source_updates(doc)
+
+
+def test_plan_deploy_provisions_infra_then_runs_chalice():
+    steps = deploy.plan_deploy("prod", ROOT, [("AlarmEmail", "ops@example.com")])
+    assert steps == (
+        deploy.DeployInfraStack("spillway-prod-infra", str(ROOT / "infra" / "template.yaml"),
+                                (("AlarmEmail", "ops@example.com"),)),
+        deploy.ChaliceDeploy("prod", str(ROOT)),
+    )
+    with pytest.raises(ConfigError):
+        deploy.plan_deploy("staging")
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path, capsys):
+    (tmp_path / ".chalice" / "deployed").mkdir(parents=True)
+    (tmp_path / ".chalice" / "deployed" / "dev.json").write_text(
+        json.dumps(_deployed({"high": "u-high"})))
+    parser = argparse.ArgumentParser()
+    deploy.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["deploy", "--stage", "dev", "--dry-run"])
+    assert deploy.cmd_deploy(args, project_dir=tmp_path) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cloudformation deploy spillway-dev-infra <- ")
+    assert lines[1].startswith("chalice deploy --stage dev")
+    assert lines[2] == ("lambda update-event-source-mapping u-high "
+                        "FunctionResponseTypes=[ReportBatchItemFailures] "
+                        "(worker_high-sqs-event-source <- spillway-high)")
+
+
+# --- spillway deploy: executor against the moto server ----------------------------------------
+def _zip_handler() -> bytes:
+    buf = BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("handler.py", "def handler(event, context):\n    return {}\n")
+    return buf.getvalue()
+
+
+def test_executor_switches_on_report_batch_item_failures(aws_env):
+    # A throwaway queue: a mapping created in moto deletes the messages it "delivers"
+    # (DESIGN.md 2b), so never one on the app's queues. Created disabled on top of that.
+    sqs, lam, iam = (boto3.client(s, region_name="us-east-1") for s in ("sqs", "lambda", "iam"))
+    queue_url = sqs.create_queue(QueueName="deploy-test-throwaway")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    role = iam.create_role(RoleName="deploy-test", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]
+    }))["Role"]["Arn"]
+    lam.create_function(FunctionName="deploy-test", Runtime="python3.11", Role=role,
+                        Handler="handler.handler", Code={"ZipFile": _zip_handler()})
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="deploy-test",
+                                           BatchSize=10, Enabled=False)["UUID"]
+    assert not lam.get_event_source_mapping(UUID=uuid).get("FunctionResponseTypes")
+
+    plan = deploy.plan_event_source_updates(_deployed({"high": uuid}))
+    deploy.Executor(lambda_client=lam, out=lambda _line: None).execute(plan)
+
+    assert lam.get_event_source_mapping(UUID=uuid)["FunctionResponseTypes"] == [RBIF]
+
+
+def test_executor_creates_then_updates_the_infra_stack(aws_env):
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    executor = deploy.Executor(cloudformation=cfn)
+    template = str(ROOT / "infra" / "template.yaml")
+
+    created = executor.deploy_stack(deploy.DeployInfraStack("spillway-dev-infra", template,
+                                                            (("Prefix", "deploytest"),)))
+    assert created == "created"
+    assert sqs.get_queue_url(QueueName="deploytest-high")["QueueUrl"]
+
+    updated = executor.deploy_stack(deploy.DeployInfraStack(
+        "spillway-dev-infra", template, (("Prefix", "deploytest"), ("MaxReceiveCount", "3"))))
+    assert updated == "updated"
+    (stack,) = cfn.describe_stacks(StackName="spillway-dev-infra")["Stacks"]
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params["MaxReceiveCount"] == "3"
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+
+
+# --- load-test suite (pure parts; importing Locust would monkey-patch this process) -----------
+def _load(name: str):
+    path = ROOT / "loadtest" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"loadtest_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_loadtest_deliveries_are_signed_with_fresh_delivery_ids():
+    deliveries = _load("deliveries")
+    corpus = deliveries.load_corpus(ROOT / "spillway" / "samples")
+    assert corpus and {d.priority for d in corpus} <= {"high", "medium", "low"}
+    first = corpus[0]
+    a = deliveries.signed_headers(first, "s3cret", "42")
+    b = deliveries.signed_headers(first, "s3cret", "42")
+    verify_signature("s3cret", first.body, a["X-Hub-Signature-256"])
+    assert a["X-GitHub-Delivery"] != b["X-GitHub-Delivery"]
+    assert a["X-GitHub-Event"] == first.event and a["X-GitHub-Hook-ID"] == "42"
+
+
+def test_loadtest_scenarios_follow_the_original_strategy():
+    sc = _load("scenarios")
+    ramp = sc.select({"LOADTEST_SCENARIO": "ramp"})
+    assert ramp.tick(0) == (1, ramp.spawn_rate)
+    assert ramp.tick(ramp.duration_s - 0.001)[0] == 74
+    assert ramp.tick(ramp.duration_s) is None
+    burst = sc.select({"LOADTEST_SCENARIO": "burst"})
+    assert (burst.users, burst.request_budget, burst.duration_s) == (100, 1000, 60)
+    assert sc.select({}).tick(10) == (40, 10)  # sustained is the default
+    short = sc.select({"LOADTEST_SCENARIO": "sustained"}, users=20, duration_s=20)
+    assert short.tick(19) == (20, 10) and short.tick(20) is None
+    mix = sc.select({"LOADTEST_SCENARIO": "mix", "LOADTEST_PRIORITY_MIX": "high=1,low=3"})
+    assert sc.task_weights(mix, {"high": 5, "medium": 5, "low": 0}) == {"high": 100}
+    with pytest.raises(ValueError):
+        sc.select({"LOADTEST_SCENARIO": "soak"})
+
+
+def test_loadtest_thresholds():
+    sc = _load("scenarios")
+    ok = sc.RunSummary(requests=100, failures=9, p50_s=0.1, p95_s=2.9)
+    assert sc.violations(ok, within_s=60) == []
+    slow = sc.RunSummary(requests=100, failures=10, p50_s=0.1, p95_s=3.0)
+    assert len(sc.violations(slow, within_s=60)) == 2
+    late = sc.RunSummary(requests=1000, failures=0, p50_s=0.1, p95_s=0.2, budget=1000,
+                         budget_done_in_s=61.0)
+    assert sc.violations(late, within_s=60) == ["the 1000 requests took 61.0 s > 60 s"]
+    assert sc.violations(sc.RunSummary(0, 0, 0.0, 0.0), within_s=60) == ["no request was sent"]
