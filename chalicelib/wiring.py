@@ -255,7 +255,11 @@ def health() -> dict:
 def _flush_metrics() -> None:
     # Powertools' log_metrics cannot wrap a one-argument Chalice handler (DESIGN.md 2b).
     try:
-        get_metrics().flush_metrics()
+        metrics = get_metrics()
+        metrics.flush_metrics()
+        # With POWERTOOLS_METRICS_DISABLED, flush neither prints nor clears, and Powertools
+        # prints by itself once a metric holds 100 values: clear so nothing piles up.
+        metrics.clear_metrics()
     except Exception:  # metrics must never fail a delivery
         pass
 

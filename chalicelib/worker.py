@@ -26,7 +26,7 @@ from typing import Any
 
 from chalicelib.core.backoff import backoff_s
 from chalicelib.core.envelope import Envelope, parse_envelope
-from chalicelib.errors import CircuitOpen, is_retryable
+from chalicelib.errors import CircuitOpen, MalformedPayload, is_retryable
 from chalicelib.ports import DLQ, BlobPort, QueuePort
 
 log = logging.getLogger("spillway.worker")
@@ -69,6 +69,14 @@ class Worker:
         )
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        try:
+            return self._process(process_partial_response, processor, event, context, queue)
+        finally:
+            if self._breaker is not None:
+                # Outcomes are aggregated locally; write them out before Lambda freezes us.
+                self._breaker.flush(force=False)
+
+    def _process(self, process_partial_response, processor, event, context, queue) -> dict:
         return process_partial_response(
             event=event, processor=processor, context=context,
             record_handler=lambda record: self.handle_record(
@@ -109,13 +117,18 @@ class Worker:
             raise
 
     def _store_with_breaker(self, envelope: Envelope, receive_count: int) -> None:
+        # Everything that is not the database happens before the breaker is asked, so a bad
+        # payload or a missing claim-check blob is never counted as a database failure.
+        payload_json = envelope.payload_json
+        if payload_json is None:
+            payload_json = self._blobs.get(envelope.payload_ref).decode("utf-8")
+        try:
+            payload = json.loads(payload_json)
+        except ValueError as exc:
+            raise MalformedPayload(f"payload of {envelope.delivery_id} is not JSON") from exc
         permit = self._breaker.try_acquire() if self._breaker is not None else None
         started = self._clock()
         try:
-            payload_json = envelope.payload_json
-            if payload_json is None:
-                payload_json = self._blobs.get(envelope.payload_ref).decode("utf-8")
-            payload = json.loads(payload_json)
             stored = self._store.store(
                 hook_id=envelope.hook_id, delivery_id=envelope.delivery_id,
                 event=envelope.event, action=envelope.action, priority=envelope.priority,

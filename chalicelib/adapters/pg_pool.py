@@ -67,6 +67,11 @@ def make_pool(url: str, *, min_size: int = 0, max_size: int = 4, timeout_s: floa
         timeout=timeout_s,
         check=ConnectionPool.check_connection,
         kwargs={"connect_timeout": max(1, int(timeout_s))},
+        # psycopg_pool retries a failed connect with exponential backoff for up to
+        # reconnect_timeout (default 5 min); after a 20 s outage its next attempt could be a
+        # minute away while callers time out. The circuit breaker already paces retries, so
+        # give up quickly and let the next borrower start a fresh attempt.
+        reconnect_timeout=max(1.0, timeout_s),
         name=name,
         open=True,
     )
