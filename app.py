@@ -25,8 +25,9 @@ _PREFIX = os.environ.get("SPILLWAY_QUEUE_PREFIX", "spillway")
 WORKER_SCALING = {"high": (10, 1, 10), "medium": (10, 2, 4), "low": (10, 5, 2)}
 
 
-@app.route("/webhooks/github", methods=["POST"],
-           content_types=["application/json", "application/x-www-form-urlencoded"])
+# Every content type reaches the edge, which checks the signature *before* the media type
+# (JSON and form-urlencoded are accepted; anything else is a 415 after a valid signature).
+@app.route("/webhooks/github", methods=["POST"], content_types=["*/*"])
 def github_webhook():
     request = app.current_request
     result = wiring.handle_webhook(request.headers, request.raw_body, app.lambda_context)

@@ -22,6 +22,11 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
                         "postgres: queues and state in PostgreSQL (default: %(default)s)")
 
 
+def _add_workdir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workdir", default=os.environ.get("SPILLWAY_WORKDIR"),
+                   help="where the embedded databases live (default: .spillway in the project)")
+
+
 def _parse_chaos(value: str) -> float:
     name, _, seconds = value.partition("=")
     if name != "db-outage" or not seconds:
@@ -39,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("local", help="run the local stack in the foreground")
     _add_backend(p)
+    _add_workdir(p)
     p.add_argument("--port", type=int, default=0, help="edge port (default: any free port)")
     p.set_defaults(func=cmd_local)
 
@@ -54,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="payload folders (default: the bundled sample deliveries)")
     _add_backend(p)
+    _add_workdir(p)
     p.add_argument("--json", action="store_true", help="last line of stdout is a JSON summary")
     p.add_argument("--burst", type=int, default=1, metavar="K",
                    help="replay the payloads K times over, fresh delivery ids")
@@ -90,13 +97,28 @@ def build_parser() -> argparse.ArgumentParser:
         from chalicelib import wiring
 
         register(sub, wiring.get_state)
+    from spillway.deploy import register as register_deploy
+
+    register_deploy(sub)
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_local(args) -> int:
+    import signal
+    from pathlib import Path
+
     from spillway.runtime.stack import LocalStack, StackOptions
 
-    stack = LocalStack(StackOptions(backend=args.backend)).start()
+    options = StackOptions(backend=args.backend)
+    if args.workdir:
+        options.workdir = Path(args.workdir)
+    # SIGTERM (a service manager, a background job) stops as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    stack = LocalStack(options).start()
     print(f"Spillway local stack ({args.backend} backend) is up.")
     print(f"  webhook URL: {stack.url}")
     print(f"  secret:      {stack.secret}")
@@ -136,6 +158,12 @@ def cmd_demo(args) -> int:
                        concurrency=max(1, args.concurrency), chaos_db_outage_s=args.chaos)
     if args.paths:
         opts.paths = args.paths
+    if args.workdir:
+        from pathlib import Path
+
+        from spillway.runtime.stack import StackOptions
+
+        opts.stack_options = StackOptions(backend=args.backend, workdir=Path(args.workdir))
     return main_demo(opts)
 
 

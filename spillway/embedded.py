@@ -90,6 +90,7 @@ class EmbeddedPostgres:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = None
+        self._socket_dir = None
         self.url: str = ""
 
     def start(self) -> EmbeddedPostgres:
@@ -98,29 +99,31 @@ class EmbeddedPostgres:
         self._stop_stale()
         self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         self.url = self._server.get_uri()
+        self._socket_dir = self._server.get_postmaster_info().socket_dir
         return self
 
-    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
-        import pgserver
+    def _pg_ctl(self, *args: str) -> str:
+        # pgserver's own pg_ctl runner: it avoids the pipe hang of capture_output with pg_ctl,
+        # and runs as the 'pgserver' user that pgserver creates when we are root.
+        from pgserver._commands import pg_ctl
 
-        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-        cmd = [str(pg_ctl), "-D", str(self.data_dir), *args]
-        if os.geteuid() == 0:  # pgserver runs postgres as the 'pgserver' user when we are root
-            cmd = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(cmd)]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        user = "pgserver" if os.geteuid() == 0 else None
+        return pg_ctl(list(args), pgdata=self.data_dir, user=user, timeout=60)
 
     def _stop_stale(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(Exception):
-                self._pg_ctl("stop", "-m", "fast", "-w")
+                self._pg_ctl("-w", "-m", "fast", "stop")
 
     def stop(self) -> None:
         """Stop the server now (fast shutdown: open connections are cut)."""
-        self._pg_ctl("stop", "-m", "fast", "-w")
+        self._pg_ctl("-w", "-m", "fast", "stop")
 
     def restart(self) -> None:
-        """Start the server again on the same data directory and socket."""
-        self._pg_ctl("start", "-w", "-l", str(self.data_dir / "log"))
+        """Start the server again on the same data directory and unix socket, with the options
+        pgserver starts it with (no TCP listener)."""
+        self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self._socket_dir}",
+                     "-l", str(self.data_dir / "log"), "start")
 
     def cleanup(self) -> None:
         if self._server is not None:

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 
 import pytest
@@ -40,9 +42,13 @@ def pg(tmp_path_factory):
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata")).start()
+    # Not under pytest's basetemp: a concurrent pytest session resets that tree to mode 0700,
+    # and pgserver's postgres runs as another user when we are root.
+    data_dir = tempfile.mkdtemp(prefix="spillway-test-pg-")
+    server = EmbeddedPostgres(data_dir).start()
     yield server
     server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -96,7 +96,10 @@ class BreakerConfig:
     ``window_size - bucket_s`` to ``window_size`` seconds). ``"count"``: the window is about
     the last ``window_size`` calls (whole flushed tallies are dropped oldest-first while at
     least ``window_size`` calls remain).
-    ``slow_call_rate_threshold`` 100 means slow calls never trip (off). ``probe_lease_s``: how long
+    ``slow_call_rate_threshold`` 100 means slow calls never trip (off).
+    ``consecutive_failure_threshold`` (the original strategy's "failure threshold 5"; 0 = off):
+    that many failures flushed by any instances with no success in between also trip it, once
+    ``minimum_calls`` are in the window. ``probe_lease_s``: how long
     the half-open prober owns the probe before another instance may take over (its lease renews
     with each probe success). ``skew_margin_s``: extra seconds an instance's clock must be past
     ``open_until`` before it may half-open.
@@ -109,6 +112,7 @@ class BreakerConfig:
     window_size: int = 60
     bucket_s: float = 5.0
     minimum_calls: int = 10
+    consecutive_failure_threshold: int = 5
     wait_in_open_s: float = 60.0
     permitted_calls_in_half_open: int = 3
     probe_lease_s: float = 30.0
@@ -124,6 +128,7 @@ class BreakerConfig:
             "window_size": self.window_size >= 1,
             "bucket_s": self.bucket_s > 0,
             "minimum_calls": self.minimum_calls >= 1,
+            "consecutive_failure_threshold": self.consecutive_failure_threshold >= 0,
             "wait_in_open_s": self.wait_in_open_s > 0,
             "permitted_calls_in_half_open": self.permitted_calls_in_half_open >= 1,
             "probe_lease_s": self.probe_lease_s > 0,
@@ -256,6 +261,7 @@ class BreakerState:
     trips: int = 0
     trip_times: tuple[float, ...] = ()
     changed_at: float = 0.0
+    consecutive_failures: int = 0
 
     def window(self) -> Tally:
         return sum((Tally(c, f, s) for _, c, f, s in self.buckets), Tally())
@@ -284,6 +290,7 @@ class BreakerState:
             trips=int(data.get("trips", 0)),
             trip_times=tuple(data.get("trip_times", ())),
             changed_at=float(data.get("changed_at", 0.0)),
+            consecutive_failures=int(data.get("consecutive_failures", 0)),
         )
 
 
@@ -309,7 +316,7 @@ def transition(state: BreakerState, to: CircuitState, now: float, *, kind: str =
     if allowed is None or (allowed == MANUAL and kind != MANUAL):
         raise IllegalTransition(f"{state.state.value} -> {to.value} ({kind}) is not allowed")
     base = {"lease_holder": None, "lease_until": None, "half_open_successes": 0,
-            "forced": None, "open_until": None, "changed_at": now}
+            "forced": None, "open_until": None, "changed_at": now, "consecutive_failures": 0}
     new = replace(state, state=to, **{**base, **changes})
     return new, StateTransition(state.state, to, now, kind)
 
@@ -367,7 +374,7 @@ def record(state: BreakerState, now: float, outcomes: Tally | Iterable[Outcome],
 
     CLOSED: added to the window; trips to OPEN (``open_until = now + wait_in_open_s``) when at
     least ``minimum_calls`` are in the window and the failure or slow-call rate reaches its
-    threshold. FORCED_CLOSED / METRICS_ONLY: counted, never trip. HALF_OPEN: only outcomes of
+    threshold, or ``consecutive_failure_threshold`` failures came with no success between. FORCED_CLOSED / METRICS_ONLY: counted, never trip. HALF_OPEN: only outcomes of
     the lease holder's probes count (``probe=True`` and ``instance_id`` is the holder): one
     failure re-opens, ``permitted_calls_in_half_open`` successes close. OPEN, FORCED_OPEN,
     DISABLED, stale probes: ignored.
@@ -391,7 +398,11 @@ def record(state: BreakerState, now: float, outcomes: Tally | Iterable[Outcome],
                        lease_until=now + config.probe_lease_s), events
     if st not in (S.CLOSED, S.FORCED_CLOSED, S.METRICS_ONLY):
         return state, events
-    state = replace(state, buckets=_merge(state.buckets, now, tally, config))
+    # Failures with no success flushed in between, by any instance: a sudden outage trips the
+    # breaker even when the window is still full of the successes from before it.
+    consecutive = 0 if tally.calls > tally.failures else state.consecutive_failures + tally.failures
+    state = replace(state, buckets=_merge(state.buckets, now, tally, config),
+                    consecutive_failures=consecutive)
     if st is not S.CLOSED:
         return state, events
     window = state.window()
@@ -400,7 +411,9 @@ def record(state: BreakerState, now: float, outcomes: Tally | Iterable[Outcome],
     failure_rate = 100.0 * window.failures / window.calls
     slow_rate = 100.0 * window.slow / window.calls
     slow_trips = config.slow_call_rate_threshold < 100 and slow_rate >= config.slow_call_rate_threshold
-    if failure_rate >= config.failure_rate_threshold or slow_trips:
+    consecutive_trips = (config.consecutive_failure_threshold > 0
+                         and consecutive >= config.consecutive_failure_threshold)
+    if failure_rate >= config.failure_rate_threshold or slow_trips or consecutive_trips:
         new, (trip, move) = _trip(state, now, config,
                                   Tripped(now, failure_rate, slow_rate, window.calls))
         return new, [*events, trip, move]

@@ -228,3 +228,35 @@ def test_classify_slow():
     assert classify(None, 2.0, cfg) is Outcome.SLOW_SUCCESS
     assert classify(Throttled("x"), 5.0, cfg) is Outcome.SLOW_FAILURE
     assert Tally.of([Outcome.SLOW_FAILURE, Outcome.IGNORED, Outcome.SUCCESS]) == Tally(2, 1, 1)
+
+
+# --- consecutive failures (the original strategy's "failure threshold 5") ------------------
+def _after_healthy_minute() -> BreakerState:
+    state, _ = record(BreakerState(), T0, Tally(calls=100, failures=0, slow=0), CFG)
+    return state
+
+
+def test_consecutive_failures_trip_a_window_full_of_earlier_successes():
+    state = _after_healthy_minute()
+    for i in range(CFG.consecutive_failure_threshold - 1):
+        state, _ = record(state, T0 + 1 + i, Tally(calls=1, failures=1, slow=0), CFG)
+        assert state.state is S.CLOSED  # 1..4 failures among 100 successes: rate far below 50 %
+    state, events = record(state, T0 + 10, Tally(calls=1, failures=1, slow=0), CFG)
+    assert state.state is S.OPEN
+    assert any(isinstance(e, Tripped) for e in events)
+
+
+def test_a_success_between_failures_resets_the_consecutive_count():
+    state = _after_healthy_minute()
+    state, _ = record(state, T0 + 1, Tally(calls=4, failures=4, slow=0), CFG)
+    state, _ = record(state, T0 + 2, Tally(calls=1, failures=0, slow=0), CFG)
+    assert state.consecutive_failures == 0
+    state, _ = record(state, T0 + 3, Tally(calls=4, failures=4, slow=0), CFG)
+    assert state.state is S.CLOSED
+
+
+def test_consecutive_rule_can_be_switched_off():
+    cfg = BreakerConfig(consecutive_failure_threshold=0)
+    state, _ = record(BreakerState(), T0, Tally(calls=100, failures=0, slow=0), cfg)
+    state, _ = record(state, T0 + 1, Tally(calls=20, failures=20, slow=0), cfg)
+    assert state.state is S.CLOSED
