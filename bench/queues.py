@@ -44,13 +44,13 @@ def run_aws(messages: int) -> float:
 
     from chalicelib.adapters.sqs_queue import SqsQueue
     from spillway.embedded import FAKE_AWS_ENV, MotoServer
-    from tests.contract.conftest import provision_stack
+    from spillway.runtime.stack import provision
 
     server = MotoServer.start()
     try:
         os.environ.update(FAKE_AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = server.url
-        provision_stack("bench", max_receive_count=5)
+        provision("bench", max_receive_count=5, cfn=boto3.client("cloudformation"))
         queue = SqsQueue.from_prefix(boto3.client("sqs"), "bench")
         return cycle(queue, messages)
     finally:

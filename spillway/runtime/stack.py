@@ -26,7 +26,6 @@ log = logging.getLogger("spillway.stack")
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
-STACK_NAME = "spillway-local"
 
 
 @dataclass
@@ -184,19 +183,37 @@ class LocalStack:
         return f"{self.edge.url}/webhooks/github"
 
 
-def provision(prefix: str, max_receive_count: int, visibility_timeout_s: int) -> None:
-    """Create the ``infra/template.yaml`` stack in the emulator (or skip if it exists)."""
-    from chalicelib import wiring
+def provision(prefix: str = "spillway", max_receive_count: int = 5,
+              visibility_timeout_s: int = 180, *, cfn=None, stack_name: str | None = None,
+              timeout_s: float = 60.0) -> dict[str, str]:
+    """Create the ``infra/template.yaml`` stack in the AWS that boto3 points at (the emulator
+    locally) unless it exists, wait for it, and return its outputs.
 
-    cfn = wiring._boto_client("cloudformation")
+    Raises ``RuntimeError`` if the stack does not reach CREATE_COMPLETE within ``timeout_s``.
+    """
+    import time
+
+    if cfn is None:
+        from chalicelib import wiring
+
+        cfn = wiring._boto_client("cloudformation")
+    name = stack_name or f"{prefix}-local"
     try:
-        cfn.describe_stacks(StackName=STACK_NAME)
-        return
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     except Exception:
-        pass
-    cfn.create_stack(StackName=STACK_NAME, TemplateBody=TEMPLATE.read_text(), Parameters=[
-        {"ParameterKey": "Prefix", "ParameterValue": prefix},
-        {"ParameterKey": "MaxReceiveCount", "ParameterValue": str(max_receive_count)},
-        {"ParameterKey": "VisibilityTimeoutSeconds", "ParameterValue": str(visibility_timeout_s)},
-    ])
-    log.info("provisioned %s into the emulator", TEMPLATE)
+        cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(), Parameters=[
+            {"ParameterKey": "Prefix", "ParameterValue": prefix},
+            {"ParameterKey": "MaxReceiveCount", "ParameterValue": str(max_receive_count)},
+            {"ParameterKey": "VisibilityTimeoutSeconds",
+             "ParameterValue": str(visibility_timeout_s)},
+        ])
+        deadline = time.monotonic() + timeout_s
+        while True:
+            stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+            if not stack["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        log.info("provisioned %s into %s", TEMPLATE, name)
+    if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise RuntimeError(f"stack {name} is {stack['StackStatus']}")
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ import pytest
 PREFIX = "ct"
 #: Small redrive threshold passed to the template's MaxReceiveCount parameter.
 MAX_RECEIVE_COUNT = 2
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 BACKENDS = ["aws", "postgres"]
 
 
@@ -51,19 +49,10 @@ def provision_stack(prefix: str = PREFIX, max_receive_count: int = MAX_RECEIVE_C
     """Create the template's stack in the AWS that boto3 points at; returns its outputs."""
     import boto3
 
-    cfn = boto3.client("cloudformation")
-    cfn.create_stack(
-        StackName=f"{prefix}-stack", TemplateBody=TEMPLATE.read_text(),
-        Parameters=[{"ParameterKey": "Prefix", "ParameterValue": prefix},
-                    {"ParameterKey": "MaxReceiveCount", "ParameterValue": str(max_receive_count)}])
-    deadline = time.monotonic() + 60
-    while True:
-        stack = cfn.describe_stacks(StackName=f"{prefix}-stack")["Stacks"][0]
-        if not stack["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert stack["StackStatus"] == "CREATE_COMPLETE", stack
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    from spillway.runtime.stack import provision
+
+    return provision(prefix, max_receive_count, cfn=boto3.client("cloudformation"),
+                     stack_name=f"{prefix}-stack")
 
 
 @pytest.fixture
