@@ -110,8 +110,11 @@ def trip_delay(store: DynamoState, name: str, instances: int, healthy_s: float) 
         with lock:
             totals["failed"] += 1
             calls = totals["ok"] + totals["failed"]
+            consecutive = (config.consecutive_failure_threshold
+                           and totals["failed"] >= config.consecutive_failure_threshold)
             if not ideal and calls >= config.minimum_calls and (
-                    100 * totals["failed"] / calls >= config.failure_rate_threshold):
+                    consecutive
+                    or 100 * totals["failed"] / calls >= config.failure_rate_threshold):
                 ideal.append(time.time())
         raise DependencyUnavailable("db down")
 
