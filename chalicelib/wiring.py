@@ -37,13 +37,14 @@ def _built(getter: Callable[[], Any]) -> Any:
 def reset() -> None:
     """Forget every cached object (tests; the local runtime after changing settings)."""
     with _lock:
-        for fn in (get_settings, _boto_client, _queue_pool, _app_pool, get_queue, get_state,
+        for fn in (get_settings, boto_client, _queue_pool, _app_pool, get_queue, get_state,
                    get_blobs, get_edge, get_worker, get_breaker, _secret_getter, get_metrics):
             fn.cache_clear()
 
 
 @cache
-def _boto_client(service: str):
+def boto_client(service: str):
+    """A boto3 client for ``service``, one per process (thread-safe); honours AWS_ENDPOINT_URL."""
     import boto3
     from botocore.config import Config
 
@@ -82,7 +83,7 @@ def get_queue():
         return PgQueue(_queue_pool(), max_receive_count=settings.max_receive_count)
     from chalicelib.adapters.sqs_queue import SqsQueue
 
-    return SqsQueue.from_prefix(_boto_client("sqs"), settings.queue_prefix)
+    return SqsQueue.from_prefix(boto_client("sqs"), settings.queue_prefix)
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +96,7 @@ def get_state():
         return PgState(_queue_pool())
     from chalicelib.adapters.dynamo_state import DynamoState
 
-    return DynamoState(_boto_client("dynamodb"), settings.state_table)
+    return DynamoState(boto_client("dynamodb"), settings.state_table)
 
 
 @lru_cache(maxsize=1)
@@ -108,7 +109,7 @@ def get_blobs():
         return PgBlob(_queue_pool())
     from chalicelib.adapters.s3_blob import S3Blob
 
-    return S3Blob(_boto_client("s3"), settings.claim_check_bucket)
+    return S3Blob(boto_client("s3"), settings.claim_check_bucket)
 
 
 def _idempotency_layer():
@@ -120,7 +121,7 @@ def _idempotency_layer():
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     return DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
-                                    boto3_client=_boto_client("dynamodb"))
+                                    boto3_client=boto_client("dynamodb"))
 
 
 def make_dedupe(layer: Any, ttl_s: int) -> Callable[[Callable[..., dict]], Callable[..., dict]]:

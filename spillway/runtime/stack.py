@@ -196,7 +196,7 @@ def provision(prefix: str = "spillway", max_receive_count: int = 5,
     if cfn is None:
         from chalicelib import wiring
 
-        cfn = wiring._boto_client("cloudformation")
+        cfn = wiring.boto_client("cloudformation")
     name = stack_name or f"{prefix}-local"
     try:
         stack = cfn.describe_stacks(StackName=name)["Stacks"][0]

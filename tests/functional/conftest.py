@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,18 +188,10 @@ def _base_env(monkeypatch, backend: str) -> None:
 def _provision_aws(request) -> None:
     request.getfixturevalue("aws_env")  # moto reset, AWS_ENDPOINT_URL and fake credentials
     from chalicelib import wiring
-    from spillway.runtime.stack import STACK_NAME, provision
+    from spillway.runtime.stack import provision
 
     wiring.reset()
-    provision(PREFIX, max_receive_count=5, visibility_timeout_s=30)
-    cfn = wiring._boto_client("cloudformation")
-    deadline = time.monotonic() + 60
-    while True:  # moto creates stacks synchronously; wait anyway, as on AWS
-        status = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]["StackStatus"]
-        if not status.endswith("IN_PROGRESS") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert status == "CREATE_COMPLETE", status
+    provision(PREFIX, max_receive_count=5, visibility_timeout_s=30)  # waits for CREATE_COMPLETE
 
 
 def _harness(request, backend: str, monkeypatch, tmp_path: Path) -> Harness:
