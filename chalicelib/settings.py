@@ -60,8 +60,9 @@ class Settings:
     secret itself (local) and ``webhook_secret_param`` an SSM parameter name (AWS); one of them
     is required by the edge. ``database_url`` is the application database (workers);
     ``queue_database_url`` is where the postgres backend keeps queues and state (defaults to
-    ``database_url``). ``max_body_bytes`` caps request bodies (bytes). ``db_pool_size`` is
-    the worker's connection pool size per process. ``retry_base_s``/``retry_max_s`` shape the
+    ``database_url``). ``max_body_bytes`` caps request bodies (bytes). ``db_pool_size`` and
+    ``queue_pool_size`` are the connection pool sizes per process (application database;
+    postgres-backend queue database). ``retry_base_s``/``retry_max_s`` shape the
     worker's exponential backoff (seconds; original strategy: 1 min to 1 h). ``breaker_open_s``
     is how long the database circuit breaker stays open before a half-open probe (seconds).
     """
@@ -79,6 +80,7 @@ class Settings:
     region: str = "us-east-1"
     claim_check_bucket: str = "spillway-claim-checks-123456789012"
     db_pool_size: int = 4
+    queue_pool_size: int = 4
     retry_base_s: int = 60
     retry_max_s: int = 3600
     breaker_enabled: bool = True
@@ -125,6 +127,7 @@ class Settings:
             claim_check_bucket=env.get("CLAIM_CHECK_BUCKET")
             or f"{prefix}-claim-checks-123456789012",
             db_pool_size=_int(env, "DB_POOL_SIZE", 4, 1, 100),
+            queue_pool_size=_int(env, "QUEUE_POOL_SIZE", 4, 1, 200),
             retry_base_s=_int(env, "RETRY_BASE_S", 60, 0, 43200),
             retry_max_s=_int(env, "RETRY_MAX_S", 3600, 0, 43200),
             breaker_enabled=_bool(env, "BREAKER_ENABLED", True),

@@ -60,7 +60,8 @@ def _queue_pool():
     settings = get_settings()
     if not settings.queue_database_url:
         raise ConfigError("QUEUE_DATABASE_URL (or DATABASE_URL) is required for the postgres backend")
-    return make_pool(settings.queue_database_url, min_size=1, max_size=16)
+    return make_pool(settings.queue_database_url, min_size=1, max_size=settings.queue_pool_size,
+                     name="spillway-queue")
 
 
 @lru_cache(maxsize=1)

@@ -59,6 +59,7 @@ class EventSourceMapping:
 
     def __init__(self, queue: QueuePort, queue_name: str, handler: Callable[[dict, Any], Any], *,
                  function_name: str, queue_arn: str, batch_size: int = 10,
+                 maximum_batching_window_s: float = 0.0,
                  maximum_concurrency: int = 2, visibility_timeout_s: int = 180,
                  wait_s: float = 1.0, timeout_s: int = 30):
         self.queue = queue
@@ -67,6 +68,7 @@ class EventSourceMapping:
         self.function_name = function_name
         self.queue_arn = queue_arn
         self.batch_size = batch_size
+        self.maximum_batching_window_s = maximum_batching_window_s
         self.maximum_concurrency = maximum_concurrency
         self.visibility_timeout_s = visibility_timeout_s
         self.wait_s = wait_s
@@ -93,14 +95,33 @@ class EventSourceMapping:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                messages = self.queue.receive(self.queue_name, self.batch_size,
-                                              self.visibility_timeout_s, self.wait_s)
+                messages = self._gather()
             except Exception as exc:
                 log.warning("receive from %s failed: %s", self.queue_name, exc)
                 self._stop.wait(1.0)
                 continue
             if messages:
                 self._invoke(messages)
+
+    def _gather(self) -> list[QueueMessage]:
+        """One batch: the first receive long-polls; then, as Lambda does with
+        MaximumBatchingWindowInSeconds, keep gathering until the batch is full or the window
+        (counted from the first message) has passed."""
+        messages = self.queue.receive(self.queue_name, self.batch_size,
+                                      self.visibility_timeout_s, self.wait_s)
+        if not messages or self.maximum_batching_window_s <= 0:
+            return messages
+        deadline = time.monotonic() + self.maximum_batching_window_s
+        while len(messages) < self.batch_size and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = self.queue.receive(self.queue_name, self.batch_size - len(messages),
+                                      self.visibility_timeout_s, min(left, self.wait_s))
+            if not more:  # a short wait rounds to no long polling: don't spin
+                self._stop.wait(min(left, 0.2))
+            messages += more
+        return messages
 
     def _invoke(self, messages: list[QueueMessage]) -> None:
         context = LambdaContext(self.function_name, 512, self.timeout_s * 1000)

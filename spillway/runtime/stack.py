@@ -36,9 +36,8 @@ class StackOptions:
     workdir: Path = field(default_factory=lambda: ROOT / ".spillway")
     secret: str | None = None
     edge_concurrency: int = 10
-    worker_concurrency: dict[str, int] = field(
-        default_factory=lambda: {"high": 4, "medium": 2, "low": 2})
-    batch_size: int = 10
+    #: Per-queue override of the mapping's MaximumConcurrency; None = as declared in app.py.
+    worker_concurrency: dict[str, int] | None = None
     visibility_timeout_s: int = 30
     max_receive_count: int = 5
     retry_base_s: int = 2
@@ -90,7 +89,10 @@ class LocalStack:
             "CLAIM_CHECK_BUCKET": f"{opts.prefix}-claim-checks-{MOTO_ACCOUNT_ID}",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_IDEMPOTENCY_DISABLED": "false",
-            "DB_POOL_SIZE": str(max(opts.worker_concurrency.values()) + 2),
+            # One process hosts every edge and worker "instance" here (on AWS each has its own
+            # pool): the queue pool serves the edge copies and every long-polling mapping.
+            "DB_POOL_SIZE": "20",
+            "QUEUE_POOL_SIZE": "40",
         }
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
@@ -168,13 +170,22 @@ class LocalStack:
         self.edge = EdgeServer(concurrency=opts.edge_concurrency).start()
         workers = load_app_copy(-1)
         queue = wiring.get_queue()
-        for priority, concurrency in opts.worker_concurrency.items():
-            name = f"{opts.prefix}-{priority}"
+        # The mappings come from the app's own @app.on_sqs_message declarations (batch size,
+        # batching window, maximum concurrency): the same ones `chalice deploy` turns into
+        # event source mappings on AWS.
+        for source in workers.app.event_sources:
+            if type(source).__name__ != "SQSEventConfig":
+                continue
+            priority = source.queue.removeprefix(f"{opts.prefix}-")
+            concurrency = (opts.worker_concurrency or {}).get(priority,
+                                                               source.maximum_concurrency or 2)
             self.mappings.append(EventSourceMapping(
-                queue, priority, getattr(workers, f"worker_{priority}"),
-                function_name=f"worker_{priority}",
-                queue_arn=f"arn:aws:sqs:us-east-1:{MOTO_ACCOUNT_ID}:{name}",
-                batch_size=opts.batch_size, maximum_concurrency=concurrency,
+                queue, priority, getattr(workers, source.handler_string.split(".")[-1]),
+                function_name=source.name,
+                queue_arn=f"arn:aws:sqs:us-east-1:{MOTO_ACCOUNT_ID}:{source.queue}",
+                batch_size=source.batch_size,
+                maximum_batching_window_s=source.maximum_batching_window_in_seconds,
+                maximum_concurrency=concurrency,
                 visibility_timeout_s=opts.visibility_timeout_s, wait_s=1.0,
             ).start())
 
