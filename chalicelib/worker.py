@@ -22,17 +22,31 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core.backoff import backoff_s
 from chalicelib.core.envelope import Envelope, parse_envelope
-from chalicelib.errors import CircuitOpen, MalformedPayload, is_retryable
+from chalicelib.errors import (
+    CircuitOpen,
+    DependencyUnavailable,
+    MalformedPayload,
+    is_retryable,
+)
 from chalicelib.ports import DLQ, BlobPort, QueuePort
 
 log = logging.getLogger("spillway.worker")
 
 #: SQS DelaySeconds maximum (AWS SQS quotas).
 MAX_DELAY_S = 900
+
+
+@dataclass
+class BatchState:
+    """What the records of one batch share: ``hold_back_s`` is set (seconds) once the database
+    could not be reached or the breaker refused; the remaining records are held back that long."""
+
+    hold_back_s: float | None = None
 
 
 class Worker:
@@ -77,6 +91,7 @@ class Worker:
                 self._breaker.flush(force=False)
 
     def _process(self, process_partial_response, processor, event, context, queue) -> dict:
+        batch = BatchState()
         return process_partial_response(
             event=event, processor=processor, context=context,
             record_handler=lambda record: self.handle_record(
@@ -84,28 +99,39 @@ class Worker:
                 receive_count=int(record.attributes.approximate_receive_count or 1),
                 attributes={k: v.string_value for k, v in record.message_attributes.items()
                             if v.string_value is not None},
-                queue=queue),
+                queue=queue, batch=batch),
         )
 
     def handle_record(self, *, body: str, receipt_handle: str, receive_count: int,
-                      attributes: dict[str, str], queue: str) -> None:
-        """Process one message; raises to report it failed (it will be retried)."""
+                      attributes: dict[str, str], queue: str,
+                      batch: BatchState | None = None) -> None:
+        """Process one message; raises to report it failed (it will be retried).
+
+        ``batch`` carries what earlier records of the same batch learnt: once the database
+        could not be reached or the breaker refused, the rest of the batch is held back
+        without touching the database (one pool timeout per batch at most, not one per record).
+        """
+        batch = batch if batch is not None else BatchState()
         try:
             envelope = parse_envelope(body)
         except Exception as exc:  # unusable message: keep it, with its reason, in the DLQ
             self._dead_letter(body, attributes, reason=f"bad envelope: {exc}")
             return
+        if batch.hold_back_s is not None:
+            self._hold_back(queue, body, attributes, batch.hold_back_s)
+            return
         try:
             self._store_with_breaker(envelope, receive_count)
         except CircuitOpen as exc:
-            delay = min(MAX_DELAY_S, max(1, math.ceil(exc.retry_after_s)))
-            self._queue.send(queue, body, attributes, delay_s=delay)
-            self._count("DeliveriesHeldBack")
+            batch.hold_back_s = exc.retry_after_s
+            self._hold_back(queue, body, attributes, exc.retry_after_s)
             return
         except Exception as exc:
             if not is_retryable(exc):
                 self._dead_letter(body, attributes, reason=f"{type(exc).__name__}: {exc}")
                 return
+            if isinstance(exc, DependencyUnavailable):  # the database itself, not this record
+                batch.hold_back_s = float(self._retry_base_s)
             delay = backoff_s(receive_count, base_s=self._retry_base_s, max_s=self._retry_max_s)
             log.warning("delivery %s failed (receive %d), retry in %d s: %s",
                         envelope.delivery_id, receive_count, delay, exc)
@@ -115,6 +141,13 @@ class Worker:
                 log.exception("could not set backoff for %s", envelope.delivery_id)
             self._count("DeliveriesRetried")
             raise
+
+    def _hold_back(self, queue: str, body: str, attributes: dict[str, str], delay_s: float) -> None:
+        """Re-send the message with a delay (≤ 900 s, the SQS DelaySeconds limit); the original
+        is then deleted as a success, so no receive count is burnt while it waits."""
+        delay = min(MAX_DELAY_S, max(1, math.ceil(delay_s)))
+        self._queue.send(queue, body, attributes, delay_s=delay)
+        self._count("DeliveriesHeldBack")
 
     def _store_with_breaker(self, envelope: Envelope, receive_count: int) -> None:
         # Everything that is not the database happens before the breaker is asked, so a bad

@@ -29,6 +29,8 @@ class DemoOptions:
     burst: int = 1
     concurrency: int = 8
     chaos_db_outage_s: float = 0.0
+    #: Seconds into the replay when the outage starts; 0 = before the first delivery is sent.
+    chaos_after_s: float = 1.0
     drain_timeout_s: float = 900.0
     json_output: bool = False
     #: How to run the local stack (e.g. its ``workdir``); ``backend`` above always wins.
@@ -81,7 +83,8 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
         if n % max(1, total // 10) == 0 or n == total:
             _progress(f"  sent {n}/{total}, accepted {counter['ok']}")
 
-    chaos = _Chaos(stack, opts.chaos_db_outage_s) if opts.chaos_db_outage_s > 0 else None
+    chaos = (_Chaos(stack, opts.chaos_db_outage_s, opts.chaos_after_s)
+             if opts.chaos_db_outage_s > 0 else None)
     started = time.perf_counter()
     if chaos:
         chaos.start()
@@ -183,10 +186,19 @@ class _Chaos(threading.Thread):
         self.stack, self.outage_s, self.after_s = stack, outage_s, after_s
         self.restored_at: float | None = None
 
-    def run(self) -> None:
-        time.sleep(self.after_s)
+    def start(self) -> None:
+        if self.after_s <= 0:  # down before the first delivery: every one meets the outage
+            self._stop_db()
+        super().start()
+
+    def _stop_db(self) -> None:
         _progress(f"  chaos: stopping the application PostgreSQL for {self.outage_s:g} s")
         self.stack.app_db.stop()
+
+    def run(self) -> None:
+        if self.after_s > 0:
+            time.sleep(self.after_s)
+            self._stop_db()
         time.sleep(self.outage_s)
         self.stack.app_db.restart()
         self.restored_at = time.perf_counter()

@@ -72,3 +72,19 @@ def test_spillway_demo_console_script_prints_a_json_summary(pg_url):
     assert summary["missing"] == summary["duplicated"] == summary["dead_lettered"] == 0
     assert summary["rejected"] == 0
     assert "Spillway demo summary" in proc.stdout
+
+
+def test_chaos_db_outage_trips_the_breaker_and_loses_nothing(tmp_path, monkeypatch):
+    """The application PostgreSQL is down before the first delivery and for 6 s after: the
+    workers' shared breaker trips, deliveries are held back (not dead-lettered), and once the
+    database is back every accepted delivery is stored exactly once."""
+    for key in OUTSIDE_SERVERS:
+        monkeypatch.delenv(key, raising=False)
+    summary = run_demo(DemoOptions(paths=[str(SAMPLES)], backend="aws", drain_timeout_s=180,
+                                   chaos_db_outage_s=15, chaos_after_s=0,
+                                   stack_options=StackOptions(workdir=tmp_path)))
+    assert summary["accepted"] == summary["sent"] > 0
+    assert (summary["missing"], summary["duplicated"], summary["dead_lettered"]) == (0, 0, 0)
+    assert summary["stored"] == summary["accepted"]
+    assert summary["breaker_trips"] >= 1
+    assert summary["recovery_s"] is not None and summary["recovery_s"] >= 0

@@ -162,3 +162,21 @@ def test_payload_stored_exactly_as_sent(worker):
     assert failures(worker.invoke_worker("high", worker.receive("high", 1))) == set()
     assert json.dumps(ledger(worker)[delivery][5], sort_keys=True) == json.dumps(
         payload, sort_keys=True)
+
+
+def test_unreachable_database_holds_back_the_rest_of_the_batch(worker, tmp_path):
+    """The first record meets an unreachable database (reported failed, retried later); the
+    other records are not tried against it: they are re-sent with a delay (held back), so one
+    batch costs one connection timeout, not one per record, and burns no receive counts."""
+    ids = [accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues") for _ in range(3)]
+    messages = worker.receive("high", 3)
+    worker.configure(DATABASE_URL=f"host={tmp_path} dbname=nowhere user=nobody",
+                     RETRY_BASE_S="30")
+    response = worker.invoke_worker("high", messages)
+    assert failures(response) == {messages[0].message_id}
+    assert worker.depths()["dlq"] == 0
+    assert worker.queue.receive("high", 10, 60, 0.0) == []  # held back: delayed, not visible
+    stats = worker.queue.stats("high")
+    assert stats.delayed == 2
+    assert {m.attributes["delivery_id"] for m in messages[1:]} == set(ids) - {
+        messages[0].attributes["delivery_id"]}
