@@ -258,7 +258,8 @@ def _flush_metrics() -> None:
     # Powertools' log_metrics cannot wrap a one-argument Chalice handler (DESIGN.md 2b).
     try:
         metrics = get_metrics()
-        metrics.flush_metrics()
+        if metrics.metric_set:  # an empty flush only warns "No application metrics to publish"
+            metrics.flush_metrics()
         # With POWERTOOLS_METRICS_DISABLED, flush neither prints nor clears, and Powertools
         # prints by itself once a metric holds 100 values: clear so nothing piles up.
         metrics.clear_metrics()

@@ -40,6 +40,9 @@ def _parse_chaos(value: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spillway", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--local", action="store_true",
+                        help="talk to the running `spillway local` stack (reads its environment "
+                             "from .spillway/local-env.json, or --workdir's)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("local", help="run the local stack in the foreground")
@@ -49,10 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_local)
 
     p = sub.add_parser("replay", help="send payload files as signed GitHub deliveries")
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--url", default=os.environ.get("SPILLWAY_URL"), required=False)
-    p.add_argument("--secret", default=os.environ.get("GITHUB_WEBHOOK_SECRET"))
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="payload files or folders laid out as <event>/<name>.json")
+    p.add_argument("--url", default=os.environ.get("SPILLWAY_URL"), required=False,
+                   help="the webhook URL (default: $SPILLWAY_URL)")
+    p.add_argument("--secret", default=os.environ.get("GITHUB_WEBHOOK_SECRET"),
+                   help="the webhook secret to sign with (default: $GITHUB_WEBHOOK_SECRET)")
+    p.add_argument("--concurrency", type=int, default=8, help="sender threads")
     p.add_argument("--repeat", type=int, default=1, help="send the set this many times")
     p.set_defaults(func=cmd_replay)
 
@@ -123,6 +129,7 @@ def cmd_local(args) -> int:
     print(f"  webhook URL: {stack.url}")
     print(f"  secret:      {stack.secret}")
     print(f"  replay:      spillway replay PATH --url {stack.url} --secret {stack.secret}")
+    print("  operate:     spillway --local status | redrive | promote low | breaker status")
     print("Ctrl-C to stop.", flush=True)
     try:
         while True:
@@ -210,11 +217,40 @@ def cmd_promote(args) -> int:
     return 0
 
 
+def _use_local_stack(args) -> None:
+    """Load the environment a running ``spillway local`` left in its workdir."""
+    from pathlib import Path
+
+    from spillway.runtime.stack import LOCAL_ENV_FILE, StackOptions
+
+    workdir = Path(getattr(args, "workdir", None) or os.environ.get("SPILLWAY_WORKDIR")
+                   or StackOptions().workdir)
+    env_file = workdir / LOCAL_ENV_FILE
+    if not env_file.is_file():
+        raise SystemExit(f"spillway: no running local stack ({env_file} not found); "
+                         "start one with `spillway local`")
+    os.environ.update(json.loads(env_file.read_text()))
+
+
 def main(argv: list[str] | None = None) -> int:
+    from chalicelib.errors import SpillwayError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    if not args.verbose:  # the breaker and the demo report outages; the pool's retries are noise
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    if args.local:
+        _use_local_stack(args)
+    try:
+        return int(args.func(args) or 0)
+    except SpillwayError as exc:
+        hint = ""
+        if "credentials" in str(exc).lower() or "endpoint" in str(exc).lower():
+            hint = (" (for the local stack use `spillway --local ...`; for AWS configure "
+                    "credentials and SPILLWAY_BACKEND)")
+        print(f"spillway: {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

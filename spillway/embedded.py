@@ -13,8 +13,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+# pgserver asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR (root, CI)
+# platformdirs warns on every run and falls back to /tmp/runtime-<uid>, which is fine here.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 #: Credentials the moto server accepts (any non-empty values); set so boto3 never looks further.
 FAKE_AWS_ENV = {

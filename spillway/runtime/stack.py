@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -26,6 +27,8 @@ log = logging.getLogger("spillway.stack")
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
+#: File in the workdir holding a running local stack's environment (JSON object).
+LOCAL_ENV_FILE = "local-env.json"
 
 
 @dataclass
@@ -116,12 +119,20 @@ class LocalStack:
                 endpoint = self.moto.url
             env["AWS_ENDPOINT_URL"] = endpoint
         self._apply_env(env)
+        self.env_file.write_text(json.dumps(env, indent=1, sort_keys=True))
         if opts.backend == "aws":
             provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
         self._start_runtime()
         return self
 
+    @property
+    def env_file(self) -> Path:
+        """Where a running stack leaves its environment for ``spillway --local <command>``."""
+        return self.options.workdir / LOCAL_ENV_FILE
+
     def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.env_file.unlink()
         for mapping in self.mappings:
             mapping.stop()
         self.mappings = []

@@ -19,6 +19,7 @@ import pytest
 from spillway.demo import SAMPLES, DemoOptions, run_demo
 from spillway.replay import iter_payloads
 from spillway.runtime.stack import StackOptions
+from tests.corpus import CORPUS
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = ("sent", "accepted", "rejected", "stored", "dead_lettered", "missing",
@@ -30,11 +31,7 @@ pytestmark = pytest.mark.e2e
 
 
 def corpus() -> Path:
-    for candidate in (Path("/work/shared/github-webhooks"),
-                      ROOT.parent / "shared" / "github-webhooks"):
-        if (candidate / "MANIFEST.tsv").is_file():
-            return candidate
-    return SAMPLES
+    return CORPUS
 
 
 @pytest.mark.parametrize("backend", ["aws", "postgres"])

@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 
+from tests.corpus import CORPUS
+
 SECRET = "functional-test-secret"
 #: ``app.py`` fixes its queue names at import from SPILLWAY_QUEUE_PREFIX (default ``spillway``).
 PREFIX = "spillway"
 BACKENDS = ["aws", "postgres"]
-CORPUS = Path("/work/shared/github-webhooks")
-if not CORPUS.is_dir():
-    CORPUS = Path(__file__).resolve().parents[3] / "shared" / "github-webhooks"
+
 #: A corpus payload guaranteed to exist in the project (bundled samples), used when the shared
 #: corpus is absent.
 SAMPLES = Path(__file__).resolve().parents[2] / "spillway" / "samples"

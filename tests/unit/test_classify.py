@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,8 +16,9 @@ from chalicelib.core.classify import (
     classify,
 )
 from chalicelib.ports import PRIORITIES
+from tests.corpus import CORPUS
 
-MANIFEST = Path(os.environ.get("SPILLWAY_CORPUS", "/work/shared/github-webhooks")) / "MANIFEST.tsv"
+MANIFEST = CORPUS / "MANIFEST.tsv"
 
 
 def corpus_event_actions() -> set[tuple[str, str | None]]:

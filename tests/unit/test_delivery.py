@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -18,11 +16,12 @@ from chalicelib.errors import (
     SignatureInvalid,
     UnsupportedMediaType,
 )
+from tests.corpus import CORPUS
 
 SECRET = "test-secret"
 CAP = 1_000_000
 NOW = 1_700_000_000.25
-CORPUS = Path(os.environ.get("SPILLWAY_CORPUS", "/work/shared/github-webhooks"))
+
 GUID = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -21,8 +19,8 @@ from chalicelib.core.envelope import (
     parse_envelope,
 )
 from chalicelib.errors import MalformedPayload
+from tests.corpus import CORPUS
 
-CORPUS = Path(os.environ.get("SPILLWAY_CORPUS", "/work/shared/github-webhooks"))
 GUID = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 import csv
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.normalize import KEYS, REPLACEMENT, NormalizedRows, normalize, sanitize
-
-CORPUS = Path("/work/shared/github-webhooks")
-if not CORPUS.is_dir():  # CI lays shared/ beside the clone
-    CORPUS = Path(__file__).resolve().parents[3] / "shared" / "github-webhooks"
+from tests.corpus import CORPUS
 
 
 def corpus() -> list[tuple[str, str, dict]]:
