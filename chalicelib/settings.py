@@ -58,7 +58,9 @@ class Settings:
     ``<prefix>-idempotency``; ``claim_check_bucket`` defaults to the template's
     ``<prefix>-claim-checks-<account>`` with moto's account id. ``webhook_secret`` is the
     secret itself (local) and ``webhook_secret_param`` an SSM parameter name (AWS); one of them
-    is required by the edge. ``database_url`` is the application database (workers);
+    is required by the edge. ``database_url`` is the application database (workers), or
+    ``database_url_param`` the SSM SecureString parameter holding it (AWS: keeps the password out
+    of the function's environment);
     ``queue_database_url`` is where the postgres backend keeps queues and state (defaults to
     ``database_url``). ``max_body_bytes`` caps request bodies (bytes). ``db_pool_size`` and
     ``queue_pool_size`` are the connection pool sizes per process (application database;
@@ -72,6 +74,7 @@ class Settings:
     webhook_secret: str | None = None
     webhook_secret_param: str | None = None
     database_url: str | None = None
+    database_url_param: str | None = None
     queue_database_url: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S
@@ -117,6 +120,7 @@ class Settings:
             webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
             webhook_secret_param=env.get("GITHUB_WEBHOOK_SECRET_PARAM") or None,
             database_url=database_url,
+            database_url_param=env.get("DATABASE_URL_PARAM") or None,
             queue_database_url=env.get("QUEUE_DATABASE_URL") or database_url,
             max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 100 * 2**20),
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", DEFAULT_IDEMPOTENCY_TTL_S,

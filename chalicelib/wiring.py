@@ -69,9 +69,14 @@ def _app_pool():
     from chalicelib.adapters.pg_pool import make_pool
 
     settings = get_settings()
-    if not settings.database_url:
-        raise ConfigError("DATABASE_URL is required by the workers")
-    return make_pool(settings.database_url, min_size=0, max_size=settings.db_pool_size)
+    url = settings.database_url
+    if not url and settings.database_url_param:
+        from aws_lambda_powertools.utilities import parameters
+
+        url = parameters.get_parameter(settings.database_url_param, decrypt=True)
+    if not url:
+        raise ConfigError("DATABASE_URL or DATABASE_URL_PARAM is required by the workers")
+    return make_pool(url, min_size=0, max_size=settings.db_pool_size)
 
 
 @lru_cache(maxsize=1)

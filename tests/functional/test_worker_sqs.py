@@ -180,3 +180,20 @@ def test_unreachable_database_holds_back_the_rest_of_the_batch(worker, tmp_path)
     assert stats.delayed == 2
     assert {m.attributes["delivery_id"] for m in messages[1:]} == set(ids) - {
         messages[0].attributes["delivery_id"]}
+
+
+def test_database_url_can_come_from_an_ssm_secure_string(worker):
+    """On AWS the workers read the database URL from SSM (``DATABASE_URL_PARAM``), so the
+    password is not in the function's environment."""
+    import boto3
+    import pytest
+
+    if worker.backend != "aws":
+        pytest.skip("SSM is part of the aws backend")
+    boto3.client("ssm").put_parameter(Name="/spillway/test/database-url", Type="SecureString",
+                                      Value=worker.app_db)
+    delivery = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    messages = worker.receive("high", 1)
+    worker.configure(DATABASE_URL="", DATABASE_URL_PARAM="/spillway/test/database-url")
+    assert failures(worker.invoke_worker("high", messages)) == set()
+    assert set(ledger(worker)) == {delivery}
