@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from chalicelib.core.classify import Classification, classify
 from chalicelib.core.delivery import Delivery, parse_delivery
@@ -24,6 +25,14 @@ log = logging.getLogger("spillway.edge")
 
 #: Room left in a queue message for the envelope's own fields and attributes, in bytes.
 ENVELOPE_HEADROOM_BYTES = 8 * 1024
+
+
+def claim_check_key(delivery: Delivery) -> str:
+    """The blob key of ``delivery``'s claim check: its idempotency key ``<hook_id>:<delivery_id>``
+    percent-encoded (``:`` kept). One key per (hook, delivery): the hook id never holds ``:``
+    and ``/`` is escaped, so hook ``a/b`` + delivery ``c`` and hook ``a`` + delivery ``b/c``
+    (or hook ``""`` and hook ``-``) can never overwrite each other's payload."""
+    return quote(delivery.idempotency_key, safe=":")
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,7 @@ class Edge:
         if message_bytes(body) > limit:
             if self._blobs is None:
                 raise DeliveryRejected("payload too large for the queue and no claim-check store")
-            ref = self._blobs.put(f"{delivery.hook_id or '-'}/{delivery.delivery_id}",
+            ref = self._blobs.put(claim_check_key(delivery),
                                   delivery.payload_json.encode("utf-8"))
             body, attributes = envelope.with_claim_check(ref).to_message()
             claim_check = True

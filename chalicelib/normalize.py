@@ -9,6 +9,9 @@ No I/O. Two steps, both total (they never raise on odd input):
   GitHub ids (ints); objects whose id is missing or of the wrong type are skipped. Unknown events
   give the repository and sender rows only. Payload shapes follow GitHub's "Webhook events and
   payloads" docs and ``@octokit/webhooks-schemas``; every field is optional here.
+  Strings bound for indexed columns (logins, full names, refs, SHAs, commit authors) longer
+  than a btree entry can hold are dropped (:data:`MAX_INDEXED_BYTES`), so they never fail the
+  delivery's transaction.
 
 Row dicts hold Python values ready for psycopg: ``int``, ``str``, ``bool``, ``None``, aware
 ``datetime`` (UTC) and ``list[str]``. Missing fields are ``None``. Rows of each table are
@@ -29,6 +32,13 @@ _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 #: PostgreSQL ``bigint`` / ``integer`` ranges; ids or counts outside them are dropped.
 _BIGINT_MAX = 2**63 - 1
 _INT_MAX = 2**31 - 1
+#: Longest string (UTF-8 bytes) written to an indexed text column. A btree index entry holds at
+#: most 2704 bytes (PostgreSQL docs, "B-Tree Indexes": 1/3 of an 8 KiB page); a longer value
+#: would fail the whole transaction, ledger row included. The pushes key has three such columns
+#: (``ref`` at this size, the two SHAs at :data:`MAX_SHA_BYTES`), so it stays under the limit.
+MAX_INDEXED_BYTES = 1024
+#: Longest commit SHA kept (bytes); real ones are 40 (SHA-1) or 64 (SHA-256) hex digits.
+MAX_SHA_BYTES = 256
 
 
 # --- sanitize ----------------------------------------------------------------------------------
@@ -111,6 +121,14 @@ def _int(value: Any) -> int | None:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _indexed(value: Any, max_bytes: int = MAX_INDEXED_BYTES) -> str | None:
+    """A string for an indexed column: None when it is not a str or its UTF-8 form is longer
+    than ``max_bytes`` (a key column then gives no row; other columns store NULL)."""
+    if not isinstance(value, str) or len(value) > max_bytes:  # every character is >= 1 byte
+        return None
+    return value if len(value.encode("utf-8", "surrogatepass")) <= max_bytes else None
 
 
 def _bool(value: Any) -> bool | None:
@@ -227,7 +245,7 @@ def _user(obj: Any, default_type: str | None = None) -> dict | None:
         return None
     return {
         "id": uid,
-        "login": _str(obj.get("login")),
+        "login": _indexed(obj.get("login")),
         "node_id": _str(obj.get("node_id")),
         "type": _str(obj.get("type")) or default_type,
         "site_admin": _bool(obj.get("site_admin")),
@@ -245,7 +263,7 @@ def _repository(obj: dict) -> dict | None:
         "id": rid,
         "node_id": _str(obj.get("node_id")),
         "name": _str(obj.get("name")),
-        "full_name": _str(obj.get("full_name")),
+        "full_name": _indexed(obj.get("full_name")),
         "owner_id": _id(_obj(obj.get("owner")).get("id")),
         "private": _bool(obj.get("private")),
         "fork": _bool(obj.get("fork")),
@@ -373,7 +391,8 @@ def _comment(kind: str, comment: dict, repo_id: int | None, action: str | None,
 
 
 def _push(payload: dict, repo_id: int | None, sender_id: int | None) -> list[tuple[str, dict]]:
-    ref, before, after = (_str(payload.get(k)) for k in ("ref", "before", "after"))
+    ref = _indexed(payload.get("ref"))
+    before, after = (_indexed(payload.get(k), MAX_SHA_BYTES) for k in ("before", "after"))
     if repo_id is None or ref is None or before is None or after is None:
         return []
     commits = [c for c in payload.get("commits") or [] if isinstance(c, dict)] \
@@ -395,7 +414,7 @@ def _push(payload: dict, repo_id: int | None, sender_id: int | None) -> list[tup
         "head_commit_at": _ts(_get(payload, "head_commit").get("timestamp")),
     })]
     for commit in commits:
-        sha = _str(commit.get("id"))
+        sha = _indexed(commit.get("id"), MAX_SHA_BYTES)
         if not sha:
             continue
         author, committer = _obj(commit.get("author")), _obj(commit.get("committer"))
@@ -405,8 +424,8 @@ def _push(payload: dict, repo_id: int | None, sender_id: int | None) -> list[tup
             "ref": ref,
             "message": _str(commit.get("message")),
             "author_name": _str(author.get("name")),
-            "author_email": _str(author.get("email")),
-            "author_username": _str(author.get("username")),
+            "author_email": _indexed(author.get("email")),
+            "author_username": _indexed(author.get("username")),
             "committer_name": _str(committer.get("name")),
             "committer_email": _str(committer.get("email")),
             "committer_username": _str(committer.get("username")),

@@ -19,6 +19,7 @@ beyond "too large" or "bad signature":
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -169,14 +170,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf, which jsonb refuses as "Infinity"
+        raise ValueError(f"number {text[:40]} is out of range for a double")
+    return value
+
+
 def loads_strict(text: str) -> Any:
-    """``json.loads`` that also rejects ``NaN``/``Infinity`` (PostgreSQL jsonb refuses them).
+    """``json.loads`` that also rejects ``NaN``/``Infinity`` and numbers that overflow a double
+    (``1e400``) -- PostgreSQL jsonb refuses them once Python has turned them into ``inf``.
 
     Raises ValueError for any invalid input, including nesting deep enough to exhaust the
     parser's recursion (RecursionError is turned into ValueError).
     """
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("JSON nests too deeply to parse") from None
 
