@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalGateway
+from chalice.local import ChaliceRequestHandler, LocalGateway, LocalGatewayException
 
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -30,31 +30,105 @@ def load_app_copy(index: int, app_file: Path = APP_FILE) -> ModuleType:
     return module
 
 
-class _Handler(ChaliceRequestHandler):
-    """Chalice's request handler, with the gateway taken from a pool per request."""
+#: API Gateway's payload limit, bytes (AWS API Gateway quotas): bigger requests are refused
+#: with 413 before any Lambda runs, without reading the body.
+GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Seconds a client may take to send its request line, headers and body.
+READ_TIMEOUT_S = 30
 
-    def __init__(self, request, client_address, server):  # noqa: D401 - http.server signature
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class _Handler(ChaliceRequestHandler):
+    """Chalice's request handler in front of a pool of app copies, with the parts of API
+    Gateway a webhook sender meets: the 10 MB payload limit (checked on Content-Length before
+    reading), chunked request bodies, last-value-wins for repeated headers, and 429 when every
+    execution environment is busy. The body is read *before* a copy is taken, so slow senders
+    never hold an execution environment."""
+
+    timeout = READ_TIMEOUT_S
+
+    def __init__(self, request, client_address, server):  # http.server's signature
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
     def log_message(self, format, *args):  # quiet: the demo prints its own progress
         pass
 
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            return self._read_chunked()
+        raw = self.headers.get("content-length", "0").strip() or "0"
+        if not raw.isdigit():
+            raise _BadRequest(400, "invalid Content-Length")
+        length = int(raw)
+        if length > GATEWAY_MAX_BODY_BYTES:
+            raise _BadRequest(413, "Request Too Long")
+        body = self.rfile.read(length) if length else None
+        if body is not None and len(body) < length:
+            raise _BadRequest(400, "body shorter than Content-Length")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(line, 16)
+            except ValueError:
+                raise _BadRequest(400, "invalid chunk size") from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > GATEWAY_MAX_BODY_BYTES:
+                raise _BadRequest(413, "Request Too Long")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(8)  # the CRLF after the chunk
+
     def _generic_handle(self) -> None:
+        try:
+            body = self._read_body()
+        except _BadRequest as exc:
+            self.close_connection = True
+            self._reply(exc.status, {"message": exc.message})
+            return
+        # API Gateway keeps the last value of a repeated header (names are case-insensitive).
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        headers.pop("transfer-encoding", None)
         pool: queue.Queue = self.server.gateways
         try:
             gateway = pool.get(timeout=self.server.throttle_after_s)
         except queue.Empty:
-            self.rfile.read(int(self.headers.get("content-length", "0") or 0))
-            body = json.dumps({"message": "Rate Exceeded.", "error": "throttled"}).encode()
-            self._send_http_response(429, {"Content-Type": "application/json"}, body)
+            self._reply(429, {"message": "Rate Exceeded.", "error": "throttled"})
             return
         try:
-            self.local_gateway = gateway
-            super()._generic_handle()
+            response = gateway.handle_request(method=self.command, path=self.path,
+                                              headers=headers, body=body)
+        except LocalGatewayException as exc:
+            self._send_error_response(exc)
+            return
         finally:
             pool.put(gateway)
+        out_headers = response["headers"].copy()
+        out_headers.update(response["multiValueHeaders"])
+        response = self._handle_binary(response)
+        self._send_http_response(response["statusCode"], out_headers, response["body"])
+
+    def _reply(self, status: int, body: dict) -> None:
+        self._send_http_response(status, {"Content-Type": "application/json"},
+                                 json.dumps(body).encode())
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 resets bursts of connections
 
 
 class EdgeServer:
@@ -67,8 +141,7 @@ class EdgeServer:
     def __init__(self, *, concurrency: int = 10, host: str = "127.0.0.1", port: int = 0,
                  timeout_s: int = 10, throttle_after_s: float = 5.0):
         self._concurrency = concurrency
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _Handler)
         self._server.gateways = queue.Queue()
         self._server.throttle_after_s = throttle_after_s
         config = Config.create(chalice_stage="local", app_name="spillway",

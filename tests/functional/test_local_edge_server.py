@@ -1,0 +1,89 @@
+"""The local API Gateway in front of the app copies (``spillway/runtime/edge_server.py``), over
+a real socket: what a webhook sender meets before any handler runs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.functional.conftest import ISSUE_PAYLOAD, compact, corpus_payload, sign
+
+
+@pytest.fixture
+def server(edge):
+    from spillway.runtime.edge_server import EdgeServer
+
+    srv = EdgeServer(concurrency=2, throttle_after_s=5.0).start()
+    yield srv
+    srv.stop()
+
+
+def raw_request(url: str, head: str, body: bytes = b"") -> tuple[int, dict]:
+    """Send ``head`` (request line + headers, CRLF-separated, no final blank line) and
+    ``body`` over a fresh socket; returns (status, JSON body)."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=20) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n\r\n" + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        header_blob, _, rest = data.partition(b"\r\n\r\n")
+        lines = header_blob.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = next(int(v) for k, _, v in (ln.partition(":") for ln in lines[1:])
+                      if k.lower() == "content-length")
+        while len(rest) < length:
+            rest += sock.recv(65536)
+    return status, json.loads(rest[:length] or b"{}")
+
+
+def delivery_head(body: bytes, *, signature: str, extra: str = "", length: bool = True) -> str:
+    head = (f"POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\n"
+            f"Content-Type: application/json\r\nX-GitHub-Event: issues\r\n"
+            f"X-GitHub-Delivery: {uuid.uuid4()}\r\nX-GitHub-Hook-ID: 42\r\n"
+            f"X-Hub-Signature-256: {signature}\r\nConnection: close")
+    if length:
+        head += f"\r\nContent-Length: {len(body)}"
+    return head + extra
+
+
+def test_content_length_over_the_gateway_limit_is_refused_without_reading(server):
+    head = delivery_head(b"", signature="sha256=" + "0" * 64, length=False)
+    status, body = raw_request(server.url, head + "\r\nContent-Length: 50000000")
+    assert status == 413 and "Too Long" in body["message"]
+
+
+def test_chunked_body_is_decoded_before_the_signature_is_checked(server, edge):
+    body = compact(corpus_payload(ISSUE_PAYLOAD))
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(c), c)
+                       for c in (body[:100], body[100:5000], body[5000:])) + b"0\r\n\r\n"
+    head = delivery_head(body, signature=sign(body), length=False,
+                         extra="\r\nTransfer-Encoding: chunked")
+    status, reply = raw_request(server.url, head, chunked)
+    assert status == 202, reply
+    assert edge.depths()["high"] == 1
+
+
+def test_repeated_header_keeps_the_last_value_as_api_gateway_does(server, edge):
+    body = compact(corpus_payload(ISSUE_PAYLOAD))
+    head = delivery_head(body, signature=sign(body),
+                         extra="\r\nX-Hub-Signature-256: sha256=" + "0" * 64)
+    status, reply = raw_request(server.url, head, body)
+    assert status == 401, reply
+    assert edge.depths()["high"] == 0
+
+
+def test_a_burst_of_connections_is_answered_not_reset(server):
+    body = compact(corpus_payload(ISSUE_PAYLOAD))
+
+    def one(_):
+        return raw_request(server.url, delivery_head(body, signature=sign(body)), body)[0]
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = list(pool.map(one, range(40)))
+    assert statuses.count(202) == 40
