@@ -70,6 +70,7 @@ class Edge:
         202 queued, 200 duplicate (already accepted), 4xx rejected (nothing stored),
         409 the same delivery is being accepted right now, 503 the queue is unavailable
         (nothing stored: GitHub shows the delivery as failed and it can be redelivered).
+        If the dedup store fails, the delivery is still accepted (metric DedupStoreFailures).
         """
         started = self._clock()
         try:
@@ -80,10 +81,26 @@ class Edge:
             self._count("DeliveriesRejected")
             return EdgeResponse(exc.status, {"error": exc.code, "message": exc.message})
         cls = classify(delivery.event, delivery.action, delivery.body_bytes)
+        key = {"hook_id": delivery.hook_id, "delivery_id": delivery.delivery_id}
+        outcome: dict[str, Any] = {}
         try:
-            result = self._enqueue_once(key={"hook_id": delivery.hook_id,
-                                             "delivery_id": delivery.delivery_id},
-                                        delivery=delivery, cls=cls)
+            try:
+                result = self._enqueue_once(key=key, delivery=delivery, cls=cls, outcome=outcome)
+            except Exception as exc:  # Powertools' errors, by name to keep its import lazy
+                name = type(exc).__name__
+                if name == "IdempotencyAlreadyInProgressError":
+                    return EdgeResponse(409, {
+                        "error": "in_progress", "delivery": delivery.delivery_id,
+                        "message": "this delivery is being accepted right now"})
+                if name != "IdempotencyPersistenceLayerError":
+                    raise
+                # The dedup store failed. Dedup only saves work: the workers are idempotent on
+                # the same key, so accept the delivery rather than lose it.
+                log.warning("dedup store failed for %s, accepting without it: %s",
+                            delivery.delivery_id, exc)
+                self._count("DedupStoreFailures")
+                result = outcome.get("result") or self._enqueue(key=key, delivery=delivery,
+                                                                cls=cls, outcome=outcome)
         except DeliveryRejected as exc:
             return EdgeResponse(exc.status, {"error": exc.code, "message": exc.message})
         except SpillwayError as exc:
@@ -91,11 +108,6 @@ class Edge:
             self._count("EnqueueFailed")
             return EdgeResponse(503, {"error": "unavailable", "delivery": delivery.delivery_id,
                                       "message": "queue unavailable; redeliver later"})
-        except Exception as exc:  # Powertools' in-progress error, by name to keep imports lazy
-            if type(exc).__name__ == "IdempotencyAlreadyInProgressError":
-                return EdgeResponse(409, {"error": "in_progress", "delivery": delivery.delivery_id,
-                                          "message": "this delivery is being accepted right now"})
-            raise
         self._count("DeliveriesAccepted")
         status = 200 if result.get("duplicate") else 202
         return EdgeResponse(status, result)
@@ -107,7 +119,10 @@ class Edge:
         if config is not None:
             config.register_lambda_context(context)
 
-    def _enqueue(self, *, key: dict, delivery: Delivery, cls: Classification) -> dict:
+    def _enqueue(self, *, key: dict, delivery: Delivery, cls: Classification,
+                 outcome: dict) -> dict:
+        """Send ``delivery`` to its priority queue (claim check if too big); ``outcome``
+        receives the result too, so a dedup-store failure *after* the send is not sent twice."""
         envelope = build_envelope(delivery, cls)
         body, attributes = envelope.to_message()
         limit = self._queue.max_message_bytes - ENVELOPE_HEADROOM_BYTES
@@ -120,9 +135,10 @@ class Edge:
             body, attributes = envelope.with_claim_check(ref).to_message()
             claim_check = True
         self._queue.send(cls.priority, body, attributes)
-        return {"delivery": delivery.delivery_id, "event": delivery.event,
-                "priority": cls.priority, "target": cls.target, "queued": True,
-                "claim_check": claim_check}
+        outcome["result"] = {"delivery": delivery.delivery_id, "event": delivery.event,
+                             "priority": cls.priority, "target": cls.target, "queued": True,
+                             "claim_check": claim_check}
+        return outcome["result"]
 
     def _count(self, name: str) -> None:
         if self._metrics is not None:

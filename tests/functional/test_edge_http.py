@@ -234,3 +234,25 @@ def test_payload_bigger_than_sqs_limit(edge):
     assert len(keys) == 1 and envelope.payload_ref.endswith(keys[0])
     stored = s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()
     assert json.loads(stored) == payload
+
+
+def _break_the_dedup_store(edge: Harness) -> None:
+    if edge.backend == "aws":
+        import boto3
+
+        boto3.client("dynamodb").delete_table(TableName="spillway-idempotency")
+    else:
+        import psycopg
+
+        with psycopg.connect(os.environ["QUEUE_DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("DROP TABLE idempotency_records")
+
+
+def test_a_failed_dedup_store_does_not_lose_the_delivery(edge):
+    """Dedup only saves work (the workers are idempotent on the same key): when its store
+    fails, the delivery is still accepted and queued, once."""
+    _break_the_dedup_store(edge)
+    reply = edge.post(SMALL, event="issues", delivery=str(uuid.uuid4()))
+    assert reply.status == 202, reply.body
+    assert reply.body["queued"] is True
+    assert edge.depths()["high"] == 1
