@@ -76,7 +76,6 @@ class LocalStack:
         self.stop()
 
     def start(self) -> LocalStack:
-        from spillway.migrate import migrate
 
         opts = self.options
         opts.workdir.mkdir(parents=True, exist_ok=True)
@@ -97,20 +96,10 @@ class LocalStack:
             "DB_POOL_SIZE": "20",
             "QUEUE_POOL_SIZE": "40",
         }
-        database_url = os.environ.get("DATABASE_URL")
-        if not database_url:
-            self.app_db = EmbeddedPostgres(opts.workdir / "pg-app").start()
-            database_url = self.app_db.url
-        env["DATABASE_URL"] = database_url
-        migrate(database_url, "app")
-
+        env["DATABASE_URL"], self.app_db = self._database("DATABASE_URL", "pg-app", "app")
         if opts.backend == "postgres":
-            queue_url = os.environ.get("QUEUE_DATABASE_URL")
-            if not queue_url:
-                self.queue_db = EmbeddedPostgres(opts.workdir / "pg-queue").start()
-                queue_url = self.queue_db.url
-            env["QUEUE_DATABASE_URL"] = queue_url
-            migrate(queue_url, "queue")
+            env["QUEUE_DATABASE_URL"], self.queue_db = self._database(
+                "QUEUE_DATABASE_URL", "pg-queue", "queue")
         else:
             env.update(FAKE_AWS_ENV if not os.environ.get("AWS_ENDPOINT_URL") else {})
             endpoint = os.environ.get("AWS_ENDPOINT_URL")
@@ -124,6 +113,19 @@ class LocalStack:
             provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
         self._start_runtime()
         return self
+
+    def _database(self, env_key: str, dirname: str,
+                  which: str) -> tuple[str, EmbeddedPostgres | None]:
+        """The server named by ``env_key`` if set, else an embedded one in
+        ``workdir/dirname``; either way with ``migrations/<which>`` applied."""
+        from spillway.migrate import migrate
+
+        url, server = os.environ.get(env_key), None
+        if not url:
+            server = EmbeddedPostgres(self.options.workdir / dirname).start()
+            url = server.url
+        migrate(url, which)
+        return url, server
 
     @property
     def env_file(self) -> Path:
