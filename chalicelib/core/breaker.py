@@ -101,7 +101,8 @@ class BreakerConfig:
     that many failures flushed by any instances with no success in between also trip it, once
     ``minimum_calls`` are in the window. ``probe_lease_s``: how long
     the half-open prober owns the probe before another instance may take over (its lease renews
-    with each probe success). ``skew_margin_s``: extra seconds an instance's clock must be past
+    with each probe success). ``half_open_retry_s``: the longest ``retry_after_s`` given to a
+    caller refused while another instance probes. ``skew_margin_s``: extra seconds an instance's clock must be past
     ``open_until`` before it may half-open.
     """
 
@@ -116,6 +117,7 @@ class BreakerConfig:
     wait_in_open_s: float = 60.0
     permitted_calls_in_half_open: int = 3
     probe_lease_s: float = 30.0
+    half_open_retry_s: float = 2.0
     skew_margin_s: float = 0.0
     trip_history: int = 10
 
@@ -132,6 +134,7 @@ class BreakerConfig:
             "wait_in_open_s": self.wait_in_open_s > 0,
             "permitted_calls_in_half_open": self.permitted_calls_in_half_open >= 1,
             "probe_lease_s": self.probe_lease_s > 0,
+            "half_open_retry_s": self.half_open_retry_s > 0,
             "skew_margin_s": self.skew_margin_s >= 0,
             "trip_history": self.trip_history >= 0,
         }
@@ -354,7 +357,9 @@ def decide(state: BreakerState, now: float, instance_id: str,
     if current.lease_holder == instance_id and now < lease_until:
         return Decision(True, is_probe=True, new_state=changed, events=tuple(events))
     if now < lease_until:
-        return _refuse(current, now, lease_until - now, changed, events)
+        # The probe usually decides within a few calls: come back soon, not at lease expiry.
+        return _refuse(current, now, min(lease_until - now, config.half_open_retry_s),
+                       changed, events)
     new = replace(current, lease_holder=instance_id, lease_until=now + config.probe_lease_s,
                   half_open_successes=0)
     return Decision(True, is_probe=True, new_state=new, events=tuple(events))

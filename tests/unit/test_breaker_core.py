@@ -134,7 +134,10 @@ def test_half_open_one_prober_others_refused_until_lease_expires():
     state = half_open("a")
     assert decide(state, T0 + 61, "a", CFG).is_probe
     other = decide(state, T0 + 61, "b", CFG)
-    assert not other.permitted and other.retry_after_s == pytest.approx(29)
+    # refused for the whole lease, but told to come back within half_open_retry_s (the probe
+    # usually decides long before its 30 s lease runs out)
+    assert not other.permitted and other.retry_after_s == pytest.approx(CFG.half_open_retry_s)
+    assert not decide(state, T0 + 60 + CFG.probe_lease_s - 0.5, "b", CFG).permitted
     takeover = decide(state, T0 + 60 + CFG.probe_lease_s, "b", CFG)
     assert takeover.is_probe and takeover.new_state.lease_holder == "b"
 
@@ -260,3 +263,13 @@ def test_consecutive_rule_can_be_switched_off():
     state, _ = record(BreakerState(), T0, Tally(calls=100, failures=0, slow=0), cfg)
     state, _ = record(state, T0 + 1, Tally(calls=20, failures=20, slow=0), cfg)
     assert state.state is S.CLOSED
+
+
+def test_callers_refused_while_another_instance_probes_are_told_to_come_back_soon():
+    cfg = BreakerConfig(probe_lease_s=30.0, half_open_retry_s=2.0)
+    opened = BreakerState(state=S.OPEN, open_until=T0)
+    probe = decide(opened, T0 + 1, "prober", cfg)
+    assert probe.permitted and probe.is_probe
+    other = decide(probe.new_state, T0 + 1.5, "other", cfg)
+    assert not other.permitted
+    assert other.retry_after_s == 2.0  # not the 29.5 s left on the prober's lease
