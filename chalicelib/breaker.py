@@ -191,7 +191,10 @@ class SharedCircuitBreaker:
                 decision = core.Decision(False, retry_after_s=self.cache_ttl_s)
             probe_busy_until = self._probe_started_at + self.config.probe_lease_s
             if decision.permitted and decision.is_probe and now < probe_busy_until:
-                decision = core.Decision(False, retry_after_s=probe_busy_until - now)
+                # another thread of this instance is probing: come back soon (as core.decide
+                # tells other instances), not when its lease would run out
+                decision = core.Decision(False, retry_after_s=min(
+                    probe_busy_until - now, self.config.half_open_retry_s))
             if not decision.permitted:
                 self._metric("BreakerRejectedCalls")
                 raise CircuitOpen(self.name, decision.retry_after_s)

@@ -346,3 +346,19 @@ def test_cli_open_status_close_reset(store, capsys):
     assert "postgres" in out and "CLOSED" in out
     assert [r["to"] for r in audit_log(store, "postgres")] == ["FORCED_OPEN", "FORCED_CLOSED",
                                                                "CLOSED"]
+
+
+def test_other_callers_of_the_probing_instance_come_back_soon(store, clock):
+    """While one call of an instance probes, its other calls are refused with a short
+    retry_after (half_open_retry_s), not the rest of the probe lease: held-back deliveries
+    return as soon as the probe has decided."""
+    trip(store, clock)
+    clock.advance(CFG.wait_in_open_s)
+    breaker = make(store, clock, "a")
+    probe = breaker.try_acquire()
+    assert probe.is_probe
+    clock.advance(1)
+    with pytest.raises(CircuitOpen) as refused:
+        breaker.try_acquire()
+    assert refused.value.retry_after_s == pytest.approx(CFG.half_open_retry_s)
+    probe.success(0.01)
