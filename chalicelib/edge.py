@@ -18,7 +18,13 @@ from urllib.parse import quote
 from chalicelib.core.classify import Classification, classify
 from chalicelib.core.delivery import Delivery, parse_delivery
 from chalicelib.core.envelope import build_envelope, message_bytes
-from chalicelib.errors import DeliveryRejected, SpillwayError
+from chalicelib.errors import (
+    DedupUnavailable,
+    DeliveryInProgress,
+    DeliveryRejected,
+    SpillwayError,
+    is_retryable,
+)
 from chalicelib.ports import BlobPort, QueuePort
 
 log = logging.getLogger("spillway.edge")
@@ -33,6 +39,10 @@ def claim_check_key(delivery: Delivery) -> str:
     and ``/`` is escaped, so hook ``a/b`` + delivery ``c`` and hook ``a`` + delivery ``b/c``
     (or hook ``""`` and hook ``-``) can never overwrite each other's payload."""
     return quote(delivery.idempotency_key, safe=":")
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> EdgeResponse:
+    return EdgeResponse(status, {"error": code, "message": message, **extra})
 
 
 @dataclass(frozen=True)
@@ -65,52 +75,65 @@ class Edge:
         self._enqueue_once = dedupe(self._enqueue)
 
     def handle(self, headers: Mapping[str, str], body: bytes | None) -> EdgeResponse:
-        """Handle one POST. Never raises: every outcome is an HTTP answer.
+        """Handle one POST. Never raises: every outcome is an HTTP answer with a JSON body
+        ``{"error": code, "message": text}`` (or the accepted delivery).
 
         202 queued, 200 duplicate (already accepted), 4xx rejected (nothing stored),
-        409 the same delivery is being accepted right now, 503 the queue is unavailable
-        (nothing stored: GitHub shows the delivery as failed and it can be redelivered).
-        If the dedup store fails, the delivery is still accepted (metric DedupStoreFailures).
+        409 the same delivery is being accepted right now, 503 a dependency (the secret, the
+        queue) is unavailable and 500 an unexpected error -- in both cases nothing is stored,
+        GitHub shows the delivery as failed and it can be redelivered. If only the dedup store
+        fails, the delivery is still accepted (metric ``DedupStoreFailures``).
         """
         started = self._clock()
         try:
-            delivery = parse_delivery(headers, body or b"", secret=self._secret(),
-                                      max_body_bytes=self._max_body_bytes,
-                                      received_at=started)
+            secret = self._secret()
+        except Exception as exc:  # SSM throttled or down at a cold start, or no secret set
+            log.error("webhook secret unavailable: %s", exc)
+            self._count("SecretUnavailable")
+            return _error(503, "unavailable", "webhook secret unavailable; redeliver later")
+        try:
+            delivery = parse_delivery(headers, body or b"", secret=secret,
+                                      max_body_bytes=self._max_body_bytes, received_at=started)
         except DeliveryRejected as exc:
             self._count("DeliveriesRejected")
-            return EdgeResponse(exc.status, {"error": exc.code, "message": exc.message})
+            return _error(exc.status, exc.code, exc.message)
         cls = classify(delivery.event, delivery.action, delivery.body_bytes)
-        key = {"hook_id": delivery.hook_id, "delivery_id": delivery.delivery_id}
-        outcome: dict[str, Any] = {}
         try:
-            try:
-                result = self._enqueue_once(key=key, delivery=delivery, cls=cls, outcome=outcome)
-            except Exception as exc:  # Powertools' errors, by name to keep its import lazy
-                name = type(exc).__name__
-                if name == "IdempotencyAlreadyInProgressError":
-                    return EdgeResponse(409, {
-                        "error": "in_progress", "delivery": delivery.delivery_id,
-                        "message": "this delivery is being accepted right now"})
-                if name != "IdempotencyPersistenceLayerError":
-                    raise
-                # The dedup store failed. Dedup only saves work: the workers are idempotent on
-                # the same key, so accept the delivery rather than lose it.
-                log.warning("dedup store failed for %s, accepting without it: %s",
-                            delivery.delivery_id, exc)
-                self._count("DedupStoreFailures")
-                result = outcome.get("result") or self._enqueue(key=key, delivery=delivery,
-                                                                cls=cls, outcome=outcome)
+            result = self._accept(delivery, cls)
         except DeliveryRejected as exc:
-            return EdgeResponse(exc.status, {"error": exc.code, "message": exc.message})
-        except SpillwayError as exc:
-            log.error("enqueue failed for delivery %s: %s", delivery.delivery_id, exc)
+            return _error(exc.status, exc.code, exc.message)
+        except DeliveryInProgress:
+            return _error(409, "in_progress", "this delivery is being accepted right now",
+                          delivery=delivery.delivery_id)
+        except Exception as exc:
+            retryable = is_retryable(exc) and isinstance(exc, SpillwayError)
+            log.error("could not accept delivery %s: %r", delivery.delivery_id, exc,
+                      exc_info=not isinstance(exc, SpillwayError))
             self._count("EnqueueFailed")
-            return EdgeResponse(503, {"error": "unavailable", "delivery": delivery.delivery_id,
-                                      "message": "queue unavailable; redeliver later"})
+            if retryable:
+                return _error(503, "unavailable", "queue unavailable; redeliver later",
+                              delivery=delivery.delivery_id)
+            return _error(500, "internal", "the delivery could not be accepted",
+                          delivery=delivery.delivery_id)
         self._count("DeliveriesAccepted")
         status = 200 if result.get("duplicate") else 202
         return EdgeResponse(status, result)
+
+    def _accept(self, delivery: Delivery, cls: Classification) -> dict:
+        """Enqueue once per (hook id, delivery id). Raises DeliveryInProgress, DeliveryRejected,
+        or the queue's errors; a failing dedup store is logged and bypassed."""
+        key = {"hook_id": delivery.hook_id, "delivery_id": delivery.delivery_id}
+        outcome: dict[str, Any] = {}
+        try:
+            return self._enqueue_once(key=key, delivery=delivery, cls=cls, outcome=outcome)
+        except DedupUnavailable as exc:
+            # Dedup only saves work: the workers are idempotent on the same key, so accept the
+            # delivery rather than lose it (and don't send it twice if the send already ran).
+            log.warning("dedup store failed for %s, accepting without it: %s",
+                        delivery.delivery_id, exc)
+            self._count("DedupStoreFailures")
+            return outcome.get("result") or self._enqueue(key=key, delivery=delivery, cls=cls,
+                                                          outcome=outcome)
 
     def register_context(self, context: Any) -> None:
         """Give Powertools idempotency the Lambda context, so an in-progress dedup record

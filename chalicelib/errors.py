@@ -47,6 +47,15 @@ class MissingHeader(DeliveryRejected):
     code = "missing_header"
 
 
+class InvalidHeader(DeliveryRejected):
+    """A GitHub header is present but its value is unusable (HTTP 400): an ``X-GitHub-Event``
+    that is not a plain event name, a ``:`` in ``X-GitHub-Hook-ID``, a value longer than
+    ``MAX_HEADER_CHARS`` (200) characters or not printable ASCII (``chalicelib.core.delivery``).
+    Absent or blank headers raise :class:`MissingHeader` instead."""
+
+    code = "invalid_header"
+
+
 class MalformedPayload(DeliveryRejected):
     """The body is not a JSON object (or not a form with a ``payload`` field) (HTTP 400)."""
 
@@ -91,6 +100,18 @@ class PermanentDependencyError(DependencyError):
     """The dependency rejected the request for a reason retrying will not fix (e.g. bad data)."""
 
     retryable = False
+
+
+class DeliveryInProgress(SpillwayError):
+    """The same delivery (hook id + delivery id) is being accepted by another invocation right
+    now (HTTP 409). Retryable: a later redelivery is answered from the finished record."""
+
+    retryable = True
+
+
+class DedupUnavailable(DependencyError):
+    """The deduplication (idempotency) store failed. The edge accepts the delivery anyway: the
+    workers are idempotent on the same key, so the cost is at most one extra queue message."""
 
 
 class ConflictError(SpillwayError):

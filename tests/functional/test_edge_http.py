@@ -256,3 +256,14 @@ def test_a_failed_dedup_store_does_not_lose_the_delivery(edge):
     assert reply.status == 202, reply.body
     assert reply.body["queued"] is True
     assert edge.depths()["high"] == 1
+
+
+def test_an_unavailable_secret_is_a_json_503_not_a_crash(edge):
+    """The secret comes from SSM on AWS; if it cannot be read (missing, throttled), the edge
+    answers 503 with a JSON error and stores nothing -- GitHub shows the delivery as failed."""
+    edge.configure(GITHUB_WEBHOOK_SECRET="",
+                   GITHUB_WEBHOOK_SECRET_PARAM="/spillway/test/no-such-parameter")
+    reply = edge.post(SMALL, event="issues", delivery=str(uuid.uuid4()))
+    assert reply.status == 503, reply.body
+    assert reply.body["error"] == "unavailable" and "secret" in reply.body["message"]
+    assert sum(edge.depths().values()) == 0
