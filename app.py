@@ -37,7 +37,7 @@ def github_webhook():
 
 @app.route("/health", methods=["GET"])
 def health():
-    return wiring.health()
+    return wiring.liveness()
 
 
 def _sqs(priority):

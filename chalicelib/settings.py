@@ -79,7 +79,6 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S
     max_receive_count: int = 5
-    visibility_timeout_s: int = 180
     region: str = "us-east-1"
     claim_check_bucket: str = "spillway-claim-checks-123456789012"
     db_pool_size: int = 4
@@ -114,7 +113,11 @@ class Settings:
         if not prefix or not all(c.isalnum() or c in "-_" for c in prefix):
             raise ConfigError(f"SPILLWAY_QUEUE_PREFIX must be [A-Za-z0-9_-]+, got {prefix!r}")
         database_url = env.get("DATABASE_URL") or None
-        return cls(
+        bucket = env.get("CLAIM_CHECK_BUCKET") or f"{prefix}-claim-checks-123456789012"
+        if "ACCOUNT_ID" in bucket:
+            raise ConfigError(f"CLAIM_CHECK_BUCKET still holds the placeholder: {bucket!r} "
+                              "(use the infra stack's ClaimCheckBucketName output)")
+        settings = cls(
             backend=backend,
             queue_prefix=prefix,
             webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
@@ -126,17 +129,19 @@ class Settings:
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", DEFAULT_IDEMPOTENCY_TTL_S,
                                    60, 30 * 24 * 3600),
             max_receive_count=_int(env, "MAX_RECEIVE_COUNT", 5, 1, 1000),
-            visibility_timeout_s=_int(env, "VISIBILITY_TIMEOUT_S", 180, 0, 43200),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            claim_check_bucket=env.get("CLAIM_CHECK_BUCKET")
-            or f"{prefix}-claim-checks-123456789012",
+            claim_check_bucket=bucket,
             db_pool_size=_int(env, "DB_POOL_SIZE", 4, 1, 100),
             queue_pool_size=_int(env, "QUEUE_POOL_SIZE", 4, 1, 200),
-            retry_base_s=_int(env, "RETRY_BASE_S", 60, 0, 43200),
-            retry_max_s=_int(env, "RETRY_MAX_S", 3600, 0, 43200),
+            retry_base_s=_int(env, "RETRY_BASE_S", 60, 1, 43200),
+            retry_max_s=_int(env, "RETRY_MAX_S", 3600, 1, 43200),
             breaker_enabled=_bool(env, "BREAKER_ENABLED", True),
             breaker_open_s=_int(env, "BREAKER_OPEN_S", 60, 1, 86400),
         )
+        if settings.retry_max_s < settings.retry_base_s:
+            raise ConfigError(f"RETRY_MAX_S ({settings.retry_max_s}) must be at least "
+                              f"RETRY_BASE_S ({settings.retry_base_s})")
+        return settings
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ Backends (``SPILLWAY_BACKEND``):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable
@@ -36,8 +37,13 @@ def _built(getter: Callable[[], Any]) -> Any:
 
 
 def reset() -> None:
-    """Forget every cached object (tests; the local runtime after changing settings)."""
+    """Close the connection pools and forget every cached object (tests; the local runtime
+    after changing settings). Safe to call at any time; never raises."""
     with _lock:
+        for getter in (_queue_pool, _app_pool):
+            if getter.cache_info().currsize:
+                with contextlib.suppress(Exception):
+                    getter().close()
         for fn in (get_settings, boto_client, _queue_pool, _app_pool, get_queue, get_state,
                    get_blobs, get_edge, get_worker, get_breaker, _secret_getter, get_metrics):
             fn.cache_clear()
@@ -264,11 +270,19 @@ def handle_sqs(event: dict, context: Any, *, queue: str) -> dict:
         _flush_metrics()
 
 
-def health() -> dict:
-    """Queue depths and breaker state, for the health route and ``spillway status``."""
+def liveness() -> dict:
+    """The public health route: no I/O at all. It runs on the edge function, whose reserved
+    concurrency belongs to GitHub's deliveries, so it must be cheap; depths and breaker state
+    are ``spillway status``'s (see :func:`status`)."""
+    return {"status": "ok", "backend": get_settings().backend}
+
+
+def status() -> dict:
+    """Queue depths and breaker state, for ``spillway status`` (several requests: operators
+    only). Raises the queue's and state store's errors."""
     from chalicelib.ports import QUEUES
 
-    queue = get_queue()
+    queue = _built(get_queue)
     out: dict[str, Any] = {"backend": get_settings().backend, "queues": {}}
     for name in QUEUES:
         stats = queue.stats(name)
@@ -294,8 +308,11 @@ def _flush_metrics() -> None:
 
 
 def close() -> None:
-    """Close the connection pools (local runtime shutdown), then forget everything."""
-    for getter in (_queue_pool, _app_pool):
-        if getter.cache_info().currsize:
-            getter().close()
+    """Shut down (local runtime, tests): write out the breaker's pending outcomes, then
+    :func:`reset`. Never raises."""
+    if get_breaker.cache_info().currsize:
+        with contextlib.suppress(Exception):
+            breaker = get_breaker()
+            if breaker is not None:
+                breaker.flush()
     reset()

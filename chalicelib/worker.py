@@ -17,6 +17,7 @@ call :meth:`Worker.handle_batch`. Per record:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -29,6 +30,7 @@ from chalicelib.core.backoff import backoff_s
 from chalicelib.core.envelope import Envelope, parse_envelope
 from chalicelib.errors import (
     CircuitOpen,
+    DependencyError,
     DependencyUnavailable,
     MalformedPayload,
     is_retryable,
@@ -47,6 +49,9 @@ class BatchState:
     could not be reached or the breaker refused; the remaining records are held back that long."""
 
     hold_back_s: float | None = None
+    #: Retryable database errors seen in this batch, and whether one said "unreachable".
+    database_failures: int = 0
+    database_unreachable: bool = False
 
 
 class Worker:
@@ -83,15 +88,20 @@ class Worker:
         )
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        batch = BatchState()
         try:
-            return self._process(process_partial_response, processor, event, context, queue)
+            return self._process(process_partial_response, processor, event, context, queue,
+                                 batch)
         finally:
             if self._breaker is not None:
-                # Outcomes are aggregated locally; write them out before Lambda freezes us.
-                self._breaker.flush(force=False)
+                # Outcomes are aggregated locally and written at most once a second; failures
+                # are written before Lambda may freeze (or reap) this instance, successes
+                # can wait for the next batch.
+                with contextlib.suppress(Exception):
+                    self._breaker.flush(force=batch.database_failures > 0)
 
-    def _process(self, process_partial_response, processor, event, context, queue) -> dict:
-        batch = BatchState()
+    def _process(self, process_partial_response, processor, event, context, queue,
+                 batch: BatchState) -> dict:
         return process_partial_response(
             event=event, processor=processor, context=context,
             record_handler=lambda record: self.handle_record(
@@ -121,7 +131,8 @@ class Worker:
             self._hold_back(queue, body, attributes, batch.hold_back_s)
             return
         try:
-            self._store_with_breaker(envelope, receive_count)
+            payload = self._load_payload(envelope)
+            self._store_with_breaker(envelope, payload, receive_count, batch)
         except CircuitOpen as exc:
             batch.hold_back_s = exc.retry_after_s
             self._hold_back(queue, body, attributes, exc.retry_after_s)
@@ -130,7 +141,7 @@ class Worker:
             if not is_retryable(exc):
                 self._dead_letter(body, attributes, reason=f"{type(exc).__name__}: {exc}")
                 return
-            if isinstance(exc, DependencyUnavailable):  # the database itself, not this record
+            if batch.database_unreachable:  # the database itself, not this record
                 batch.hold_back_s = float(self._retry_base_s)
             delay = backoff_s(receive_count, base_s=self._retry_base_s, max_s=self._retry_max_s)
             log.warning("delivery %s failed (receive %d), retry in %d s: %s",
@@ -149,16 +160,22 @@ class Worker:
         self._queue.send(queue, body, attributes, delay_s=delay)
         self._count("DeliveriesHeldBack")
 
-    def _store_with_breaker(self, envelope: Envelope, receive_count: int) -> None:
-        # Everything that is not the database happens before the breaker is asked, so a bad
-        # payload or a missing claim-check blob is never counted as a database failure.
-        payload_json = envelope.payload_json
-        if payload_json is None:
-            payload_json = self._blobs.get(envelope.payload_ref).decode("utf-8")
+    def _load_payload(self, envelope: Envelope) -> dict:
+        """The delivery's payload, fetched from the claim check if it was too big for the
+        queue. Raises NotFound (blob gone), MalformedPayload (not UTF-8 JSON; permanent) or the
+        blob store's DependencyError. None of these touch, or count against, the database."""
+        raw = envelope.payload_json
         try:
-            payload = json.loads(payload_json)
-        except ValueError as exc:
-            raise MalformedPayload(f"payload of {envelope.delivery_id} is not JSON") from exc
+            if raw is None:
+                raw = self._blobs.get(envelope.payload_ref).decode("utf-8")
+            return json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedPayload(f"payload of {envelope.delivery_id} is not UTF-8 JSON") from exc
+
+    def _store_with_breaker(self, envelope: Envelope, payload: dict, receive_count: int,
+                            batch: BatchState) -> None:
+        """Store one delivery under the circuit breaker. Raises CircuitOpen (not attempted)
+        or the store's errors (after reporting them to the breaker, and to ``batch``)."""
         permit = self._breaker.try_acquire() if self._breaker is not None else None
         started = self._clock()
         try:
@@ -170,6 +187,9 @@ class Worker:
         except Exception as exc:
             if permit is not None:
                 permit.failure(exc, self._clock() - started)
+            if isinstance(exc, DependencyError) and exc.retryable:
+                batch.database_failures += 1
+                batch.database_unreachable |= isinstance(exc, DependencyUnavailable)
             raise
         if permit is not None:
             permit.success(self._clock() - started)

@@ -188,7 +188,7 @@ def cmd_db_migrate(args) -> int:
 def cmd_status(args) -> int:
     from chalicelib import wiring
 
-    status = wiring.health()
+    status = wiring.status()
     if args.json:
         print(json.dumps(status, sort_keys=True))
     else:

@@ -84,7 +84,6 @@ class LocalStack:
             "SPILLWAY_QUEUE_PREFIX": opts.prefix,
             "GITHUB_WEBHOOK_SECRET": self.secret,
             "MAX_RECEIVE_COUNT": str(opts.max_receive_count),
-            "VISIBILITY_TIMEOUT_S": str(opts.visibility_timeout_s),
             "RETRY_BASE_S": str(opts.retry_base_s),
             "RETRY_MAX_S": str(opts.retry_max_s),
             "BREAKER_OPEN_S": str(opts.breaker_open_s),

@@ -197,3 +197,25 @@ def test_database_url_can_come_from_an_ssm_secure_string(worker):
     worker.configure(DATABASE_URL="", DATABASE_URL_PARAM="/spillway/test/database-url")
     assert failures(worker.invoke_worker("high", messages)) == set()
     assert set(ledger(worker)) == {delivery}
+
+
+def test_claim_check_that_is_not_utf8_is_dead_lettered_at_once(worker):
+    """A claim-check blob that is not UTF-8 JSON can never be stored: straight to the DLQ with
+    its reason (no retries), and the rest of the batch is stored, not held back."""
+    from chalicelib import wiring
+    from chalicelib.core.envelope import parse_envelope
+
+    good = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    bad = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    messages = worker.receive("high", 2)
+    bad_msg = next(m for m in messages if m.attributes["delivery_id"] == bad)
+    ref = wiring.get_blobs().put(f"garbled/{bad}", b"\xff\xfe{not utf-8")
+    body, attributes = parse_envelope(bad_msg.body).with_claim_check(ref).to_message()
+    worker.queue.send("high", body, attributes)
+    worker.queue.delete("high", [bad_msg.receipt_handle])
+    batch = worker.receive("high", 1) + [m for m in messages if m is not bad_msg]
+    assert failures(worker.invoke_worker("high", batch)) == set()
+    assert set(ledger(worker)) == {good}
+    (dead,) = worker.receive("dlq", 1)
+    assert dead.attributes["delivery_id"] == bad
+    assert "UTF-8" in dead.attributes["error"]

@@ -1,0 +1,46 @@
+"""Settings are validated once, at cold start, and a bad value names its key."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.errors import ConfigError
+from chalicelib.settings import DEFAULT_MAX_BODY_BYTES, Settings
+
+
+def test_defaults_need_nothing_set():
+    s = Settings.from_env({})
+    assert (s.backend, s.queue_prefix, s.max_body_bytes) == ("aws", "spillway",
+                                                              DEFAULT_MAX_BODY_BYTES)
+    assert s.queue_name("high") == "spillway-high" and s.state_table == "spillway-state"
+    assert s.queue_database_url is None and s.breaker_enabled is True
+
+
+def test_queue_database_defaults_to_the_application_database():
+    s = Settings.from_env({"DATABASE_URL": "postgresql://db/app"})
+    assert s.queue_database_url == "postgresql://db/app"
+    s = Settings.from_env({"DATABASE_URL": "postgresql://db/app",
+                           "QUEUE_DATABASE_URL": "postgresql://other/q"})
+    assert s.queue_database_url == "postgresql://other/q"
+
+
+@pytest.mark.parametrize(("env", "key"), [
+    ({"SPILLWAY_BACKEND": "redis"}, "SPILLWAY_BACKEND"),
+    ({"SPILLWAY_QUEUE_PREFIX": "bad prefix!"}, "SPILLWAY_QUEUE_PREFIX"),
+    ({"MAX_BODY_BYTES": "ten"}, "MAX_BODY_BYTES"),
+    ({"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES"),
+    ({"MAX_RECEIVE_COUNT": "0"}, "MAX_RECEIVE_COUNT"),
+    ({"RETRY_BASE_S": "0"}, "RETRY_BASE_S"),
+    ({"RETRY_BASE_S": "120", "RETRY_MAX_S": "60"}, "RETRY_MAX_S"),
+    ({"BREAKER_ENABLED": "maybe"}, "BREAKER_ENABLED"),
+    ({"CLAIM_CHECK_BUCKET": "spillway-claim-checks-ACCOUNT_ID"}, "CLAIM_CHECK_BUCKET"),
+])
+def test_a_bad_value_is_refused_naming_its_key(env, key):
+    with pytest.raises(ConfigError, match=key):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("1", True), ("off", False),
+                                            ("No", False), ("", True)])
+def test_booleans(raw, value):
+    assert Settings.from_env({"BREAKER_ENABLED": raw}).breaker_enabled is value
