@@ -66,25 +66,53 @@ def _is_payload(root: Path, path: Path) -> bool:
     return path.name not in NOT_PAYLOADS and not any(part.startswith("_") for part in rel)
 
 
+#: URL scheme -> (connection class, default port).
+_SCHEMES: dict[str, tuple[type[http.client.HTTPConnection], int]] = {
+    "http": (http.client.HTTPConnection, 80),
+    "https": (http.client.HTTPSConnection, 443),
+}
+
+
 class Sender:
-    """Signs and POSTs deliveries over keep-alive connections (one per thread)."""
+    """Signs and POSTs deliveries to ``url`` over keep-alive connections (one per thread).
+
+    ``url``: ``http://`` (default port 80) or ``https://`` (default port 443, TLS with the
+    system's certificate store, as a deployed API Gateway stage needs); its path and query are
+    the request target. Any other scheme, or a URL without a host, raises ``ValueError`` naming
+    the URL. ``timeout_s``: seconds for connect and for each read.
+    """
 
     def __init__(self, url: str, secret: str, *, hook_id: str | None = None,
                  timeout_s: float = 30.0):
         parts = urlsplit(url)
-        self._host, self._port = parts.hostname, parts.port or 80
-        self._path = parts.path or "/"
+        scheme = _SCHEMES.get(parts.scheme.lower())
+        if scheme is None or not parts.hostname:
+            raise ValueError(f"replay URL must be http:// or https:// with a host: {url!r}")
+        self._conn_class, default_port = scheme
+        try:
+            self._host, self._port = parts.hostname, parts.port or default_port
+        except ValueError as exc:  # a port that is not a number, or out of range
+            raise ValueError(f"replay URL has a bad port: {url!r}") from exc
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._secret = secret
         self._hook_id = hook_id or str(uuid.uuid4().int % 10**9)
         self._timeout_s = timeout_s
         self._local = threading.local()
 
     def _conn(self) -> http.client.HTTPConnection:
+        """This thread's connection (``HTTPSConnection`` for https), created on first use."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+            conn = self._conn_class(self._host, self._port, timeout=self._timeout_s)
             self._local.conn = conn
         return conn
+
+    def _drop_conn(self) -> None:
+        """Close and forget this thread's connection (its socket would otherwise leak)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
 
     def send(self, payload: Payload, delivery_id: str | None = None) -> SendResult:
         delivery_id = delivery_id or str(uuid.uuid4())
@@ -111,7 +139,7 @@ class Sender:
                                   body if isinstance(body, dict) else {"body": body},
                                   time.perf_counter() - started)
             except (OSError, http.client.HTTPException) as exc:
-                self._local.conn = None
+                self._drop_conn()
                 if attempt == 2:
                     return SendResult(delivery_id, payload.event, payload.source, 0,
                                       {"error": str(exc)}, time.perf_counter() - started)

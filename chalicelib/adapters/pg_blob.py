@@ -6,9 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.adapters.pg_pool import pooled
+from chalicelib.adapters.pg_state import delete_batch
 from chalicelib.errors import NotFound
 
 PREFIX = "pg://blobs/"
+#: Days a claim-check blob is kept: the S3 lifecycle rule's ``ExpirationInDays`` in
+#: infra/template.yaml (a delivery older than that has left the queues and the DLQ's 14 days).
+RETENTION_DAYS = 14.0
 
 
 class PgBlob:
@@ -46,3 +50,12 @@ class PgBlob:
         key = self._key(ref)
         with pooled(self._pool) as conn:
             conn.execute("DELETE FROM blobs WHERE key = %s", (key,))
+
+    def housekeep(self, now: float, *, older_than_days: float = RETENTION_DAYS,
+                  limit: int = 10_000) -> int:
+        """Delete up to ``limit`` blobs stored (``created_at``, set by the server on each put)
+        before ``now - older_than_days`` (``now`` epoch seconds, default 14 days as the S3
+        lifecycle rule). One bounded ``DELETE`` (see ``pg_state.delete_batch``); call again
+        while it returns ``limit``. Returns the number deleted."""
+        return delete_batch(self._pool, "blobs", "created_at < to_timestamp(%(cutoff)s)",
+                            {"cutoff": float(now) - older_than_days * 86_400.0}, limit)

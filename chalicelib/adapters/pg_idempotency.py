@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import STATUS_
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from chalicelib.adapters.pg_pool import pooled
+from chalicelib.adapters.pg_state import delete_batch
 
 _COLUMNS = "id, status, expiration, in_progress_expiration, data, validation"
 
@@ -104,6 +105,16 @@ class PgIdempotencyLayer(BasePersistenceLayer):
         with pooled(self._pool) as conn:
             conn.execute("DELETE FROM idempotency_records WHERE id = %s",
                          (data_record.idempotency_key,))
+
+
+    def housekeep(self, now: float, *, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` records whose ``expiration`` (epoch seconds) is before ``now``
+        (epoch seconds) -- expired records count as absent anyway, and DynamoDB
+        TTL deletes them on the aws backend. One bounded ``DELETE`` through the
+        ``expiration`` index (see ``pg_state.delete_batch``); call again while it returns
+        ``limit``. Returns the number deleted."""
+        return delete_batch(self._pool, "idempotency_records", "expiration < %(now)s",
+                            {"now": int(now)}, limit)
 
 
 def _record(row: tuple[Any, ...]) -> DataRecord:

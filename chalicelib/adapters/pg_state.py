@@ -71,6 +71,33 @@ class PgState:
         return [_item(r) for r in rows]
 
 
+    def housekeep(self, now: float, *, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` items whose ``expires_at`` (epoch seconds) is ``<= now`` (as
+        :meth:`StateItem.expired`) -- what DynamoDB TTL does on the aws backend. One bounded
+        ``DELETE`` (rows chosen by ``ctid``, locked rows skipped), so a call never holds locks
+        for long; call again while it returns ``limit``. Returns the number deleted. Items
+        without ``expires_at`` are never deleted. ``limit < 1`` raises ValueError."""
+        return delete_batch(self._pool, "queue_state",
+                            "expires_at IS NOT NULL AND expires_at <= %(now)s",
+                            {"now": float(now)}, limit)
+
+
+def delete_batch(pool: Any, table: str, condition: str, params: Mapping[str, Any],
+                 limit: int) -> int:
+    """``DELETE`` at most ``limit`` rows of ``table`` matching the SQL ``condition`` (named
+    ``%(...)s`` placeholders from ``params``; ``table`` and ``condition`` are our constants,
+    never input) in one short transaction. The victims are picked by ``ctid`` with
+    ``FOR UPDATE SKIP LOCKED``: rows a writer holds are left for the next pass instead of
+    waited on. Returns the number deleted. Shared by the pg adapters' ``housekeep``."""
+    if limit < 1:
+        raise ValueError(f"housekeeping batch must be at least 1, got {limit}")
+    sql = (f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+           f"SELECT ctid FROM {table} WHERE {condition}"
+           f" LIMIT %(limit)s FOR UPDATE SKIP LOCKED)) AND {condition}")
+    with pooled(pool) as conn:
+        return conn.execute(sql, {**params, "limit": int(limit)}).rowcount
+
+
 def _item(row: tuple[Any, ...]) -> StateItem:
     key, version, data, expires_at = row
     return StateItem(key=key, version=version, data=data, expires_at=expires_at)

@@ -11,7 +11,8 @@ beyond "too large" or "bad signature":
 
 1. body size       -> :class:`~chalicelib.errors.PayloadTooLarge` (413)
 2. signature       -> :class:`~chalicelib.errors.SignatureInvalid` (401)
-3. GitHub headers  -> :class:`~chalicelib.errors.MissingHeader` (400)
+3. GitHub headers  -> :class:`~chalicelib.errors.MissingHeader` (400, absent or blank) or
+   :class:`~chalicelib.errors.InvalidHeader` (400, present but unusable)
 4. Content-Type    -> :class:`~chalicelib.errors.UnsupportedMediaType` (415)
 5. payload         -> :class:`~chalicelib.errors.MalformedPayload` (400)
 """
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs
 
 from chalicelib.core.signature import verify_signature
 from chalicelib.errors import (
+    InvalidHeader,
     MalformedPayload,
     MissingHeader,
     PayloadTooLarge,
@@ -97,11 +99,11 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str | byt
 
     event = _header(lowered, "X-GitHub-Event", required=True)
     if not _EVENT_RE.fullmatch(event):
-        raise MissingHeader(f"X-GitHub-Event is invalid: {event!r}")
+        raise InvalidHeader(f"X-GitHub-Event is invalid: {event!r}")
     delivery_id = _header(lowered, "X-GitHub-Delivery", required=True)
     hook_id = _header(lowered, "X-GitHub-Hook-ID") or ""
     if ":" in hook_id:  # keeps "<hook_id>:<delivery_id>" unambiguous
-        raise MissingHeader(f"X-GitHub-Hook-ID is invalid: {hook_id!r}")
+        raise InvalidHeader(f"X-GitHub-Hook-ID is invalid: {hook_id!r}")
     target_type = _header(lowered, "X-GitHub-Hook-Installation-Target-Type")
     target_id = _header(lowered, "X-GitHub-Hook-Installation-Target-ID")
 
@@ -124,7 +126,8 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str | byt
 
 def _header(lowered: Mapping[str, str], name: str, *, required: bool = False) -> str | None:
     """The stripped value of header ``name``; None if absent or blank (MissingHeader if
-    ``required``). Values must be printable ASCII of at most MAX_HEADER_CHARS characters."""
+    ``required``). Values must be printable ASCII of at most MAX_HEADER_CHARS characters
+    (InvalidHeader otherwise)."""
     raw = lowered.get(name.lower())
     value = raw.strip(" \t") if isinstance(raw, str) else None
     if not value:
@@ -132,9 +135,9 @@ def _header(lowered: Mapping[str, str], name: str, *, required: bool = False) ->
             raise MissingHeader(f"{name} header is missing")
         return None
     if len(value) > MAX_HEADER_CHARS:
-        raise MissingHeader(f"{name} is invalid: longer than {MAX_HEADER_CHARS} characters")
+        raise InvalidHeader(f"{name} is invalid: longer than {MAX_HEADER_CHARS} characters")
     if not (value.isascii() and value.isprintable()):
-        raise MissingHeader(f"{name} is invalid: only printable ASCII characters are allowed")
+        raise InvalidHeader(f"{name} is invalid: only printable ASCII characters are allowed")
     return value
 
 

@@ -10,6 +10,7 @@ import pytest
 from chalicelib.core.delivery import MAX_JSON_DEPTH, Delivery, parse_delivery
 from chalicelib.core.signature import sign
 from chalicelib.errors import (
+    InvalidHeader,
     MalformedPayload,
     MissingHeader,
     PayloadTooLarge,
@@ -147,7 +148,7 @@ def test_signature_is_checked_before_the_other_headers_and_the_body():
 def test_missing_required_header(name, value):
     with pytest.raises(MissingHeader, match="missing") as info:
         parse(*request(b"{}", **{name: value}))
-    assert info.value.status == 400
+    assert (info.value.status, info.value.code) == (400, "missing_header")
 
 
 @pytest.mark.parametrize(
@@ -168,8 +169,11 @@ def test_missing_required_header(name, value):
     ],
 )
 def test_invalid_header_values(name, value):
-    with pytest.raises(MissingHeader, match="invalid"):
+    """A header that is present but unusable is invalid, not missing: same 400, its own code."""
+    with pytest.raises(InvalidHeader, match="invalid") as info:
         parse(*request(b"{}", **{name: value}))
+    assert (info.value.status, info.value.code) == (400, "invalid_header")
+    assert not isinstance(info.value, MissingHeader)
 
 
 @pytest.mark.parametrize("event", ["ping", "some_future_event", "projects_v2.item", "a-b", "X1"])
