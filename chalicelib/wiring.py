@@ -60,6 +60,11 @@ def boto_client(service: str):
     return boto3.session.Session().client(service, region_name=get_settings().region, config=cfg)
 
 
+def queue_pool():
+    """The postgres backend's connection pool on ``QUEUE_DATABASE_URL`` (operator tooling)."""
+    return _built(_queue_pool)
+
+
 @lru_cache(maxsize=1)
 def _queue_pool():
     from chalicelib.adapters.pg_pool import make_pool

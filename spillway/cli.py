@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--url", default=os.environ.get("DATABASE_URL"))
     m.add_argument("--which", choices=("app", "queue"), default="app")
     m.set_defaults(func=cmd_db_migrate)
+    from spillway.housekeeping import register as register_housekeeping
+
+    register_housekeeping(dbsub, _queue_pool)
 
     p = sub.add_parser("status", help="queue depths (and breaker state) of the configured backend")
     p.add_argument("--json", action="store_true")
@@ -107,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_deploy(sub)
     return parser
+
+
+def _queue_pool():
+    """The postgres backend's pool on the queue database (QUEUE_DATABASE_URL)."""
+    from chalicelib import wiring
+
+    return wiring.queue_pool()
 
 
 def _interrupt(signum, frame):
@@ -148,8 +158,12 @@ def cmd_replay(args) -> int:
         print("spillway replay: --url and --secret are required (or SPILLWAY_URL and "
               "GITHUB_WEBHOOK_SECRET)", file=sys.stderr)
         return 2
-    results = replay(list(iter_payloads(args.paths)), args.url, args.secret,
-                     concurrency=args.concurrency, repeat=args.repeat)
+    try:
+        results = replay(list(iter_payloads(args.paths)), args.url, args.secret,
+                         concurrency=args.concurrency, repeat=args.repeat)
+    except ValueError as exc:  # a bad URL or a file that is not a JSON payload
+        print(f"spillway replay: {exc}", file=sys.stderr)
+        return 2
     ok = sum(200 <= r.status < 300 for r in results)
     for r in results:
         if not 200 <= r.status < 300:
