@@ -103,8 +103,13 @@ def cas_update(store: StatePort, key: str,
 class Permit:
     """Permission for one call. Report exactly one outcome: :meth:`success`, :meth:`failure`
     or :meth:`release` (call not made). ``duration_s`` (seconds) defaults to the time since the
-    permit was granted, by the breaker's clock. ``is_probe``: this is the half-open probe.
-    ``bypassed``: granted by the ``fail_open`` store failure policy."""
+    permit was granted, by the breaker's clock.
+
+    Attributes (public API, read by callers that log or count permits): ``started_at`` (epoch
+    s, breaker clock); ``is_probe``: this call is the half-open probe (its outcome closes or
+    re-opens the breaker); ``bypassed``: the shared state could not be read and the call was
+    allowed by the ``fail_open`` store failure policy without a decision (its outcome is still
+    tallied and flushed once the store answers again)."""
 
     def __init__(self, breaker: SharedCircuitBreaker, started_at: float, *,
                  is_probe: bool = False, bypassed: bool = False):
@@ -180,7 +185,7 @@ class SharedCircuitBreaker:
                 return self._store_policy(now)
             try:
                 if self._flush_due(now):
-                    self._flush(now)
+                    self._flush_or_keep(now)
                 self._load(now)
                 decision = self._cas(now, lambda st: _decided(
                     core.decide(st, now, self.instance_id, self.config)))
@@ -188,6 +193,8 @@ class SharedCircuitBreaker:
                 self._store_failed(now)
                 return self._store_policy(now)
             except ConflictError:
+                # the decision's own write lost every race (e.g. another instance took the
+                # probe lease first): refused, ask again once the cache has expired
                 decision = core.Decision(False, retry_after_s=self.cache_ttl_s)
             probe_busy_until = self._probe_started_at + self.config.probe_lease_s
             if decision.permitted and decision.is_probe and now < probe_busy_until:
@@ -238,7 +245,12 @@ class SharedCircuitBreaker:
                     pass
 
     def current_state(self) -> BreakerState:
-        """The last-seen state (cached; refreshed when older than ``cache_ttl_s``)."""
+        """The last-seen :class:`~chalicelib.core.breaker.BreakerState` of this breaker, read
+        from the store when the cached copy is older than ``cache_ttl_s`` seconds (a missing
+        item reads as CLOSED). Public API for callers and operators (no product code uses it
+        yet); :func:`status` gives the operator view without an instance. Unlike
+        :meth:`try_acquire` it applies no store failure policy: store errors
+        (:data:`STORE_ERRORS`) propagate."""
         with self._lock:
             return self._load(self.clock())
 
@@ -294,7 +306,20 @@ class SharedCircuitBreaker:
             return self._state.state is CircuitState.CLOSED and tripped.state is CircuitState.OPEN
         return elapsed >= self.success_flush_interval_s
 
+    def _flush_or_keep(self, now: float) -> None:
+        """Flush before deciding. A lost race (another instance wrote the item meanwhile, and
+        every compare-and-set attempt lost: ConflictError) is no refusal: the tally stays
+        pending and is merged by the next flush, and the cache is marked stale so the
+        decision that follows reads the item as the other instance left it. Store errors
+        propagate (the store failure policy applies)."""
+        try:
+            self._flush(now)
+        except ConflictError:
+            self._loaded_at = -math.inf
+
     def _flush(self, now: float) -> None:
+        """Merge the pending tally into the item by CAS; the tally is cleared only once
+        merged (on ConflictError or a store error it is kept for the next flush)."""
         pending = self._pending
         self._last_flush = now
         self._cas(now, lambda st: (*core.record(st, now, pending, self.config,

@@ -47,6 +47,10 @@ SCHEMA_NOT_READY = frozenset({"42P01", "42703", "42883"})
 _THROTTLE_MESSAGES = ("too many clients", "connection slots are reserved",
                       "the database system is starting up")
 
+#: Raised by the JSON dumper while psycopg adapts a parameter: the payload can never be stored
+#: (a lone surrogate, nesting deeper than Python's recursion limit).
+ENCODING_ERRORS: tuple[type[Exception], ...] = (UnicodeError, RecursionError)
+
 
 def make_pool(url: str, *, min_size: int = 0, max_size: int = 4, timeout_s: float = 5.0,
               name: str = "spillway-app") -> ConnectionPool:
@@ -80,15 +84,23 @@ def make_pool(url: str, *, min_size: int = 0, max_size: int = 4, timeout_s: floa
 @contextmanager
 def pooled(pool: ConnectionPool) -> Iterator[Connection]:
     """Borrow a connection from ``pool`` for one transaction (committed on normal exit, rolled
-    back on error, as ``ConnectionPool.connection``); every exception raised while borrowing or
-    inside the block leaves as a Spillway error (:func:`translate_pg_error`), ``from`` the
-    original. A ``PoolTimeout`` during which the pool failed to open connections means the
-    server is unreachable (:class:`DependencyUnavailable`), not busy (:class:`Throttled`)."""
+    back on error, as ``ConnectionPool.connection``).
+
+    Database errors raised while borrowing, inside the block or at commit -- ``psycopg.Error``
+    (``psycopg_pool.PoolTimeout`` is one) and the payload encoding errors listed in
+    :func:`translate_pg_error` -- leave as Spillway errors, ``from`` the original. A
+    ``PoolTimeout`` during which the pool failed to open connections means the server is
+    unreachable (:class:`DependencyUnavailable`), not busy (:class:`Throttled`). Every other
+    exception (a Spillway error, or a bug such as ``KeyError``/``TypeError``) is re-raised
+    unchanged: it says nothing about the database's health.
+    """
+    import psycopg
+
     errors_before = _connect_errors(pool)
     try:
         with pool.connection() as conn:
             yield conn
-    except Exception as exc:
+    except (psycopg.Error, *ENCODING_ERRORS) as exc:
         raise translate_pg_error(
             exc, connect_failed=_connect_errors(pool) > errors_before) from exc
 
@@ -104,8 +116,10 @@ def translate_pg_error(exc: BaseException, *, connect_failed: bool = False) -> S
       -> :class:`DependencyUnavailable`
     * ``PoolTimeout`` otherwise (every connection busy), SQLSTATE 53300, 57P03, 40001, 40P01, 55P03, 57014 -> :class:`Throttled`
     * data errors (class 22), integrity (23), program limits (54), other class 42 (a bug in
-      our SQL), and payloads Python cannot encode (``UnicodeError``, ``RecursionError`` from
-      JSON encoding) -> :class:`PermanentDependencyError` (not retryable, never trips a breaker)
+      our SQL), errors psycopg raises before sending anything (``ProgrammingError``,
+      ``DataError``, ``NotSupportedError`` without a SQLSTATE: wrong number of parameters, a
+      value it cannot adapt), and payloads Python cannot encode (:data:`ENCODING_ERRORS`)
+      -> :class:`PermanentDependencyError` (not retryable, never trips a breaker)
     * everything else (connection refused or lost, ``OperationalError``, ``InterfaceError``,
       missing tables 42P01) -> :class:`DependencyUnavailable`
     An error that already is a :class:`SpillwayError` is returned unchanged.
@@ -117,9 +131,11 @@ def translate_pg_error(exc: BaseException, *, connect_failed: bool = False) -> S
     message = f"postgres: {type(exc).__name__}: {exc}".strip()
     if isinstance(exc, PoolTimeout):
         return DependencyUnavailable(message) if connect_failed else Throttled(message)
-    if isinstance(exc, UnicodeError | RecursionError):
+    if isinstance(exc, ENCODING_ERRORS):
         return PermanentDependencyError(message)
     sqlstate = getattr(exc, "sqlstate", None) or ""
+    if not sqlstate and _is_client_side_bug(exc):
+        return PermanentDependencyError(message)
     if sqlstate in THROTTLE_SQLSTATES:
         return Throttled(message)
     if sqlstate in SCHEMA_NOT_READY:
@@ -130,3 +146,12 @@ def translate_pg_error(exc: BaseException, *, connect_failed: bool = False) -> S
         # A refused connection may come as OperationalError without a SQLSTATE.
         return Throttled(message)
     return DependencyUnavailable(message)
+
+
+def _is_client_side_bug(exc: BaseException) -> bool:
+    """True for the psycopg classes that, raised client-side (the caller checked there is no
+    SQLSTATE), mean our request is wrong: wrong number of parameters, a type that cannot be
+    adapted, a NUL in a text field. Retrying the same request can never succeed."""
+    from psycopg import DataError, NotSupportedError, ProgrammingError
+
+    return isinstance(exc, ProgrammingError | DataError | NotSupportedError)

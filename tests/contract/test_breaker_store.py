@@ -362,3 +362,27 @@ def test_other_callers_of_the_probing_instance_come_back_soon(store, clock):
         breaker.try_acquire()
     assert refused.value.retry_after_s == pytest.approx(CFG.half_open_retry_s)
     probe.success(0.01)
+
+
+def test_flush_conflict_neither_refuses_a_closed_breaker_nor_loses_the_tally(store, clock):
+    """Instance b writes between a's load and a's flush, so a's merge loses its
+    compare-and-set (``max_cas_attempts=1``: no retry). That is a lost race, not a refusal:
+    while CLOSED a's call is permitted, and a's failures are merged by a later flush."""
+    a = make(store, clock, "a", max_cas_attempts=1)
+    b = make(store, clock, "b")
+    b.try_acquire().success(0.01)
+    b.flush()                       # the item exists (b's write)
+    clock.advance(0.6)
+    a.try_acquire().success(0.01)   # a loads (and caches) the item
+    b.try_acquire().success(0.01)
+    b.flush()                       # b writes after a's load: a's cached version is old
+    fail(a, 3)                      # a's tally: 1 success, 3 failures, not yet flushed
+    clock.advance(0.5)              # a's flush is due; its cache (0.5 s old) is still fresh
+    permit = a.try_acquire()        # flush loses the race -> still permitted
+    assert not permit.is_probe and not permit.bypassed
+    permit.release()
+    assert status(store, "postgres", clock=clock)["window"]["failures"] == 0
+    a.flush()                       # a later flush (no race this time) merges the tally
+    window = status(store, "postgres", clock=clock)["window"]
+    assert (window["calls"], window["failures"]) == (2 + 4, 3)
+    assert status(store, "postgres", clock=clock)["state"] == "CLOSED"

@@ -10,7 +10,7 @@ import uuid
 import psycopg
 import pytest
 
-from chalicelib.adapters.pg_pool import make_pool, translate_pg_error
+from chalicelib.adapters.pg_pool import make_pool, pooled, translate_pg_error
 from chalicelib.adapters.pg_store import DeliveryStore
 from chalicelib.errors import DependencyUnavailable, PermanentDependencyError, Throttled
 from spillway.migrate import migrate
@@ -210,6 +210,28 @@ def test_translate_data_error_is_permanent(pool):
         conn.execute("SELECT 1 / 0")
     err = translate_pg_error(info.value)
     assert isinstance(err, PermanentDependencyError) and not err.retryable
+
+
+@pytest.mark.parametrize("bug", [KeyError("missing"), TypeError("bad operand"),
+                                 ValueError("bad value")])
+def test_pooled_reraises_non_database_errors_unchanged(pool, app_url, bug):
+    """A bug in the block is not "database unreachable": it leaves ``pooled`` as raised (and
+    the transaction is rolled back)."""
+    with pytest.raises(type(bug)) as info, pooled(pool) as conn:
+        conn.execute("CREATE TABLE rolled_back_probe (x int)")
+        raise bug
+    assert info.value is bug
+    assert one(app_url, "SELECT to_regclass('rolled_back_probe')")[0] is None
+
+
+def test_pooled_client_side_programming_error_is_permanent(pool):
+    """psycopg refuses a query before sending it (wrong number of parameters: no SQLSTATE):
+    our bug, never retryable, never "database unreachable"."""
+    with pytest.raises(PermanentDependencyError) as info, pooled(pool) as conn:
+        conn.execute("SELECT %s, %s", (1,))
+    assert not info.value.retryable
+    assert isinstance(info.value.__cause__, psycopg.ProgrammingError)
+    assert info.value.__cause__.sqlstate is None
 
 
 def test_translate_pool_timeout_is_throttled(app_url):

@@ -27,6 +27,7 @@ from chalicelib.core.breaker import (
 from chalicelib.errors import (
     CircuitOpen,
     ConflictError,
+    DependencyError,
     DependencyUnavailable,
     MalformedPayload,
     PermanentDependencyError,
@@ -215,7 +216,12 @@ def test_serialisation_round_trip():
     (None, Outcome.SUCCESS),
     (Throttled("too many connections"), Outcome.FAILURE),
     (DependencyUnavailable("timeout"), Outcome.FAILURE),
-    (OSError("reset"), Outcome.FAILURE),
+    (DependencyError("queue 5xx"), Outcome.FAILURE),
+    # not a (retryable) dependency error: a bug or a poison record says nothing about the
+    # dependency's health (old spec: unknown exceptions counted as failures)
+    (OSError("reset"), Outcome.IGNORED),
+    (KeyError("number"), Outcome.IGNORED),
+    (TypeError("NoneType"), Outcome.IGNORED),
     (SignatureInvalid("bad"), Outcome.IGNORED),
     (MalformedPayload("bad"), Outcome.IGNORED),
     (PermanentDependencyError("constraint"), Outcome.IGNORED),
@@ -230,6 +236,8 @@ def test_classify_slow():
     cfg = BreakerConfig(slow_call_duration_s=2)
     assert classify(None, 2.0, cfg) is Outcome.SLOW_SUCCESS
     assert classify(Throttled("x"), 5.0, cfg) is Outcome.SLOW_FAILURE
+    assert classify(KeyError("x"), 5.0, cfg) is Outcome.IGNORED
+    assert classify(PermanentDependencyError("x"), 5.0, cfg) is Outcome.IGNORED
     assert Tally.of([Outcome.SLOW_FAILURE, Outcome.IGNORED, Outcome.SUCCESS]) == Tally(2, 1, 1)
 
 

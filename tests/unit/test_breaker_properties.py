@@ -27,6 +27,7 @@ from chalicelib.core.breaker import (
 )
 from chalicelib.errors import (
     DeliveryRejected,
+    DependencyUnavailable,
     MalformedPayload,
     PermanentDependencyError,
     SignatureInvalid,
@@ -141,6 +142,38 @@ def test_client_errors_never_trip(errors, step):
         world.now += step
         world.run(("call", "a", classify(exc, 0.01, CFG)))
         assert world.state.state is S.CLOSED
+
+
+bugs = st.sampled_from([KeyError("number"), TypeError("unhashable"), ValueError("bad"),
+                        AttributeError("none"), IndexError("empty"), OSError("reset")])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), bugs), max_size=200), st.floats(0, 0.5),
+       st.floats(0, 120))
+def test_unknown_exceptions_never_trip(errors, step, duration):
+    """A code bug or a poison record (KeyError, TypeError, ...) is ignored by the breaker,
+    however many and however slow: only retryable dependency errors count as failures."""
+    world = World()
+    for exc in errors:
+        world.now += step
+        outcome = classify(exc, duration, CFG)
+        assert exc is None or outcome is Outcome.IGNORED
+        world.run(("call", "a", outcome))
+        assert world.state.state is S.CLOSED
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(bugs, max_size=50), st.floats(0, 0.5))
+def test_dependency_unavailable_still_trips(noise, step):
+    """Ignored bugs in between do not dilute or reset the count: minimum_calls
+    DependencyUnavailable failures in a row open the breaker."""
+    world = World()
+    failures = [DependencyUnavailable("db down")] * CFG.minimum_calls
+    for exc in [*noise, *failures]:
+        world.now += step
+        world.run(("call", "a", classify(exc, 0.01, CFG)))
+    assert world.state.state is S.OPEN
 
 
 @settings(max_examples=200, deadline=None)
