@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         from chalicelib import wiring
 
         register(sub, wiring.get_state)
+    from spillway.loadtest import register as register_loadtest
+
+    register_loadtest(sub, _add_backend)
     from spillway.deploy import register as register_deploy
 
     register_deploy(sub)

@@ -94,7 +94,7 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
     if chaos:
         chaos.join()
     queue = wiring.get_queue()
-    drained_at = _wait_drained(queue, opts.drain_timeout_s)
+    drained_at = wait_drained(queue, opts.drain_timeout_s)
     elapsed = time.perf_counter() - started
 
     accepted = [r for r in results if 200 <= r.status < 300]
@@ -132,7 +132,7 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
     return summary
 
 
-def _wait_drained(queue, timeout_s: float) -> float | None:
+def wait_drained(queue, timeout_s: float) -> float | None:
     """Wait until the priority queues are empty twice in a row; the perf_counter time, or None."""
     deadline = time.perf_counter() + timeout_s
     empty_polls, last_report = 0, 0.0
