@@ -17,6 +17,7 @@ import os
 from chalice import Chalice, Response
 
 from chalicelib import wiring
+from chalicelib.ports import queue_name
 
 app = Chalice(app_name="spillway")
 _PREFIX = os.environ.get("SPILLWAY_QUEUE_PREFIX", "spillway")
@@ -42,7 +43,7 @@ def health():
 
 def _sqs(priority):
     batch, window, concurrency = WORKER_SCALING[priority]
-    return app.on_sqs_message(queue=f"{_PREFIX}-{priority}", batch_size=batch,
+    return app.on_sqs_message(queue=queue_name(_PREFIX, priority), batch_size=batch,
                               maximum_batching_window_in_seconds=window,
                               maximum_concurrency=concurrency, name=f"worker_{priority}")
 

@@ -22,6 +22,12 @@ DLQ = "dlq"
 QUEUES: tuple[str, ...] = (*PRIORITIES, DLQ)
 
 
+def queue_name(prefix: str, queue: str) -> str:
+    """The physical name of logical ``queue`` (one of :data:`QUEUES`): ``<prefix>-<queue>``,
+    as ``infra/template.yaml`` names them."""
+    return f"{prefix}-{queue}"
+
+
 @dataclass(frozen=True)
 class QueueMessage:
     """One received message.

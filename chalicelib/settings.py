@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.errors import ConfigError
+from chalicelib.ports import queue_name
 
 BACKENDS = ("aws", "postgres")
 
@@ -97,7 +98,7 @@ class Settings:
         return f"{self.queue_prefix}-idempotency"
 
     def queue_name(self, queue: str) -> str:
-        return f"{self.queue_prefix}-{queue}"
+        return queue_name(self.queue_prefix, queue)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -5,27 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from chalicelib.core.classify import DEFAULT_PRIORITY
+from chalicelib.core.envelope import message_bytes
 from chalicelib.errors import PermanentDependencyError
 from chalicelib.ports import PRIORITIES
 
-#: The queue a redriven message goes back to when its ``priority`` attribute is missing.
-DEFAULT_PRIORITY = "low"
-
-
-def message_size(body: str, attributes: Mapping[str, str] | None) -> int:
-    """Size SQS counts against its limit, bytes: UTF-8 body + each attribute's name, data type
-    (``String``) and value (AWS SQS docs, "message attributes")."""
-    size = len(body.encode("utf-8"))
-    for name, value in (attributes or {}).items():
-        size += len(name.encode("utf-8")) + len("String") + len(value.encode("utf-8"))
-    return size
-
 
 def check_message(body: str, attributes: Mapping[str, str] | None, limit: int) -> None:
-    """Reject a message over ``limit`` bytes (see :func:`message_size`) or containing U+0000
+    """Reject a message over ``limit`` bytes (as SQS counts them: see
+    :func:`chalicelib.core.envelope.message_bytes`) or containing U+0000
     (neither SQS nor PostgreSQL text/jsonb stores it) with :class:`PermanentDependencyError`,
     before any I/O: never truncate."""
-    size = message_size(body, attributes)
+    size = message_bytes(body, attributes)
     if size > limit:
         raise PermanentDependencyError(f"message of {size} bytes exceeds the {limit}-byte limit")
     if "\x00" in body or any("\x00" in k or "\x00" in v for k, v in (attributes or {}).items()):
@@ -34,6 +25,6 @@ def check_message(body: str, attributes: Mapping[str, str] | None, limit: int) -
 
 def target_queue(attributes: Mapping[str, str]) -> str:
     """Where a redriven message goes back to: its ``priority`` attribute if that names a
-    priority queue, else :data:`DEFAULT_PRIORITY`."""
+    priority queue, else the classification's default priority (``low``)."""
     priority = attributes.get("priority", "")
     return priority if priority in PRIORITIES else DEFAULT_PRIORITY

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.adapters.aws_errors import error_code, translate_aws_error
 from chalicelib.adapters.queue_rules import check_message, target_queue
 from chalicelib.errors import DependencyError, NotFound, PermanentDependencyError
-from chalicelib.ports import QUEUES, QueueMessage, QueueStats
+from chalicelib.ports import QUEUES, QueueMessage, QueueStats, queue_name
 
 #: SQS maximum message size, bytes: 1 MiB (AWS SQS quotas, 2026; moto 5.2 enforces the same).
 #: Counts the body plus every attribute's name, data type and value (``queue_rules``).
@@ -54,12 +54,9 @@ class SqsQueue:
     def from_prefix(cls, sqs_client: Any, prefix: str) -> SqsQueue:
         """Resolve ``<prefix>-high|medium|low|dlq`` with one ``GetQueueUrl`` each (do it once,
         at cold start). Raises :class:`NotFound` if a queue does not exist."""
-        from chalicelib.settings import Settings
-
-        settings = Settings(queue_prefix=prefix)
         urls = {}
         for queue in QUEUES:
-            name = settings.queue_name(queue)
+            name = queue_name(prefix, queue)
             resp = cls._call(f"get_queue_url {name}", sqs_client.get_queue_url, QueueName=name)
             urls[queue] = resp["QueueUrl"]
         return cls(sqs_client, urls)
