@@ -140,7 +140,6 @@ class EdgeServer:
 
     def __init__(self, *, concurrency: int = 10, host: str = "127.0.0.1", port: int = 0,
                  timeout_s: int = 10, throttle_after_s: float = 5.0):
-        self._concurrency = concurrency
         self._server = _Server((host, port), _Handler)
         self._server.gateways = queue.Queue()
         self._server.throttle_after_s = throttle_after_s

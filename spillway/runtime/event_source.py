@@ -73,11 +73,8 @@ class EventSourceMapping:
         self.visibility_timeout_s = visibility_timeout_s
         self.wait_s = wait_s
         self.timeout_s = timeout_s
-        self.invocations = 0
-        self.errors = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
 
     def start(self) -> EventSourceMapping:
         for i in range(self.maximum_concurrency):
@@ -125,15 +122,11 @@ class EventSourceMapping:
 
     def _invoke(self, messages: list[QueueMessage]) -> None:
         context = LambdaContext(self.function_name, 512, self.timeout_s * 1000)
-        with self._lock:
-            self.invocations += 1
         try:
             response = self.handler(sqs_event(messages, self.queue_arn), context) or {}
         except Exception:
             log.exception("%s raised; the whole batch returns after its visibility timeout",
                           self.function_name)
-            with self._lock:
-                self.errors += 1
             return
         failed = {f.get("itemIdentifier") for f in response.get("batchItemFailures", [])}
         done = [m.receipt_handle for m in messages if m.message_id not in failed]
