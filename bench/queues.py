@@ -42,7 +42,7 @@ def cycle(queue: Any, messages: int, name: str = "high") -> float:
 def run_aws(messages: int) -> float:
     import boto3
 
-    from chalicelib.adapters.sqs_queue import SqsQueue
+    from chalicelib.adapters.aws.sqs_queue import SqsQueue
     from spillway.embedded import FAKE_AWS_ENV, MotoServer
     from spillway.runtime.stack import provision
 
@@ -60,7 +60,7 @@ def run_aws(messages: int) -> float:
 def run_postgres(messages: int) -> float:
     from psycopg_pool import ConnectionPool
 
-    from chalicelib.adapters.pg_queue import PgQueue
+    from chalicelib.adapters.postgres.queue import PgQueue
     from spillway.embedded import EmbeddedPostgres
     from spillway.migrate import migrate
 

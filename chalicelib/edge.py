@@ -1,4 +1,4 @@
-"""The edge tier's logic: verify, deduplicate, classify, admit, enqueue, acknowledge.
+"""The edge tier's logic: verify, deduplicate, classify, enqueue (claim check when too large), acknowledge.
 
 ``app.py``'s route is two lines that call :meth:`Edge.handle`. Everything here answers within
 milliseconds: the edge never touches the application database (protecting it is the point), and
@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from chalicelib.core.classify import Classification, classify
 from chalicelib.core.delivery import Delivery, parse_delivery
-from chalicelib.core.envelope import build_envelope, message_bytes
+from chalicelib.core.envelope import build_envelope
+from chalicelib.core.queues import message_bytes
 from chalicelib.errors import (
     DedupUnavailable,
     DeliveryInProgress,
@@ -25,6 +26,7 @@ from chalicelib.errors import (
     SpillwayError,
     is_retryable,
 )
+from chalicelib.metrics import count_metric
 from chalicelib.ports import BlobPort, QueuePort
 
 log = logging.getLogger("spillway.edge")
@@ -164,5 +166,4 @@ class Edge:
         return outcome["result"]
 
     def _count(self, name: str) -> None:
-        if self._metrics is not None:
-            self._metrics.add_metric(name=name, unit="Count", value=1)
+        count_metric(self._metrics, name)

@@ -16,17 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-#: The three priority queues, in the order workers prefer them, plus the dead-letter queue.
-PRIORITIES: tuple[str, ...] = ("high", "medium", "low")
-DLQ = "dlq"
-QUEUES: tuple[str, ...] = (*PRIORITIES, DLQ)
+from chalicelib.core.queues import DLQ, PRIORITIES, QUEUES, queue_name
 
-
-def queue_name(prefix: str, queue: str) -> str:
-    """The physical name of logical ``queue`` (one of :data:`QUEUES`): ``<prefix>-<queue>``,
-    as ``infra/template.yaml`` names them."""
-    return f"{prefix}-{queue}"
-
+__all__ = ["DLQ", "PRIORITIES", "QUEUES", "queue_name", "QueueMessage", "QueueStats",
+           "QueuePort", "StateItem", "StatePort", "BlobPort"]
 
 @dataclass(frozen=True)
 class QueueMessage:
@@ -128,7 +121,7 @@ class StateItem:
 
 
 class StatePort(Protocol):
-    """Shared state (breaker items, concurrency leases, idempotency records) changed only by
+    """Shared state (circuit breaker items and their audit records) changed only by
     compare-and-set. ``data`` must be JSON-serialisable."""
 
     def get(self, key: str) -> StateItem | None:

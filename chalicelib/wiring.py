@@ -67,7 +67,7 @@ def queue_pool():
 
 @lru_cache(maxsize=1)
 def _queue_pool():
-    from chalicelib.adapters.pg_pool import make_pool
+    from chalicelib.adapters.postgres.pool import make_pool
 
     settings = get_settings()
     if not settings.queue_database_url:
@@ -78,7 +78,7 @@ def _queue_pool():
 
 @lru_cache(maxsize=1)
 def _app_pool():
-    from chalicelib.adapters.pg_pool import make_pool
+    from chalicelib.adapters.postgres.pool import make_pool
 
     settings = get_settings()
     url = settings.database_url
@@ -96,23 +96,23 @@ def get_queue():
     """The :class:`~chalicelib.ports.QueuePort` of the configured backend."""
     settings = get_settings()
     if settings.backend == "postgres":
-        from chalicelib.adapters.pg_queue import PgQueue
+        from chalicelib.adapters.postgres.queue import PgQueue
 
         return PgQueue(_queue_pool(), max_receive_count=settings.max_receive_count)
-    from chalicelib.adapters.sqs_queue import SqsQueue
+    from chalicelib.adapters.aws.sqs_queue import SqsQueue
 
     return SqsQueue.from_prefix(boto_client("sqs"), settings.queue_prefix)
 
 
 @lru_cache(maxsize=1)
 def get_state():
-    """The :class:`~chalicelib.ports.StatePort` (breakers, leases) of the configured backend."""
+    """The :class:`~chalicelib.ports.StatePort` (circuit breaker items) of the configured backend."""
     settings = get_settings()
     if settings.backend == "postgres":
-        from chalicelib.adapters.pg_state import PgState
+        from chalicelib.adapters.postgres.state import PgState
 
         return PgState(_queue_pool())
-    from chalicelib.adapters.dynamo_state import DynamoState
+    from chalicelib.adapters.aws.dynamo_state import DynamoState
 
     return DynamoState(boto_client("dynamodb"), settings.state_table)
 
@@ -122,10 +122,10 @@ def get_blobs():
     """Claim-check storage (:class:`~chalicelib.ports.BlobPort`)."""
     settings = get_settings()
     if settings.backend == "postgres":
-        from chalicelib.adapters.pg_blob import PgBlob
+        from chalicelib.adapters.postgres.blob import PgBlob
 
         return PgBlob(_queue_pool())
-    from chalicelib.adapters.s3_blob import S3Blob
+    from chalicelib.adapters.aws.s3_blob import S3Blob
 
     return S3Blob(boto_client("s3"), settings.claim_check_bucket)
 
@@ -133,7 +133,7 @@ def get_blobs():
 def _idempotency_layer():
     settings = get_settings()
     if settings.backend == "postgres":
-        from chalicelib.adapters.pg_idempotency import PgIdempotencyLayer
+        from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
 
         return PgIdempotencyLayer(_queue_pool())
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -225,8 +225,8 @@ def get_breaker():
     settings = get_settings()
     if not settings.breaker_enabled:
         return None
-    from chalicelib.breaker import SharedCircuitBreaker
     from chalicelib.core.breaker import BreakerConfig
+    from chalicelib.shared_breaker import SharedCircuitBreaker
 
     # fail_open: if the state store is unreachable, the database path still runs (the
     # breaker protects PostgreSQL; it must not become a second single point of failure).
@@ -236,17 +236,17 @@ def get_breaker():
 
 
 def breaker_status() -> dict | None:
-    """Operator view of the database breaker (see :func:`chalicelib.breaker.status`)."""
+    """Operator view of the database breaker (see :func:`chalicelib.shared_breaker.status`)."""
     if not get_settings().breaker_enabled:
         return None
-    from chalicelib.breaker import status
+    from chalicelib.shared_breaker import status
 
     return status(get_state(), BREAKER_NAME)
 
 
 @lru_cache(maxsize=1)
 def get_worker():
-    from chalicelib.adapters.pg_store import DeliveryStore
+    from chalicelib.appdb import DeliveryStore
     from chalicelib.worker import Worker
 
     settings = get_settings()

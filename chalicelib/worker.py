@@ -35,6 +35,7 @@ from chalicelib.errors import (
     MalformedPayload,
     is_retryable,
 )
+from chalicelib.metrics import count_metric
 from chalicelib.ports import DLQ, BlobPort, QueuePort
 
 log = logging.getLogger("spillway.worker")
@@ -57,7 +58,7 @@ class BatchState:
 class Worker:
     """Processes SQS batches for the three priority queues.
 
-    ``store`` has ``store(**delivery fields) -> bool`` (see ``chalicelib.adapters.pg_store``);
+    ``store`` has ``store(**delivery fields) -> bool`` (see ``chalicelib.appdb``);
     ``breaker`` (optional) has ``try_acquire() -> permit`` raising ``CircuitOpen``, and the permit
     has ``success(duration_s)`` / ``failure(exc, duration_s)``. ``retry_base_s`` and
     ``retry_max_s`` shape the backoff (seconds).
@@ -201,5 +202,4 @@ class Worker:
         self._count("DeliveriesDeadLettered")
 
     def _count(self, name: str) -> None:
-        if self._metrics is not None:
-            self._metrics.add_metric(name=name, unit="Count", value=1)
+        count_metric(self._metrics, name)

@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import breaker
 from chalicelib.ports import StatePort
+from spillway.ops import breaker
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

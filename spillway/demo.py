@@ -152,8 +152,8 @@ def wait_drained(queue, timeout_s: float) -> float | None:
 
 
 def _ledger_counts(database_url: str, delivery_ids: list[str]) -> dict[str, int]:
-    from chalicelib.adapters.pg_pool import make_pool
-    from chalicelib.adapters.pg_store import DeliveryStore
+    from chalicelib.adapters.postgres.pool import make_pool
+    from chalicelib.appdb import DeliveryStore
 
     with make_pool(database_url, max_size=1) as pool:
         return DeliveryStore(pool).count_stored(delivery_ids)

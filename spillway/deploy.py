@@ -189,7 +189,7 @@ class Executor:
         ``"unchanged"``. A stack in ``ROLLBACK_COMPLETE`` must be deleted by hand first."""
         from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-        from chalicelib.adapters.aws_errors import error_code, translate_aws_error
+        from chalicelib.adapters.aws.errors import error_code, translate_aws_error
 
         body = Path(step.template_path).read_text(encoding="utf-8")
         kwargs = {"StackName": step.stack_name, "TemplateBody": body,
@@ -217,7 +217,7 @@ class Executor:
     def _stack_exists(self, name: str) -> bool:
         from botocore.exceptions import ClientError
 
-        from chalicelib.adapters.aws_errors import error_code
+        from chalicelib.adapters.aws.errors import error_code
 
         try:
             stacks = self._cfn.describe_stacks(StackName=name)["Stacks"]
@@ -237,7 +237,7 @@ class Executor:
     def update_mapping(self, step: UpdateEventSourceMapping) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from chalicelib.adapters.aws_errors import error_code, translate_aws_error
+        from chalicelib.adapters.aws.errors import error_code, translate_aws_error
 
         for attempt in range(1, self.IN_USE_ATTEMPTS + 1):
             try:

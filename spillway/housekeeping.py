@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.adapters.pg_blob import RETENTION_DAYS, PgBlob
-from chalicelib.adapters.pg_idempotency import PgIdempotencyLayer
-from chalicelib.adapters.pg_state import PgState
+from chalicelib.adapters.postgres.blob import RETENTION_DAYS, PgBlob
+from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
+from chalicelib.adapters.postgres.state import PgState
 
 
 def housekeep(pool: Any, now: Callable[[], float] = time.time, batch: int = 10_000, *,
@@ -33,7 +33,7 @@ def housekeep(pool: Any, now: Callable[[], float] = time.time, batch: int = 10_0
     ``now``: clock, epoch seconds, read once (rows expiring during the run wait for the next).
     ``batch``: rows per ``DELETE`` (>= 1, else ValueError); a table is done when a batch comes
     back short. Returns ``{"idempotency_records": n, "blobs": n, "queue_state": n}``, the rows
-    deleted from each. Database errors raise :mod:`chalicelib.errors` (``pg_pool.pooled``);
+    deleted from each. Database errors raise :mod:`chalicelib.errors` (``chalicelib.adapters.postgres.pool.pooled``);
     batches already deleted stay deleted.
     """
     t = now()

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.ports import PRIORITIES
+from chalicelib.core.queues import DEFAULT_PRIORITY, PRIORITIES
 
 HIGH, MEDIUM, LOW = PRIORITIES
+# DEFAULT_PRIORITY (low): events not in PRIORITY_BY_EVENT, unknown events included.
 TARGETS: tuple[str, ...] = ("light", "heavy", "batch")
 LIGHT, HEAVY, BATCH = TARGETS
 
@@ -98,9 +99,6 @@ ACTION_OVERRIDES: dict[tuple[str, str], str] = {
         "labeled", "unlabeled", "locked", "unlocked", "pinned", "unpinned", "category_changed",
     )},
 }
-
-#: Priority of events not in :data:`PRIORITY_BY_EVENT` (unknown events included).
-DEFAULT_PRIORITY = LOW
 
 #: Bulk machine events, routed to the ``batch`` target unless heavy.
 BATCH_EVENTS: frozenset[str] = frozenset(

@@ -10,7 +10,7 @@ escape. SQS accepts only ``#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x100
 (AWS SQS ``SendMessage`` API reference), so a raw control character or lone surrogate would be
 rejected; escaped, any string is accepted. Size cost: the payload text is escaped once more
 (each ``"`` and ``\\`` doubles, about +10-15 % for GitHub JSON), and a non-ASCII character costs
-6 bytes (12 outside the BMP) instead of its 2-4 UTF-8 bytes. Measure with :func:`message_bytes`.
+6 bytes (12 outside the BMP) instead of its 2-4 UTF-8 bytes. Measure with :func:`chalicelib.core.queues.message_bytes`.
 
 Every string survives the roundtrip exactly, control characters and lone surrogates included,
 with one exception JSON cannot express: a ``str`` holding a high surrogate directly followed
@@ -29,8 +29,8 @@ from typing import Any
 
 from chalicelib.core.classify import TARGETS, Classification
 from chalicelib.core.delivery import Delivery, idempotency_key, loads_strict
+from chalicelib.core.queues import PRIORITIES
 from chalicelib.errors import MalformedPayload
-from chalicelib.ports import PRIORITIES
 
 #: Version of the envelope body schema, written as ``"v"``.
 ENVELOPE_VERSION = 1
@@ -120,16 +120,6 @@ def build_envelope(delivery: Delivery, cls: Classification) -> Envelope:
         payload_ref=None,
         body_bytes=delivery.body_bytes,
     )
-
-
-def message_bytes(body: str, attributes: Mapping[str, str] | None = None) -> int:
-    """Size in bytes that counts against the queue's message limit: the UTF-8 length of
-    ``body`` plus, for each attribute, its name, its data type (``"String"``) and its value
-    (AWS SQS quotas: attributes count toward the message size)."""
-    size = len(body.encode("utf-8", "surrogatepass"))
-    for name, value in (attributes or {}).items():
-        size += sum(len(s.encode("utf-8", "surrogatepass")) for s in (name, "String", value))
-    return size
 
 
 _STR_FIELDS = ("delivery_id", "hook_id", "event", "priority", "target")

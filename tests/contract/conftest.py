@@ -84,10 +84,10 @@ def _aws_client(service: str) -> Any:
 def queue_backend(request) -> Backend:
     if request.param == "aws":
         request.getfixturevalue("aws_stack")
-        from chalicelib.adapters.sqs_queue import SqsQueue
+        from chalicelib.adapters.aws.sqs_queue import SqsQueue
 
         return Backend("aws", SqsQueue.from_prefix(_aws_client("sqs"), PREFIX), time.sleep)
-    from chalicelib.adapters.pg_queue import PgQueue
+    from chalicelib.adapters.postgres.queue import PgQueue
 
     clock = FakeClock()
     pool = request.getfixturevalue("queue_pool")
@@ -99,11 +99,11 @@ def queue_backend(request) -> Backend:
 def state_backend(request) -> Backend:
     if request.param == "aws":
         request.getfixturevalue("aws_stack")
-        from chalicelib.adapters.dynamo_state import DynamoState
+        from chalicelib.adapters.aws.dynamo_state import DynamoState
 
         return Backend("aws", DynamoState(_aws_client("dynamodb"), f"{PREFIX}-state"),
                        time.sleep)
-    from chalicelib.adapters.pg_state import PgState
+    from chalicelib.adapters.postgres.state import PgState
 
     return Backend("postgres", PgState(request.getfixturevalue("queue_pool")), time.sleep)
 
@@ -112,11 +112,11 @@ def state_backend(request) -> Backend:
 def blob_backend(request) -> Backend:
     if request.param == "aws":
         outputs = request.getfixturevalue("aws_stack")
-        from chalicelib.adapters.s3_blob import S3Blob
+        from chalicelib.adapters.aws.s3_blob import S3Blob
 
         return Backend("aws", S3Blob(_aws_client("s3"), outputs["ClaimCheckBucketName"]),
                        time.sleep)
-    from chalicelib.adapters.pg_blob import PgBlob
+    from chalicelib.adapters.postgres.blob import PgBlob
 
     return Backend("postgres", PgBlob(request.getfixturevalue("queue_pool")), time.sleep)
 
@@ -131,7 +131,7 @@ def idempotency_backend(request) -> Backend:
         layer = DynamoDBPersistenceLayer(table_name=f"{PREFIX}-idempotency",
                                          boto3_client=_aws_client("dynamodb"))
         return Backend("aws", layer, time.sleep)
-    from chalicelib.adapters.pg_idempotency import PgIdempotencyLayer
+    from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
 
     return Backend("postgres", PgIdempotencyLayer(request.getfixturevalue("queue_pool")),
                    time.sleep)

@@ -1,4 +1,4 @@
-"""botocore errors leave the AWS adapters as Spillway errors (``aws_errors``)."""
+"""botocore errors leave the AWS adapters as Spillway errors (``chalicelib.adapters.aws.errors``)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from chalicelib.adapters.dynamo_state import DynamoState
-from chalicelib.adapters.s3_blob import S3Blob
-from chalicelib.adapters.sqs_queue import SqsQueue
+from chalicelib.adapters.aws.dynamo_state import DynamoState
+from chalicelib.adapters.aws.s3_blob import S3Blob
+from chalicelib.adapters.aws.sqs_queue import SqsQueue
 from chalicelib.errors import DependencyUnavailable, NotFound
 from spillway.embedded import free_port
 

@@ -11,16 +11,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory_state import MemoryState
-from chalicelib.breaker import (
-    SharedCircuitBreaker,
-    audit_log,
-    breaker_key,
-    force,
-    reset,
-    status,
-    status_all,
-)
 from chalicelib.core.breaker import BreakerConfig, CircuitState
 from chalicelib.errors import (
     CircuitOpen,
@@ -28,8 +18,11 @@ from chalicelib.errors import (
     MalformedPayload,
     Throttled,
 )
+from chalicelib.shared_breaker import SharedCircuitBreaker, breaker_key
 from spillway import breaker_cli
+from spillway.ops.breaker import audit_log, force, reset, status, status_all
 from tests.contract.conftest import PREFIX, FakeClock, provision_stack
+from tests.fakes import MemoryState
 
 S = CircuitState
 CFG = BreakerConfig(wait_in_open_s=60, minimum_calls=10, probe_lease_s=30)
@@ -44,7 +37,7 @@ def open_store(kind: str, request, *, workers: int = 10):
         import boto3
         from botocore.config import Config
 
-        from chalicelib.adapters.dynamo_state import DynamoState
+        from chalicelib.adapters.aws.dynamo_state import DynamoState
 
         request.getfixturevalue("aws_env")
         provision_stack()
@@ -52,7 +45,7 @@ def open_store(kind: str, request, *, workers: int = 10):
         return DynamoState(client, f"{PREFIX}-state")
     from psycopg_pool import ConnectionPool
 
-    from chalicelib.adapters.pg_state import PgState
+    from chalicelib.adapters.postgres.state import PgState
     from spillway.migrate import migrate
 
     url = request.getfixturevalue("pg_url")
@@ -240,7 +233,7 @@ def test_forced_open_holds_until_expiry_with_audit(store, clock):
 
 def test_forced_closed_and_reset_are_audited(store, clock):
     trip(store, clock)
-    make(store, clock, "a").force(S.FORCED_CLOSED, "false alarm", "bob")
+    force(store, "postgres", S.FORCED_CLOSED, reason="false alarm", by="bob", clock=clock)
     breaker = make(store, clock, "b")
     fail(breaker, 30)
     assert status(store, "postgres", clock=clock)["state"] == "FORCED_CLOSED"

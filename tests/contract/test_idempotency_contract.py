@@ -65,7 +65,7 @@ def test_pg_expired_completed_record_runs_again(queue_pool):
     """Expiry is checked in the conditional write, never left to a TTL sweeper."""
     import time
 
-    from chalicelib.adapters.pg_idempotency import PgIdempotencyLayer
+    from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
 
     calls: list = []
     handle, _ = _wrap(PgIdempotencyLayer(queue_pool), calls)

@@ -8,9 +8,9 @@ import time
 import pytest
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
-from chalicelib.adapters.pg_blob import PgBlob
-from chalicelib.adapters.pg_idempotency import PgIdempotencyLayer
-from chalicelib.adapters.pg_state import PgState
+from chalicelib.adapters.postgres.blob import PgBlob
+from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
+from chalicelib.adapters.postgres.state import PgState
 from chalicelib.errors import NotFound
 
 NOW = 1_900_000_000.0

@@ -12,9 +12,10 @@ import threading
 
 import pytest
 
-from chalicelib.breaker import SharedCircuitBreaker, status
 from chalicelib.core.breaker import BreakerConfig
 from chalicelib.errors import CircuitOpen, DependencyUnavailable
+from chalicelib.shared_breaker import SharedCircuitBreaker
+from spillway.ops.breaker import status
 from tests.contract.test_breaker_store import open_store
 
 WORKERS = 20

@@ -305,7 +305,7 @@ def test_numbers_overflowing_a_double_are_not_json_we_accept(text):
 
 
 def test_indexed_strings_longer_than_a_btree_entry_are_dropped():
-    from chalicelib.normalize import MAX_INDEXED_BYTES, normalize
+    from chalicelib.core.normalize import MAX_INDEXED_BYTES, normalize
 
     long = "é" * (MAX_INDEXED_BYTES // 2 + 1)  # few characters, too many UTF-8 bytes
     rows = normalize("push", {"ref": long, "before": "a", "after": "b",

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from chalicelib.adapters.pg_blob import PgBlob
-from chalicelib.adapters.pg_state import PgState
+from chalicelib.adapters.postgres.blob import PgBlob
+from chalicelib.adapters.postgres.state import PgState
 from spillway.housekeeping import housekeep, register
 
 NOW = 1_900_000_000.0

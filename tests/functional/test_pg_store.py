@@ -10,8 +10,8 @@ import uuid
 import psycopg
 import pytest
 
-from chalicelib.adapters.pg_pool import make_pool, pooled, translate_pg_error
-from chalicelib.adapters.pg_store import DeliveryStore
+from chalicelib.adapters.postgres.pool import make_pool, pooled, translate_pg_error
+from chalicelib.appdb import DeliveryStore
 from chalicelib.errors import DependencyUnavailable, PermanentDependencyError, Throttled
 from spillway.migrate import migrate
 from tests.unit.test_normalize import corpus

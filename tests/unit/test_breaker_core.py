@@ -15,7 +15,7 @@ from chalicelib.core.breaker import (
     StateTransition,
     Tally,
     Tripped,
-    classify,
+    classify_outcome,
     decide,
     expire,
     force,
@@ -229,15 +229,15 @@ def test_serialisation_round_trip():
     (CircuitOpen("postgres", 3), Outcome.IGNORED),
 ])
 def test_classify(exc, outcome):
-    assert classify(exc, 0.1, CFG) is outcome
+    assert classify_outcome(exc, 0.1, CFG) is outcome
 
 
 def test_classify_slow():
     cfg = BreakerConfig(slow_call_duration_s=2)
-    assert classify(None, 2.0, cfg) is Outcome.SLOW_SUCCESS
-    assert classify(Throttled("x"), 5.0, cfg) is Outcome.SLOW_FAILURE
-    assert classify(KeyError("x"), 5.0, cfg) is Outcome.IGNORED
-    assert classify(PermanentDependencyError("x"), 5.0, cfg) is Outcome.IGNORED
+    assert classify_outcome(None, 2.0, cfg) is Outcome.SLOW_SUCCESS
+    assert classify_outcome(Throttled("x"), 5.0, cfg) is Outcome.SLOW_FAILURE
+    assert classify_outcome(KeyError("x"), 5.0, cfg) is Outcome.IGNORED
+    assert classify_outcome(PermanentDependencyError("x"), 5.0, cfg) is Outcome.IGNORED
     assert Tally.of([Outcome.SLOW_FAILURE, Outcome.IGNORED, Outcome.SUCCESS]) == Tally(2, 1, 1)
 
 

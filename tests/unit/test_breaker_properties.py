@@ -20,7 +20,7 @@ from chalicelib.core.breaker import (
     StateTransition,
     Tally,
     Tripped,
-    classify,
+    classify_outcome,
     decide,
     force,
     record,
@@ -140,7 +140,7 @@ def test_client_errors_never_trip(errors, step):
     world = World()
     for exc in errors:
         world.now += step
-        world.run(("call", "a", classify(exc, 0.01, CFG)))
+        world.run(("call", "a", classify_outcome(exc, 0.01, CFG)))
         assert world.state.state is S.CLOSED
 
 
@@ -157,7 +157,7 @@ def test_unknown_exceptions_never_trip(errors, step, duration):
     world = World()
     for exc in errors:
         world.now += step
-        outcome = classify(exc, duration, CFG)
+        outcome = classify_outcome(exc, duration, CFG)
         assert exc is None or outcome is Outcome.IGNORED
         world.run(("call", "a", outcome))
         assert world.state.state is S.CLOSED
@@ -172,7 +172,7 @@ def test_dependency_unavailable_still_trips(noise, step):
     failures = [DependencyUnavailable("db down")] * CFG.minimum_calls
     for exc in [*noise, *failures]:
         world.now += step
-        world.run(("call", "a", classify(exc, 0.01, CFG)))
+        world.run(("call", "a", classify_outcome(exc, 0.01, CFG)))
     assert world.state.state is S.OPEN
 
 

@@ -15,9 +15,9 @@ from chalicelib.core.envelope import (
     MAX_ATTRIBUTE_CHARS,
     Envelope,
     build_envelope,
-    message_bytes,
     parse_envelope,
 )
+from chalicelib.core.queues import message_bytes
 from chalicelib.errors import MalformedPayload
 from tests.corpus import CORPUS
 

@@ -1,4 +1,4 @@
-"""Pure tests of chalicelib.normalize: sanitize and normalize never raise, keep keys typed."""
+"""Pure tests of chalicelib.core.normalize: sanitize and normalize never raise, keep keys typed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.normalize import KEYS, REPLACEMENT, NormalizedRows, normalize, sanitize
+from chalicelib.core.normalize import KEYS, REPLACEMENT, NormalizedRows, normalize, sanitize
 from tests.corpus import CORPUS
 
 

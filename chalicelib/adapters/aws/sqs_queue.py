@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.aws_errors import error_code, translate_aws_error
-from chalicelib.adapters.queue_rules import check_message, target_queue
+from chalicelib.adapters.aws.errors import error_code, translate_aws_error
+from chalicelib.core.queues import check_message, target_queue
 from chalicelib.errors import DependencyError, NotFound, PermanentDependencyError
 from chalicelib.ports import QUEUES, QueueMessage, QueueStats, queue_name
 
 #: SQS maximum message size, bytes: 1 MiB (AWS SQS quotas, 2026; moto 5.2 enforces the same).
-#: Counts the body plus every attribute's name, data type and value (``queue_rules``).
+#: Counts the body plus every attribute's name, data type and value (``chalicelib.core.queues.message_bytes``).
 SQS_MAX_MESSAGE_BYTES = 1_048_576
 #: SQS batch calls take at most 10 entries; ReceiveMessage returns at most 10 messages.
 SQS_BATCH = 10
@@ -40,7 +40,7 @@ class SqsQueue:
     """:class:`~chalicelib.ports.QueuePort` over SQS standard queues.
 
     ``queue_urls`` maps each logical queue (``high``, ``medium``, ``low``, ``dlq``) to its URL.
-    Errors: botocore errors become :mod:`chalicelib.errors` (see ``aws_errors``); an unknown
+    Errors: botocore errors become :mod:`chalicelib.errors` (see ``errors``); an unknown
     logical queue raises :class:`NotFound`.
     """
 

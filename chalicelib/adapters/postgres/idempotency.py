@@ -22,8 +22,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import STATUS_CONSTANTS
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from chalicelib.adapters.pg_pool import pooled
-from chalicelib.adapters.pg_state import delete_batch
+from chalicelib.adapters.postgres.pool import pooled
+from chalicelib.adapters.postgres.state import delete_batch
 
 _COLUMNS = "id, status, expiration, in_progress_expiration, data, validation"
 
@@ -111,7 +111,7 @@ class PgIdempotencyLayer(BasePersistenceLayer):
         """Delete up to ``limit`` records whose ``expiration`` (epoch seconds) is before ``now``
         (epoch seconds) -- expired records count as absent anyway, and DynamoDB
         TTL deletes them on the aws backend. One bounded ``DELETE`` through the
-        ``expiration`` index (see ``pg_state.delete_batch``); call again while it returns
+        ``expiration`` index (see ``state.delete_batch``); call again while it returns
         ``limit``. Returns the number deleted."""
         return delete_batch(self._pool, "idempotency_records", "expiration < %(now)s",
                             {"now": int(now)}, limit)

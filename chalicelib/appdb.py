@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.pg_pool import pooled
-from chalicelib.normalize import KEYS, normalize, sanitize
+from chalicelib.adapters.postgres.pool import pooled
+from chalicelib.core.normalize import KEYS, normalize, sanitize
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -52,7 +52,7 @@ _dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 @lru_cache(maxsize=64)
 def upsert_sql(table: str, columns: tuple[str, ...]) -> str:
     """The ``INSERT ... ON CONFLICT`` statement for ``table`` with ``columns`` (+ trailer),
-    positional ``%s`` parameters. Identifiers come from :mod:`chalicelib.normalize`, never from
+    positional ``%s`` parameters. Identifiers come from :mod:`chalicelib.core.normalize`, never from
     a payload, and are quoted anyway."""
     from psycopg import sql
 
@@ -82,7 +82,7 @@ def upsert_sql(table: str, columns: tuple[str, ...]) -> str:
 
 class DeliveryStore:
     """Writes deliveries to the application database through a ``psycopg_pool.ConnectionPool``
-    (see :func:`chalicelib.adapters.pg_pool.make_pool`). Thread-safe as the pool is."""
+    (see :func:`chalicelib.adapters.postgres.pool.make_pool`). Thread-safe as the pool is."""
 
     def __init__(self, pool: ConnectionPool):
         self._pool = pool

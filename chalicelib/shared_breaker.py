@@ -2,7 +2,8 @@
 (key ``breaker#<name>``), read and changed by every Lambda instance through compare-and-set.
 
 The state machine is :mod:`chalicelib.core.breaker` (resilience4j semantics); this module adds
-the sharing, the caching and the operator verbs.
+the sharing, the caching and the permits. Operator verbs (force, reset, audit, status) are
+operator tooling: ``spillway/ops/breaker.py``.
 
 Cost and delay (defaults ``cache_ttl_s=1``, ``flush_interval_s=1``, ``success_flush_interval_s=5``):
 
@@ -41,6 +42,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.breaker_item import breaker_key, cas_update
 from chalicelib.core import breaker as core
 from chalicelib.core.breaker import (
     DEFAULT_CONFIG,
@@ -51,53 +53,12 @@ from chalicelib.core.breaker import (
     Tally,
 )
 from chalicelib.errors import CircuitOpen, ConflictError, DependencyError, NotFound
+from chalicelib.metrics import count_metric
 from chalicelib.ports import StateItem, StatePort
 
-KEY_PREFIX = "breaker#"
-AUDIT_PREFIX = "breaker-audit#"
-#: Audit records are kept (``expires_at``) for 400 days.
-AUDIT_RETENTION_S = 400 * 24 * 3600
 #: Errors of the state store that trigger the store failure policy.
 STORE_ERRORS: tuple[type[Exception], ...] = (DependencyError, NotFound)
 POLICIES = ("fail_open", "fail_closed")
-
-
-def breaker_key(name: str) -> str:
-    return KEY_PREFIX + name
-
-
-def cas_update(store: StatePort, key: str,
-               fn: Callable[[BreakerState], tuple[BreakerState | None, list, Any]], *,
-               item: StateItem | None | bool = False, attempts: int = 5,
-               on_item: Callable[[StateItem | None], None] | None = None) -> tuple[list, Any]:
-    """Read-modify-write the breaker item by compare-and-set.
-
-    ``fn(state) -> (new_state or None, events, result)``; None means nothing to write.
-    ``item``: the last-seen item to try first (``False``: read it now). On ConflictError the
-    item is re-read and ``fn`` re-applied, up to ``attempts`` times, then ConflictError is
-    raised. ``on_item`` sees every item read or written. Returns ``(events, result)`` of the
-    application that stuck. Store errors propagate.
-    """
-    if item is False:
-        item = store.get(key)
-        if on_item:
-            on_item(item)
-    for _ in range(attempts):
-        new, events, result = fn(BreakerState.from_dict(item.data if item else None))
-        if new is None:
-            return events, result
-        try:
-            item = store.put(key, new.to_dict(),
-                             expected_version=item.version if item else None)
-        except ConflictError:
-            item = store.get(key)
-        else:
-            if on_item:
-                on_item(item)
-            return events, result
-        if on_item:
-            on_item(item)
-    raise ConflictError(f"{key}: gave up after {attempts} compare-and-set attempts")
 
 
 class Permit:
@@ -213,7 +174,7 @@ class SharedCircuitBreaker:
                 ) -> Any:
         """Run ``fn()`` under the breaker and return its result. When the breaker refuses and
         ``fallback`` is given, return ``fallback(circuit_open_error)`` instead of raising
-        CircuitOpen. Exceptions of ``fn`` are recorded (see ``core.classify``) and re-raised."""
+        CircuitOpen. Exceptions of ``fn`` are recorded (see ``core.classify_outcome``) and re-raised."""
         try:
             permit = self.try_acquire()
         except CircuitOpen as exc:
@@ -244,33 +205,6 @@ class SharedCircuitBreaker:
                 except ConflictError:
                     pass
 
-    def current_state(self) -> BreakerState:
-        """The last-seen :class:`~chalicelib.core.breaker.BreakerState` of this breaker, read
-        from the store when the cached copy is older than ``cache_ttl_s`` seconds (a missing
-        item reads as CLOSED). Public API for callers and operators (no product code uses it
-        yet); :func:`status` gives the operator view without an instance. Unlike
-        :meth:`try_acquire` it applies no store failure policy: store errors
-        (:data:`STORE_ERRORS`) propagate."""
-        with self._lock:
-            return self._load(self.clock())
-
-    # --- operators ---------------------------------------------------------------------------
-    def force(self, state: CircuitState | str, reason: str, by: str,
-              until: float | None = None) -> BreakerState:
-        """See :func:`force`; refreshes this instance's cache."""
-        with self._lock:
-            new = force(self.store, self.name, state, reason=reason, by=by, until=until,
-                        clock=self.clock)
-            self._loaded_at = -math.inf
-            return new
-
-    def reset(self, reason: str, by: str) -> BreakerState:
-        """See :func:`reset`; refreshes this instance's cache."""
-        with self._lock:
-            new = reset(self.store, self.name, by=by, reason=reason, clock=self.clock)
-            self._loaded_at = -math.inf
-            return new
-
     # --- internals ---------------------------------------------------------------------------
     def _on_outcome(self, permit: Permit, exc: BaseException | None, duration_s: float | None,
                     outcome: Outcome | None) -> None:
@@ -278,7 +212,7 @@ class SharedCircuitBreaker:
             now = self.clock()
             if outcome is None:
                 duration = now - permit.started_at if duration_s is None else duration_s
-                outcome = core.classify(exc, duration, self.config)
+                outcome = core.classify_outcome(exc, duration, self.config)
             if not permit.is_probe:
                 self._pending = self._pending.add(outcome)
                 self.flush(force=False)
@@ -375,8 +309,7 @@ class SharedCircuitBreaker:
         return Permit(self, now, bypassed=True)
 
     def _metric(self, name: str) -> None:
-        if self.metrics is not None:
-            self.metrics.add_metric(name=name, unit="Count", value=1)
+        count_metric(self.metrics, name)
 
 
 def _decided(decision: core.Decision) -> tuple:
@@ -385,72 +318,3 @@ def _decided(decision: core.Decision) -> tuple:
 
 def _camel(state: CircuitState) -> str:
     return "".join(part.title() for part in state.value.split("_"))
-
-
-# --- operator helpers -------------------------------------------------------------------------
-def force(store: StatePort, name: str, state: CircuitState | str, *, reason: str, by: str,
-          until: float | None = None, clock: Callable[[], float] = time.time) -> BreakerState:
-    """Put breaker ``name`` in a manual state (``FORCED_OPEN``, ``FORCED_CLOSED``,
-    ``METRICS_ONLY``, ``DISABLED``) until ``until`` (epoch s; None = until changed by hand),
-    and write an audit record. Returns the new state. Raises ``IllegalTransition`` for other
-    states, ConflictError after repeated lost races, store errors as raised."""
-    target = CircuitState(state)
-    now = clock()
-    return _operate(store, name, now, "force", reason, by, until,
-                    lambda st: core.force(st, target, now, reason=reason, by=by, until=until))
-
-
-def reset(store: StatePort, name: str, by: str, reason: str,
-          clock: Callable[[], float] = time.time) -> BreakerState:
-    """Put breaker ``name`` back to CLOSED with an empty window (from any state) and write an
-    audit record. Returns the new state."""
-    now = clock()
-    return _operate(store, name, now, "reset", reason, by, None,
-                    lambda st: core.reset(st, now))
-
-
-def _operate(store: StatePort, name: str, now: float, action: str, reason: str, by: str,
-             until: float | None, change: Callable[[BreakerState], tuple]) -> BreakerState:
-    def fn(st: BreakerState) -> tuple:
-        new, events = change(st)
-        return new, events, (st, new)
-
-    _, (old, new) = cas_update(store, breaker_key(name), fn)
-    record = {"name": name, "action": action, "from": old.state.value, "to": new.state.value,
-              "reason": reason, "by": by, "at": now, "until": until}
-    key = f"{AUDIT_PREFIX}{name}#{now:017.6f}#{uuid.uuid4().hex[:6]}"
-    store.put(key, record, expected_version=None, expires_at=now + AUDIT_RETENTION_S)
-    return new
-
-
-def audit_log(store: StatePort, name: str, limit: int = 20) -> list[dict]:
-    """The last ``limit`` audit records of breaker ``name``, oldest first."""
-    items = store.scan(f"{AUDIT_PREFIX}{name}#")
-    return [dict(item.data) for item in items[-limit:]] if limit else []
-
-
-def status(store: StatePort, name: str, *, config: BreakerConfig = DEFAULT_CONFIG,
-           clock: Callable[[], float] = time.time, audit_limit: int = 5) -> dict:
-    """Operator view of breaker ``name`` (read-only): ``state`` as in force now (a forced state
-    past its expiry shows CLOSED), ``stored_state``, ``version`` (0 = no item yet),
-    ``open_until``/``retry_after_s`` (s), probe lease, ``forced`` (reason, by, at, until),
-    ``trips``/``trip_times``, ``window`` (calls, failures, slow, rates in %), ``audit``."""
-    now = clock()
-    item = store.get(breaker_key(name))
-    stored = BreakerState.from_dict(item.data if item else None)
-    current, _ = core.expire(stored, now)
-    data = current.to_dict()
-    data.pop("buckets")
-    retry = 0.0
-    if current.state is CircuitState.OPEN and current.open_until:
-        retry = max(0.0, current.open_until - now)
-    return {**data, "name": name, "stored_state": stored.state.value,
-            "version": item.version if item else 0, "retry_after_s": retry,
-            "window": core.window_rates(current, now, config),
-            "audit": audit_log(store, name, audit_limit)}
-
-
-def status_all(store: StatePort, **kwargs: Any) -> list[dict]:
-    """:func:`status` of every breaker with an item, sorted by name."""
-    names = [item.key[len(KEY_PREFIX):] for item in store.scan(KEY_PREFIX)]
-    return [status(store, name, **kwargs) for name in names]

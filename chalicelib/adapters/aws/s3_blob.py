@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.aws_errors import translate_aws_error
+from chalicelib.adapters.aws.errors import translate_aws_error
 from chalicelib.errors import NotFound
 
 PREFIX = "s3://"

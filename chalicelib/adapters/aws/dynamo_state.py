@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.aws_errors import translate_aws_error
+from chalicelib.adapters.aws.errors import translate_aws_error
 from chalicelib.ports import StateItem
 
 T = TypeVar("T")
@@ -26,7 +26,7 @@ class DynamoState:
     ``ConditionExpression`` on ``version``.
 
     Errors: a failed condition raises :class:`~chalicelib.errors.ConflictError`; throttling
-    :class:`~chalicelib.errors.Throttled`; other botocore errors as in ``aws_errors``.
+    :class:`~chalicelib.errors.Throttled`; other botocore errors as in ``errors``.
     """
 
     def __init__(self, dynamodb_client: Any, table_name: str):

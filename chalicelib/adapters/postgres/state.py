@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from chalicelib.adapters.pg_pool import pooled
+from chalicelib.adapters.postgres.pool import pooled
 from chalicelib.errors import ConflictError
 from chalicelib.ports import StateItem
 
@@ -18,7 +18,7 @@ _SELECT = "SELECT key, version, data, expires_at FROM queue_state"
 class PgState:
     """:class:`~chalicelib.ports.StatePort` over PostgreSQL. ``pool``: a
     ``psycopg_pool.ConnectionPool``. A lost compare-and-set raises
-    :class:`~chalicelib.errors.ConflictError`; psycopg errors are translated by ``pg_pool.translate_pg_error``
+    :class:`~chalicelib.errors.ConflictError`; psycopg errors are translated by ``pool.translate_pg_error``
     (``data`` containing U+0000 -> PermanentDependencyError, jsonb refuses it)."""
 
     def __init__(self, pool: Any):

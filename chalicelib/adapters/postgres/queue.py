@@ -19,8 +19,8 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from chalicelib.adapters.pg_pool import pooled
-from chalicelib.adapters.queue_rules import DEFAULT_PRIORITY, check_message
+from chalicelib.adapters.postgres.pool import pooled
+from chalicelib.core.queues import DEFAULT_PRIORITY, check_message
 from chalicelib.errors import NotFound
 from chalicelib.ports import DLQ, PRIORITIES, QUEUES, QueueMessage, QueueStats
 
@@ -93,7 +93,7 @@ class PgQueue:
     applied). ``max_receive_count``: the redrive policy -- the (max+1)-th receive attempt moves
     the message to :data:`DLQ` instead of delivering it, as SQS does. ``now``: clock, epoch
     seconds. ``max_message_bytes``: send limit, bytes. Errors: psycopg errors become
-    :mod:`chalicelib.errors` (``pg_pool.translate_pg_error``); an unknown queue name raises :class:`NotFound`.
+    :mod:`chalicelib.errors` (``pool.translate_pg_error``); an unknown queue name raises :class:`NotFound`.
     """
 
     def __init__(self, pool: Any, *, max_receive_count: int = 5,

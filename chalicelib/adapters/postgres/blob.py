@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.adapters.pg_pool import pooled
-from chalicelib.adapters.pg_state import delete_batch
+from chalicelib.adapters.postgres.pool import pooled
+from chalicelib.adapters.postgres.state import delete_batch
 from chalicelib.errors import NotFound
 
 PREFIX = "pg://blobs/"
@@ -55,7 +55,7 @@ class PgBlob:
                   limit: int = 10_000) -> int:
         """Delete up to ``limit`` blobs stored (``created_at``, set by the server on each put)
         before ``now - older_than_days`` (``now`` epoch seconds, default 14 days as the S3
-        lifecycle rule). One bounded ``DELETE`` (see ``pg_state.delete_batch``); call again
+        lifecycle rule). One bounded ``DELETE`` (see ``state.delete_batch``); call again
         while it returns ``limit``. Returns the number deleted."""
         return delete_batch(self._pool, "blobs", "created_at < to_timestamp(%(cutoff)s)",
                             {"cutoff": float(now) - older_than_days * 86_400.0}, limit)

@@ -1,0 +1,91 @@
+"""Operator verbs on the shared circuit breakers: :func:`force` a manual state, :func:`reset`
+to CLOSED (each writes an audit record), :func:`audit_log`, :func:`status`, :func:`status_all`.
+
+Operator tooling over :class:`~chalicelib.ports.StatePort`: the Lambda functions never call
+these. The state change itself is the pure :mod:`chalicelib.core.breaker` one, written by the
+same compare-and-set as the Lambda's (:func:`chalicelib.breaker_item.cas_update`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.breaker_item import KEY_PREFIX, breaker_key, cas_update
+from chalicelib.core import breaker as core
+from chalicelib.core.breaker import DEFAULT_CONFIG, BreakerConfig, BreakerState, CircuitState
+from chalicelib.ports import StatePort
+
+AUDIT_PREFIX = "breaker-audit#"
+#: Audit records are kept (``expires_at``) for 400 days.
+AUDIT_RETENTION_S = 400 * 24 * 3600
+
+
+def force(store: StatePort, name: str, state: CircuitState | str, *, reason: str, by: str,
+          until: float | None = None, clock: Callable[[], float] = time.time) -> BreakerState:
+    """Put breaker ``name`` in a manual state (``FORCED_OPEN``, ``FORCED_CLOSED``,
+    ``METRICS_ONLY``, ``DISABLED``) until ``until`` (epoch s; None = until changed by hand),
+    and write an audit record. Returns the new state. Raises ``IllegalTransition`` for other
+    states, ConflictError after repeated lost races, store errors as raised."""
+    target = CircuitState(state)
+    now = clock()
+    return _operate(store, name, now, "force", reason, by, until,
+                    lambda st: core.force(st, target, now, reason=reason, by=by, until=until))
+
+
+def reset(store: StatePort, name: str, by: str, reason: str,
+          clock: Callable[[], float] = time.time) -> BreakerState:
+    """Put breaker ``name`` back to CLOSED with an empty window (from any state) and write an
+    audit record. Returns the new state."""
+    now = clock()
+    return _operate(store, name, now, "reset", reason, by, None,
+                    lambda st: core.reset(st, now))
+
+
+def _operate(store: StatePort, name: str, now: float, action: str, reason: str, by: str,
+             until: float | None, change: Callable[[BreakerState], tuple]) -> BreakerState:
+    def fn(st: BreakerState) -> tuple:
+        new, events = change(st)
+        return new, events, (st, new)
+
+    _, (old, new) = cas_update(store, breaker_key(name), fn)
+    record = {"name": name, "action": action, "from": old.state.value, "to": new.state.value,
+              "reason": reason, "by": by, "at": now, "until": until}
+    key = f"{AUDIT_PREFIX}{name}#{now:017.6f}#{uuid.uuid4().hex[:6]}"
+    store.put(key, record, expected_version=None, expires_at=now + AUDIT_RETENTION_S)
+    return new
+
+
+def audit_log(store: StatePort, name: str, limit: int = 20) -> list[dict]:
+    """The last ``limit`` audit records of breaker ``name``, oldest first."""
+    items = store.scan(f"{AUDIT_PREFIX}{name}#")
+    return [dict(item.data) for item in items[-limit:]] if limit else []
+
+
+def status(store: StatePort, name: str, *, config: BreakerConfig = DEFAULT_CONFIG,
+           clock: Callable[[], float] = time.time, audit_limit: int = 5) -> dict:
+    """Operator view of breaker ``name`` (read-only): ``state`` as in force now (a forced state
+    past its expiry shows CLOSED), ``stored_state``, ``version`` (0 = no item yet),
+    ``open_until``/``retry_after_s`` (s), probe lease, ``forced`` (reason, by, at, until),
+    ``trips``/``trip_times``, ``window`` (calls, failures, slow, rates in %), ``audit``."""
+    now = clock()
+    item = store.get(breaker_key(name))
+    stored = BreakerState.from_dict(item.data if item else None)
+    current, _ = core.expire(stored, now)
+    data = current.to_dict()
+    data.pop("buckets")
+    retry = 0.0
+    if current.state is CircuitState.OPEN and current.open_until:
+        retry = max(0.0, current.open_until - now)
+    return {**data, "name": name, "stored_state": stored.state.value,
+            "version": item.version if item else 0, "retry_after_s": retry,
+            "window": core.window_rates(current, now, config),
+            "audit": audit_log(store, name, audit_limit)}
+
+
+def status_all(store: StatePort, **kwargs: Any) -> list[dict]:
+    """:func:`status` of every breaker with an item, sorted by name."""
+    names = [item.key[len(KEY_PREFIX):] for item in store.scan(KEY_PREFIX)]
+    return [status(store, name, **kwargs) for name in names]
