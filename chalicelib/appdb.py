@@ -1,8 +1,9 @@
-"""The application database adapter: the delivery ledger plus normalized upserts.
+"""The application database writer: the delivery ledger plus normalized upserts, and the rule
+that makes a payload storable in PostgreSQL (:func:`sanitize`).
 
 Schema: ``migrations/app/`` (apply with ``spillway.migrate.migrate(url)``).
 
-Idempotency key: ``(hook_id, delivery_id)``. :meth:`DeliveryStore.store` inserts the ledger
+Idempotency key: ``(hook_id, delivery_id)``. :meth:`AppDatabase.store` inserts the ledger
 row and, only when that row is new, the normalized rows, in one transaction. A redelivered
 message (SQS is at-least-once) therefore stores nothing twice and re-applies no upsert.
 
@@ -16,16 +17,83 @@ become empty (:data:`CLEARABLE`). Pushes and commits are immutable: first writer
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.postgres.pool import pooled
-from chalicelib.core.normalize import KEYS, normalize, sanitize
+from chalicelib.core.normalize import KEYS, normalize
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
+
+# --- sanitize: what PostgreSQL can store ------------------------------------------------------
+#: PostgreSQL ``jsonb`` and ``text`` reject the NUL character (U+0000; PostgreSQL docs,
+#: "JSON Types"), and a lone UTF-16 surrogate (which ``json.loads`` accepts from ``"\\ud800"``)
+#: cannot be encoded to UTF-8. :func:`sanitize` replaces both with this character (U+FFFD).
+REPLACEMENT = "\ufffd"
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean(s: str) -> str:
+    return _BAD_CHARS.sub(REPLACEMENT, s)
+
+
+def _needs_cleaning(obj: Any) -> bool:
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _BAD_CHARS.search(item):
+                return True
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(key, str) and _BAD_CHARS.search(key):
+                    return True
+                stack.append(value)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def _rebuild(obj: Any) -> Any:
+    """Copy ``obj`` with every string and key cleaned, iteratively (no recursion)."""
+    if isinstance(obj, str):
+        return _clean(obj)
+    if not isinstance(obj, dict | list | tuple):
+        return obj
+    root: Any = {} if isinstance(obj, dict) else []
+    stack: list[tuple[Any, Any]] = [(obj, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, value in items:
+            if isinstance(value, dict | list | tuple):
+                new: Any = {} if isinstance(value, dict) else []
+                stack.append((value, new))
+            elif isinstance(value, str):
+                new = _clean(value)
+            else:
+                new = value
+            if isinstance(target, dict):
+                target[_clean(key) if isinstance(key, str) else key] = new
+            else:
+                target.append(new)
+    return root
+
+
+def sanitize(obj: Any) -> tuple[Any, bool]:
+    """Replace NUL characters and lone surrogates in every string and dict key with U+FFFD.
+
+    Returns ``(clean, changed)``. When nothing needed replacing, ``clean`` is ``obj`` itself
+    (no copy). Walks iteratively, so hostile nesting depth cannot exhaust the stack. Two keys
+    that become equal after cleaning keep the later value. Tuples come back as lists (JSON).
+    """
+    if not _needs_cleaning(obj):
+        return obj, False
+    return _rebuild(obj), True
+
 
 #: Columns copied even when the new value is NULL (reopened issue: closed_at back to NULL).
 CLEARABLE = frozenset({"closed_at", "merged_at", "merged_by_id", "state_reason", "body",
@@ -80,7 +148,7 @@ def upsert_sql(table: str, columns: tuple[str, ...]) -> str:
     return (head + tail).as_string(None)
 
 
-class DeliveryStore:
+class AppDatabase:
     """Writes deliveries to the application database through a ``psycopg_pool.ConnectionPool``
     (see :func:`chalicelib.adapters.postgres.pool.make_pool`). Thread-safe as the pool is."""
 
@@ -123,22 +191,3 @@ class DeliveryStore:
                         for row in table_rows
                     ])
         return True
-
-    def count_stored(self, delivery_ids: Sequence[str]) -> dict[str, int]:
-        """Ledger rows per delivery id, for the ids given (ids never stored are absent).
-        More than one row means the delivery came through several hooks."""
-        return dict(self._query(
-            "SELECT delivery_id, count(*) FROM webhook_deliveries "
-            "WHERE delivery_id = ANY(%s) GROUP BY delivery_id", (list(delivery_ids),)))
-
-    def ledger_counts(self, delivery_ids: Sequence[str]) -> tuple[int, int]:
-        """``(stored_rows, distinct_deliveries)`` among ``delivery_ids``: fewer distinct than
-        asked means deliveries are missing; more rows than distinct means duplicates."""
-        ((rows, distinct),) = self._query(
-            "SELECT count(*), count(DISTINCT delivery_id) FROM webhook_deliveries "
-            "WHERE delivery_id = ANY(%s)", (list(delivery_ids),))
-        return rows, distinct
-
-    def _query(self, query: str, params: tuple) -> list[tuple]:
-        with pooled(self._pool) as conn:
-            return conn.execute(query, params).fetchall()

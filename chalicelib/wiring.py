@@ -246,11 +246,11 @@ def breaker_status() -> dict | None:
 
 @lru_cache(maxsize=1)
 def get_worker():
-    from chalicelib.appdb import DeliveryStore
+    from chalicelib.appdb import AppDatabase
     from chalicelib.worker import Worker
 
     settings = get_settings()
-    return Worker(queue=get_queue(), blobs=get_blobs(), store=DeliveryStore(_app_pool()),
+    return Worker(queue=get_queue(), blobs=get_blobs(), store=AppDatabase(_app_pool()),
                   breaker=get_breaker(), retry_base_s=settings.retry_base_s,
                   retry_max_s=settings.retry_max_s, metrics=get_metrics())
 

@@ -71,6 +71,7 @@ def run_demo(opts: DemoOptions) -> dict:
 
 def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
     from chalicelib import wiring
+    from spillway.ops.ledger import ledger_counts_at
 
     counter = {"n": 0, "ok": 0}
     lock = threading.Lock()
@@ -99,7 +100,7 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
 
     accepted = [r for r in results if 200 <= r.status < 300]
     accepted_ids = {r.delivery_id for r in accepted}
-    counts = _ledger_counts(stack.env["DATABASE_URL"], sorted(accepted_ids))
+    counts = ledger_counts_at(stack.env["DATABASE_URL"], sorted(accepted_ids)).per_delivery
     dead = _dead_lettered_ids(queue)
     stored_ids = set(counts)
     latencies = [r.elapsed_s for r in results]
@@ -149,14 +150,6 @@ def wait_drained(queue, timeout_s: float) -> float | None:
                 + " (visible+in flight+delayed)")
         time.sleep(0.5)
     return None
-
-
-def _ledger_counts(database_url: str, delivery_ids: list[str]) -> dict[str, int]:
-    from chalicelib.adapters.postgres.pool import make_pool
-    from chalicelib.appdb import DeliveryStore
-
-    with make_pool(database_url, max_size=1) as pool:
-        return DeliveryStore(pool).count_stored(delivery_ids)
 
 
 def _dead_lettered_ids(queue) -> set[str]:

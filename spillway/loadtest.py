@@ -50,13 +50,14 @@ def run_loadtest(*, backend: str, scenario: str, users: int | None, run_time: st
     from chalicelib import wiring
     from chalicelib.ports import DLQ
     from spillway.demo import wait_drained
+    from spillway.ops.ledger import ledger_counts_at
     from spillway.runtime.stack import LocalStack, StackOptions
 
     options = StackOptions(backend=backend)
     if workdir:
         options.workdir = workdir
     with LocalStack(options) as stack:
-        before = _ledger_rows(stack.env["DATABASE_URL"])
+        before = ledger_counts_at(stack.env["DATABASE_URL"]).rows
         env = {**os.environ, "GITHUB_WEBHOOK_SECRET": stack.secret,
                "LOADTEST_SCENARIO": scenario}
         print(f"spillway loadtest: {scenario} on the {backend} backend at {stack.url}",
@@ -68,19 +69,12 @@ def run_loadtest(*, backend: str, scenario: str, users: int | None, run_time: st
         drained = wait_drained(wiring.get_queue(), 600) is not None
         summary.update({
             "backend": backend, "exit_code": proc.returncode, "drained": drained,
-            "ledger_rows_added": _ledger_rows(stack.env["DATABASE_URL"]) - before,
+            "ledger_rows_added": ledger_counts_at(stack.env["DATABASE_URL"]).rows - before,
             "dead_lettered": wiring.get_queue().stats(DLQ).total,
         })
         if not summary.get("requests"):
             summary["locust_output"] = proc.stderr[-2000:]
     return summary
-
-
-def _ledger_rows(database_url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0]
 
 
 def register(subparsers, add_backend) -> None:

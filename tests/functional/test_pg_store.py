@@ -1,4 +1,4 @@
-"""DeliveryStore and the pool against a real, migrated PostgreSQL (no mocks)."""
+"""AppDatabase and the pool against a real, migrated PostgreSQL (no mocks)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import psycopg
 import pytest
 
 from chalicelib.adapters.postgres.pool import make_pool, pooled, translate_pg_error
-from chalicelib.appdb import DeliveryStore
+from chalicelib.appdb import AppDatabase
 from chalicelib.errors import DependencyUnavailable, PermanentDependencyError, Throttled
 from spillway.migrate import migrate
+from spillway.ops.ledger import ledger_counts
 from tests.unit.test_normalize import corpus
 
 T0 = 1_780_000_000.0  # an arbitrary fixed epoch (seconds); no clock is read
@@ -34,10 +35,10 @@ def pool(app_url):
 
 @pytest.fixture
 def store(pool):
-    return DeliveryStore(pool)
+    return AppDatabase(pool)
 
 
-def put(store: DeliveryStore, event: str, payload, *, delivery_id: str | None = None,
+def put(store: AppDatabase, event: str, payload, *, delivery_id: str | None = None,
         hook_id: str = "h1", received_at: float = T0, receive_count: int = 1,
         payload_bytes: int | None = None) -> bool:
     if payload_bytes is None:
@@ -54,14 +55,14 @@ def one(url: str, query: str, *params):
         return conn.execute(query, params).fetchone()
 
 
-def test_store_every_corpus_payload(store, app_url):
+def test_store_every_corpus_payload(store, pool, app_url):
     payloads = corpus()
     assert payloads, "corpus missing"
     ids = []
     for i, (_path, event, payload) in enumerate(payloads):
         ids.append(f"d-{i}")
         assert put(store, event, payload, delivery_id=ids[-1], received_at=T0 + i)
-    assert store.ledger_counts(ids) == (len(ids), len(ids))
+    assert ledger_counts(pool, ids).totals == (len(ids), len(ids))
     assert one(app_url, "SELECT count(*) FROM pull_requests")[0] > 0
     assert one(app_url, "SELECT count(*) FROM comments")[0] > 0
     assert one(app_url, "SELECT count(DISTINCT kind) FROM comments")[0] == 4
@@ -74,16 +75,16 @@ def test_store_every_corpus_payload(store, app_url):
         assert stored[f"d-{i}"] == payload
 
 
-def test_duplicate_delivery_stores_once(store, app_url):
+def test_duplicate_delivery_stores_once(store, pool, app_url):
     payload = corpus_payload("issues/opened.with-organization.payload.json")
     assert put(store, "issues", payload, delivery_id="dup") is True
     assert put(store, "issues", payload, delivery_id="dup", receive_count=2) is False
-    assert store.ledger_counts(["dup"]) == (1, 1)
+    assert ledger_counts(pool, ["dup"]).totals == (1, 1)
     assert one(app_url, "SELECT attempts FROM webhook_deliveries")[0] == 1
     # the same GUID through another hook is another delivery row (GitHub shares GUIDs per event)
     assert put(store, "issues", payload, delivery_id="dup", hook_id="h2") is True
-    assert store.ledger_counts(["dup", "absent"]) == (2, 1)
-    assert store.count_stored(["dup", "absent"]) == {"dup": 2}
+    assert ledger_counts(pool, ["dup", "absent"]).totals == (2, 1)
+    assert ledger_counts(pool, ["dup", "absent"]).per_delivery == {"dup": 2}
 
 
 def test_duplicate_does_not_reapply_upserts(store, app_url):
@@ -184,12 +185,12 @@ def test_stale_connection_recovers_after_terminate(store, pool, app_url):
     lost_before = pool.get_stats().get("connections_lost", 0)
     assert put(store, "star", corpus_payload("star/created.payload.json"))
     assert pool.get_stats().get("connections_lost", 0) > lost_before  # the check caught it
-    assert store.ledger_counts([]) == (0, 0)
+    assert ledger_counts(pool, []).totals == (0, 0)
 
 
 def test_concurrent_redeliveries_store_once(app_url):
     pool = make_pool(app_url, max_size=4)
-    store = DeliveryStore(pool)
+    store = AppDatabase(pool)
     payload = corpus_payload("pull_request/opened.payload.json")
     results: list[bool] = []
     threads = [threading.Thread(target=lambda: results.append(
@@ -236,10 +237,9 @@ def test_pooled_client_side_programming_error_is_permanent(pool):
 
 def test_translate_pool_timeout_is_throttled(app_url):
     pool = make_pool(app_url, max_size=1, timeout_s=0.2)
-    store = DeliveryStore(pool)
     try:
         with pool.connection(), pytest.raises(Throttled):
-            store.ledger_counts(["x"])
+            ledger_counts(pool, ["x"])
     finally:
         pool.close()
 
@@ -248,7 +248,7 @@ def test_translate_unreachable_is_unavailable(tmp_path):
     pool = make_pool(f"host={tmp_path} dbname=nothing user=nobody", timeout_s=1.0)
     try:
         with pytest.raises(DependencyUnavailable) as info:
-            DeliveryStore(pool).ledger_counts(["x"])
+            ledger_counts(pool, ["x"])
         assert info.value.retryable
     finally:
         pool.close()
@@ -258,7 +258,7 @@ def test_unmigrated_database_is_retryable(pg_url):
     pool = make_pool(pg_url)
     try:
         with pytest.raises(DependencyUnavailable):
-            put(DeliveryStore(pool), "star", corpus_payload("star/created.payload.json"))
+            put(AppDatabase(pool), "star", corpus_payload("star/created.payload.json"))
     finally:
         pool.close()
 
@@ -270,13 +270,13 @@ def corpus_payload(path: str) -> dict:
 _CORPUS = corpus()
 
 
-def test_hostile_depth_is_permanent_not_poison(store, app_url):
+def test_hostile_depth_is_permanent_not_poison(store, pool, app_url):
     deep: list = []
     for _ in range(5000):
         deep = [deep]
     with pytest.raises(PermanentDependencyError):
         put(store, "gollum", {"action": "x", "d": deep}, delivery_id="deep", payload_bytes=1)
-    assert store.ledger_counts(["deep"]) == (0, 0)
+    assert ledger_counts(pool, ["deep"]).totals == (0, 0)
     nested: list = []
     for _ in range(200):
         nested = [nested]

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.core.normalize import KEYS, REPLACEMENT, NormalizedRows, normalize, sanitize
+from chalicelib.appdb import REPLACEMENT, sanitize
+from chalicelib.core.normalize import KEYS, NormalizedRows, normalize
 from tests.corpus import CORPUS
 
 

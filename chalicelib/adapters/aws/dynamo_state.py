@@ -13,9 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.aws.errors import translate_aws_error
+from chalicelib.adapters.aws.errors import translate_aws_errors
 from chalicelib.ports import StateItem
 
 T = TypeVar("T")
@@ -34,10 +32,8 @@ class DynamoState:
         self._table = table_name
 
     def _call(self, what: str, fn: Callable[..., T], **kwargs: Any) -> T:
-        try:
+        with translate_aws_errors(f"{what} {self._table}"):
             return fn(TableName=self._table, **kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc, f"{what} {self._table}") from exc
 
     def get(self, key: str) -> StateItem | None:
         """Strongly consistent ``GetItem``; expired items are returned."""

@@ -13,6 +13,9 @@ Mapping (retryable vs permanent follows ``chalicelib.errors``):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -77,3 +80,20 @@ def translate_aws_error(exc: BaseException, what: str) -> SpillwayError:
     if isinstance(exc, BotoCoreError):
         return DependencyError(f"{what}: {exc}")
     return DependencyError(f"{what}: {exc!r}")
+
+
+@contextmanager
+def translate_aws_errors(what: str, *, ignore_codes: frozenset[str] = frozenset()
+                         ) -> Iterator[None]:
+    """Run the ``with`` body; a botocore error leaving it is raised as the Spillway error of
+    :func:`translate_aws_error` (``from`` the original), naming ``what`` (e.g.
+    ``"get_item spillway-state"``). A ``ClientError`` whose code is in ``ignore_codes`` is
+    swallowed: the body is then left as if it had returned."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) in ignore_codes:
+            return
+        raise translate_aws_error(exc, what) from exc
+    except BotoCoreError as exc:
+        raise translate_aws_error(exc, what) from exc

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.aws.errors import translate_aws_error
+from chalicelib.adapters.aws.errors import translate_aws_errors
 from chalicelib.errors import NotFound
 
 PREFIX = "s3://"
@@ -32,24 +30,18 @@ class S3Blob:
 
     def put(self, key: str, data: bytes) -> str:
         """``PutObject``; returns ``s3://<bucket>/<key>``."""
-        try:
+        with translate_aws_errors(f"put_object {self.bucket}/{key}"):
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=data)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc, f"put_object {self.bucket}/{key}") from exc
         return self.ref(key)
 
     def get(self, ref: str) -> bytes:
         """``GetObject``. Raises :class:`NotFound` for a missing object or a bad reference."""
         bucket, key = self._parse(ref)
-        try:
+        with translate_aws_errors(f"get_object {ref}"):
             return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc, f"get_object {ref}") from exc
 
     def delete(self, ref: str) -> None:
         """``DeleteObject`` (deleting a missing object is not an error)."""
         bucket, key = self._parse(ref)
-        try:
+        with translate_aws_errors(f"delete_object {ref}"):
             self._s3.delete_object(Bucket=bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc, f"delete_object {ref}") from exc

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.aws.errors import error_code, translate_aws_error
+from chalicelib.adapters.aws.errors import translate_aws_errors
 from chalicelib.core.queues import check_message, target_queue
 from chalicelib.errors import DependencyError, NotFound, PermanentDependencyError
 from chalicelib.ports import QUEUES, QueueMessage, QueueStats, queue_name
@@ -63,10 +61,8 @@ class SqsQueue:
 
     @staticmethod
     def _call(what: str, fn: Callable[..., T], **kwargs: Any) -> T:
-        try:
+        with translate_aws_errors(what):
             return fn(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc, what) from exc
 
     def _url(self, queue: str) -> str:
         try:
@@ -113,16 +109,11 @@ class SqsQueue:
     def change_visibility(self, queue: str, receipt_handle: str, timeout_s: int) -> None:
         """``ChangeMessageVisibility``; a stale handle (message deleted or no longer in
         flight) is ignored."""
-        try:
+        with translate_aws_errors(f"change_message_visibility {queue}",
+                                  ignore_codes=STALE_HANDLE_CODES):
             self._sqs.change_message_visibility(QueueUrl=self._url(queue),
                                                 ReceiptHandle=receipt_handle,
                                                 VisibilityTimeout=int(timeout_s))
-        except ClientError as exc:
-            if error_code(exc) in STALE_HANDLE_CODES:
-                return
-            raise translate_aws_error(exc, f"change_message_visibility {queue}") from exc
-        except BotoCoreError as exc:
-            raise translate_aws_error(exc, f"change_message_visibility {queue}") from exc
 
     def stats(self, queue: str) -> QueueStats:
         """From ``ApproximateNumberOfMessages`` / ``...NotVisible`` / ``...Delayed``.

@@ -37,7 +37,6 @@ from chalicelib.core.breaker.events import (
     AUTO,
     MANUAL,
     CallNotPermitted,
-    Event,
     StateTransition,
     Tripped,
 )
@@ -57,7 +56,7 @@ from chalicelib.core.breaker.window import Bucket, Tally, merge_buckets, window_
 
 __all__ = [
     "AUTO", "DEFAULT_CONFIG", "MANUAL", "MANUAL_STATES", "TRANSITIONS", "BreakerConfig",
-    "BreakerState", "Bucket", "CallNotPermitted", "CircuitState", "Decision", "Event", "Forced",
+    "BreakerState", "Bucket", "CallNotPermitted", "CircuitState", "Decision", "Forced",
     "IllegalTransition", "Outcome", "StateTransition", "Tally", "Tripped", "classify_outcome",
     "decide", "expire", "force", "merge_buckets", "record", "reset", "transition",
     "window_rates",
