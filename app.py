@@ -12,15 +12,14 @@ its mapping's maximum concurrency (``.chalice/config.json``). Chalice does not s
 ReportBatchItemFailures: ``spillway deploy`` and ``infra/chalice-merge.json`` do.
 """
 
-import os
-
 from chalice import Chalice, Response
 
 from chalicelib import wiring
 from chalicelib.ports import queue_name
+from chalicelib.settings import queue_prefix
 
 app = Chalice(app_name="spillway")
-_PREFIX = os.environ.get("SPILLWAY_QUEUE_PREFIX", "spillway")
+_PREFIX = queue_prefix()
 
 #: (batch size, maximum batching window s, maximum concurrency) per priority queue.
 WORKER_SCALING = {"high": (10, 1, 10), "medium": (10, 2, 4), "low": (10, 5, 2)}

@@ -60,7 +60,7 @@ class Edge:
 
     ``secret`` returns the webhook secret (cached by the caller, e.g. Powertools Parameters);
     ``dedupe`` wraps a function so it runs once per idempotency key -- built by
-    :func:`chalicelib.wiring.make_dedupe` from Powertools idempotency. ``clock`` gives epoch
+    :func:`chalicelib.dedup.make_dedupe` from Powertools idempotency. ``clock`` gives epoch
     seconds.
     """
 

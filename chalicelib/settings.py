@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from chalicelib.core.queues import queue_name
 from chalicelib.errors import ConfigError
-from chalicelib.ports import queue_name
 
 BACKENDS = ("aws", "postgres")
 
@@ -50,14 +50,26 @@ def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     raise ConfigError(f"{key} must be true or false, got {raw!r}")
 
 
+def queue_prefix(env: Mapping[str, str] | None = None) -> str:
+    """``SPILLWAY_QUEUE_PREFIX`` from ``env`` (default ``os.environ``; default ``spillway``),
+    validated, without reading any other key: safe when ``chalice package`` imports ``app.py``
+    with no secrets or database set. Raises :class:`ConfigError` naming the key."""
+    env = os.environ if env is None else env
+    prefix = env.get("SPILLWAY_QUEUE_PREFIX", "spillway").strip()
+    if not prefix or not all(c.isalnum() or c in "-_" for c in prefix):
+        raise ConfigError(f"SPILLWAY_QUEUE_PREFIX must be [A-Za-z0-9_-]+, got {prefix!r}")
+    return prefix
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of Spillway's runtime settings.
 
     ``backend``: ``aws`` (SQS/DynamoDB/S3) or ``postgres`` (single-node). ``queue_prefix``
     names the queues ``<prefix>-high|medium|low|dlq``, the tables ``<prefix>-state`` and
-    ``<prefix>-idempotency``; ``claim_check_bucket`` defaults to the template's
-    ``<prefix>-claim-checks-<account>`` with moto's account id. ``webhook_secret`` is the
+    ``<prefix>-idempotency``; ``claim_check_bucket`` is the S3 bucket of claim checks (the infra
+    stack's ``ClaimCheckBucketName`` output, ``<prefix>-claim-checks-<account id>``), required
+    by the aws backend's edge and workers when they first need it. ``webhook_secret`` is the
     secret itself (local) and ``webhook_secret_param`` an SSM parameter name (AWS); one of them
     is required by the edge. ``database_url`` is the application database (workers), or
     ``database_url_param`` the SSM SecureString parameter holding it (AWS: keeps the password out
@@ -81,7 +93,7 @@ class Settings:
     idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S
     max_receive_count: int = 5
     region: str = "us-east-1"
-    claim_check_bucket: str = "spillway-claim-checks-123456789012"
+    claim_check_bucket: str | None = None
     db_pool_size: int = 4
     queue_pool_size: int = 4
     retry_base_s: int = 60
@@ -110,12 +122,10 @@ class Settings:
         backend = env.get("SPILLWAY_BACKEND", "aws").strip().lower()
         if backend not in BACKENDS:
             raise ConfigError(f"SPILLWAY_BACKEND must be one of {BACKENDS}, got {backend!r}")
-        prefix = env.get("SPILLWAY_QUEUE_PREFIX", "spillway").strip()
-        if not prefix or not all(c.isalnum() or c in "-_" for c in prefix):
-            raise ConfigError(f"SPILLWAY_QUEUE_PREFIX must be [A-Za-z0-9_-]+, got {prefix!r}")
+        prefix = queue_prefix(env)
         database_url = env.get("DATABASE_URL") or None
-        bucket = env.get("CLAIM_CHECK_BUCKET") or f"{prefix}-claim-checks-123456789012"
-        if "ACCOUNT_ID" in bucket:
+        bucket = env.get("CLAIM_CHECK_BUCKET") or None
+        if bucket and "ACCOUNT_ID" in bucket:
             raise ConfigError(f"CLAIM_CHECK_BUCKET still holds the placeholder: {bucket!r} "
                               "(use the infra stack's ClaimCheckBucketName output)")
         settings = cls(

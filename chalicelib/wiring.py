@@ -14,7 +14,6 @@ Backends (``SPILLWAY_BACKEND``):
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from collections.abc import Callable
 from functools import cache, lru_cache
@@ -40,11 +39,11 @@ def reset() -> None:
     """Close the connection pools and forget every cached object (tests; the local runtime
     after changing settings). Safe to call at any time; never raises."""
     with _lock:
-        for getter in (_queue_pool, _app_pool):
+        for getter in (get_queue_pool, _app_pool):
             if getter.cache_info().currsize:
                 with contextlib.suppress(Exception):
                     getter().close()
-        for fn in (get_settings, boto_client, _queue_pool, _app_pool, get_queue, get_state,
+        for fn in (get_settings, boto_client, get_queue_pool, _app_pool, get_queue, get_state,
                    get_blobs, get_edge, get_worker, get_breaker, _secret_getter, get_metrics):
             fn.cache_clear()
 
@@ -60,13 +59,10 @@ def boto_client(service: str):
     return boto3.session.Session().client(service, region_name=get_settings().region, config=cfg)
 
 
-def queue_pool():
-    """The postgres backend's connection pool on ``QUEUE_DATABASE_URL`` (operator tooling)."""
-    return _built(_queue_pool)
-
-
 @lru_cache(maxsize=1)
-def _queue_pool():
+def get_queue_pool():
+    """The postgres backend's connection pool on ``QUEUE_DATABASE_URL`` (queues, state,
+    idempotency records, blobs). Raises :class:`ConfigError` when no URL is set."""
     from chalicelib.adapters.postgres.pool import make_pool
 
     settings = get_settings()
@@ -98,7 +94,7 @@ def get_queue():
     if settings.backend == "postgres":
         from chalicelib.adapters.postgres.queue import PgQueue
 
-        return PgQueue(_queue_pool(), max_receive_count=settings.max_receive_count)
+        return PgQueue(get_queue_pool(), max_receive_count=settings.max_receive_count)
     from chalicelib.adapters.aws.sqs_queue import SqsQueue
 
     return SqsQueue.from_prefix(boto_client("sqs"), settings.queue_prefix)
@@ -111,7 +107,7 @@ def get_state():
     if settings.backend == "postgres":
         from chalicelib.adapters.postgres.state import PgState
 
-        return PgState(_queue_pool())
+        return PgState(get_queue_pool())
     from chalicelib.adapters.aws.dynamo_state import DynamoState
 
     return DynamoState(boto_client("dynamodb"), settings.state_table)
@@ -124,7 +120,10 @@ def get_blobs():
     if settings.backend == "postgres":
         from chalicelib.adapters.postgres.blob import PgBlob
 
-        return PgBlob(_queue_pool())
+        return PgBlob(get_queue_pool())
+    if not settings.claim_check_bucket:
+        raise ConfigError("CLAIM_CHECK_BUCKET is required by the aws backend (the infra "
+                          "stack's ClaimCheckBucketName output)")
     from chalicelib.adapters.aws.s3_blob import S3Blob
 
     return S3Blob(boto_client("s3"), settings.claim_check_bucket)
@@ -135,53 +134,11 @@ def _idempotency_layer():
     if settings.backend == "postgres":
         from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
 
-        return PgIdempotencyLayer(_queue_pool())
+        return PgIdempotencyLayer(get_queue_pool())
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     return DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
                                     boto3_client=boto_client("dynamodb"))
-
-
-def make_dedupe(layer: Any, ttl_s: int) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
-    """A decorator making a function run once per ``key=`` argument (Powertools idempotency).
-
-    A repeated key returns the first result with ``"duplicate": True`` added (response hook).
-    Raises :class:`DeliveryInProgress` while another invocation holds the key and
-    :class:`DedupUnavailable` when the idempotency store fails; the function's own errors pass.
-    Records expire after ``ttl_s`` seconds; an in-progress record expires with the Lambda
-    context's remaining time, so a crashed invocation does not block redelivery.
-    """
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        BaseError,
-        IdempotencyAlreadyInProgressError,
-    )
-
-    from chalicelib.errors import DedupUnavailable, DeliveryInProgress
-
-    config = IdempotencyConfig(expires_after_seconds=ttl_s,
-                               response_hook=lambda response, _record: {**response,
-                                                                        "duplicate": True})
-
-    def decorate(fn: Callable[..., dict]) -> Callable[..., dict]:
-        once = idempotent_function(fn, data_keyword_argument="key", persistence_store=layer,
-                                   config=config, key_prefix="delivery")
-
-        @functools.wraps(fn)
-        def wrapped(**kwargs: Any) -> dict:
-            # Powertools' errors become ours here, at the boundary (it wraps every store
-            # failure in one of its BaseError classes); fn's own errors pass unchanged.
-            try:
-                return once(**kwargs)
-            except IdempotencyAlreadyInProgressError as exc:
-                raise DeliveryInProgress(str(exc)) from exc
-            except BaseError as exc:
-                raise DedupUnavailable(f"dedup store: {exc}") from exc
-
-        wrapped.config = config  # so handlers can register the Lambda context
-        return wrapped
-
-    return decorate
 
 
 @lru_cache(maxsize=1)
@@ -209,6 +166,7 @@ def get_metrics():
 
 @lru_cache(maxsize=1)
 def get_edge():
+    from chalicelib.dedup import make_dedupe
     from chalicelib.edge import Edge
 
     settings = get_settings()
@@ -233,15 +191,6 @@ def get_breaker():
     return SharedCircuitBreaker(BREAKER_NAME, get_state(),
                                 BreakerConfig(wait_in_open_s=settings.breaker_open_s),
                                 store_failure_policy="fail_open", metrics=get_metrics())
-
-
-def breaker_status() -> dict | None:
-    """Operator view of the database breaker (see :func:`chalicelib.shared_breaker.status`)."""
-    if not get_settings().breaker_enabled:
-        return None
-    from chalicelib.shared_breaker import status
-
-    return status(get_state(), BREAKER_NAME)
 
 
 @lru_cache(maxsize=1)
@@ -278,25 +227,8 @@ def handle_sqs(event: dict, context: Any, *, queue: str) -> dict:
 def liveness() -> dict:
     """The public health route: no I/O at all. It runs on the edge function, whose reserved
     concurrency belongs to GitHub's deliveries, so it must be cheap; depths and breaker state
-    are ``spillway status``'s (see :func:`status`)."""
+    are ``spillway status``'s (``spillway/ops/status.py``)."""
     return {"status": "ok", "backend": get_settings().backend}
-
-
-def status() -> dict:
-    """Queue depths and breaker state, for ``spillway status`` (several requests: operators
-    only). Raises the queue's and state store's errors."""
-    from chalicelib.ports import QUEUES
-
-    queue = _built(get_queue)
-    out: dict[str, Any] = {"backend": get_settings().backend, "queues": {}}
-    for name in QUEUES:
-        stats = queue.stats(name)
-        out["queues"][name] = {"visible": stats.visible, "in_flight": stats.in_flight,
-                               "delayed": stats.delayed}
-    breaker = breaker_status()
-    if breaker is not None:
-        out["breaker"] = {k: breaker.get(k) for k in ("state", "trips", "retry_after_s")}
-    return out
 
 
 def _flush_metrics() -> None:

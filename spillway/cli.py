@@ -117,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _queue_pool():
     """The postgres backend's pool on the queue database (QUEUE_DATABASE_URL)."""
-    from chalicelib import wiring
+    from spillway.ops.status import queue_pool
 
-    return wiring.queue_pool()
+    return queue_pool()
 
 
 def _interrupt(signum, frame):
@@ -203,15 +203,15 @@ def cmd_db_migrate(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from chalicelib import wiring
+    from spillway.ops.status import status as read_status
 
-    status = wiring.status()
+    status = read_status()
     if args.json:
         print(json.dumps(status, sort_keys=True))
     else:
         for name, s in status["queues"].items():
             print(f"{name:<7} visible {s['visible']:>6}  in flight {s['in_flight']:>6}  "
-                  f"delayed {s['delayed']:>6}")
+                  f"delayed {s['delayed']:>6}  oldest {s['oldest_age_s']:>7.1f} s")
         if "breaker" in status:
             print(f"breaker {status['breaker'].get('state')}")
     return 0

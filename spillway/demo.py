@@ -198,9 +198,9 @@ class _Chaos(threading.Thread):
         _progress("  chaos: application PostgreSQL is back")
 
     def breaker_trips(self) -> int:
-        from chalicelib import wiring
+        from spillway.ops.status import breaker_status
 
-        status = wiring.breaker_status()
+        status = breaker_status()
         return int(status.get("trips", 0)) if status else 0
 
 

@@ -58,7 +58,7 @@ def register(subparsers: Any, pool_factory: Callable[[], Any], *,
     """Add ``housekeep`` to ``subparsers`` (the ``spillway db`` group's
     ``add_subparsers()`` object); returns its parser. ``pool_factory()`` is called only when
     the command runs and returns a ``psycopg_pool.ConnectionPool`` on the queue database, e.g.
-    ``lambda: chalicelib.wiring._queue_pool()``; the pool is not closed (the factory owns it).
+    ``spillway.ops.status.queue_pool``; the pool is not closed (the factory owns it).
     The command prints the counts as one JSON object and returns exit status 0."""
     parser = subparsers.add_parser(
         "housekeep", help="delete expired idempotency records, old claim-check blobs and "

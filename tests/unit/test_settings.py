@@ -14,6 +14,7 @@ def test_defaults_need_nothing_set():
                                                               DEFAULT_MAX_BODY_BYTES)
     assert s.queue_name("high") == "spillway-high" and s.state_table == "spillway-state"
     assert s.queue_database_url is None and s.breaker_enabled is True
+    assert s.claim_check_bucket is None  # no account id is guessed
 
 
 def test_queue_database_defaults_to_the_application_database():
@@ -44,3 +45,16 @@ def test_a_bad_value_is_refused_naming_its_key(env, key):
                                             ("No", False), ("", True)])
 def test_booleans(raw, value):
     assert Settings.from_env({"BREAKER_ENABLED": raw}).breaker_enabled is value
+
+
+def test_the_aws_backend_needs_the_claim_check_bucket_named(monkeypatch):
+    from chalicelib import wiring
+
+    monkeypatch.setenv("SPILLWAY_BACKEND", "aws")
+    monkeypatch.delenv("CLAIM_CHECK_BUCKET", raising=False)
+    wiring.reset()
+    try:
+        with pytest.raises(ConfigError, match="CLAIM_CHECK_BUCKET"):
+            wiring.get_blobs()
+    finally:
+        wiring.reset()
