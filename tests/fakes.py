@@ -1,8 +1,9 @@
-"""In-memory :class:`~chalicelib.ports.StatePort`: one process, thread-safe, same semantics as
-the DynamoDB and PostgreSQL adapters (the contract suite runs against all of them).
+"""Test fakes of our ports, held to the same contract suites as the real adapters.
 
-For tests, benchmarks and single-process tools; shared state across Lambda instances needs
-DynamoDB (``DynamoState``) or PostgreSQL (``PgState``).
+:class:`MemoryState`: an in-memory :class:`~chalicelib.ports.StatePort`, one process,
+thread-safe (``tests/contract/test_state_contract.py`` and the breaker store suite run against
+it beside DynamoDB and PostgreSQL). Shared state across Lambda instances needs DynamoDB
+(``DynamoState``) or PostgreSQL (``PgState``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.errors import ConflictError
@@ -20,13 +20,12 @@ from chalicelib.ports import StateItem
 
 class MemoryState:
     """Items in a dict behind a lock. ``data`` is copied through JSON on write (so it must be
-    JSON-serialisable, as for the real stores) and deep-copied on read. ``clock`` (epoch
-    seconds) is used only by :meth:`purge_expired`, the stand-in for DynamoDB TTL deletion."""
+    JSON-serialisable, as for the real stores) and deep-copied on read. Expired items stay
+    (``expires_at`` is checked by callers, as the port says)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time):
+    def __init__(self) -> None:
         self._items: dict[str, StateItem] = {}
         self._lock = threading.Lock()
-        self._clock = clock
 
     def get(self, key: str) -> StateItem | None:
         with self._lock:
@@ -62,15 +61,6 @@ class MemoryState:
         """Items whose key starts with ``prefix``, sorted by key."""
         with self._lock:
             return [_copy(self._items[k]) for k in sorted(self._items) if k.startswith(prefix)]
-
-    def purge_expired(self) -> int:
-        """Delete items whose ``expires_at`` has passed by ``clock``; returns how many."""
-        now = self._clock()
-        with self._lock:
-            dead = [k for k, item in self._items.items() if item.expired(now)]
-            for key in dead:
-                del self._items[key]
-            return len(dead)
 
 
 def _copy(item: StateItem) -> StateItem:

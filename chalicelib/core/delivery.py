@@ -2,7 +2,7 @@
 
 What GitHub sends (GitHub Docs, "Webhook events and payloads", "Delivery headers"):
 ``X-GitHub-Event``, ``X-GitHub-Delivery`` (a GUID, the same on a redelivery),
-``X-GitHub-Hook-ID``, ``X-GitHub-Hook-Installation-Target-Type`` / ``-ID``,
+``X-GitHub-Hook-ID``, ``X-GitHub-Hook-Installation-Target-Type`` / ``-ID`` (validated, not kept),
 ``X-Hub-Signature-256`` and a ``Content-Type`` of ``application/json`` (the body is the JSON
 document) or ``application/x-www-form-urlencoded`` (the body is ``payload=<urlencoded JSON>``).
 
@@ -62,8 +62,7 @@ class Delivery:
     document text exactly as received (for form bodies: the decoded ``payload`` field);
     ``payload`` is its parse (a dict). ``action`` is the payload's top-level ``action`` when it
     is a string, else None. ``body_bytes`` is the raw body length in bytes; ``received_at`` is
-    epoch seconds. ``installation_target_type``/``_id`` come from the
-    ``X-GitHub-Hook-Installation-Target-*`` headers (None when absent).
+    epoch seconds.
     """
 
     event: str
@@ -74,8 +73,6 @@ class Delivery:
     payload: dict[str, Any] = field(repr=False, compare=False)
     body_bytes: int
     received_at: float
-    installation_target_type: str | None = None
-    installation_target_id: str | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -104,8 +101,9 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str | byt
     hook_id = _header(lowered, "X-GitHub-Hook-ID") or ""
     if ":" in hook_id:  # keeps "<hook_id>:<delivery_id>" unambiguous
         raise InvalidHeader(f"X-GitHub-Hook-ID is invalid: {hook_id!r}")
-    target_type = _header(lowered, "X-GitHub-Hook-Installation-Target-Type")
-    target_id = _header(lowered, "X-GitHub-Hook-Installation-Target-ID")
+    # Not kept (nothing reads them), but a malformed one is still refused as before.
+    for name in ("X-GitHub-Hook-Installation-Target-Type", "X-GitHub-Hook-Installation-Target-ID"):
+        _header(lowered, name)
 
     payload_json = _document_text(lowered.get("content-type"), body)
     payload = _parse_object(payload_json)
@@ -119,8 +117,6 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str | byt
         payload=payload,
         body_bytes=len(body),
         received_at=received_at,
-        installation_target_type=target_type,
-        installation_target_id=target_id,
     )
 
 

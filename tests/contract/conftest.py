@@ -95,8 +95,12 @@ def queue_backend(request) -> Backend:
                    clock.advance)
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[*BACKENDS, "memory"])
 def state_backend(request) -> Backend:
+    if request.param == "memory":  # the test fake must keep the same contract
+        from tests.fakes import MemoryState
+
+        return Backend("memory", MemoryState(), time.sleep)
     if request.param == "aws":
         request.getfixturevalue("aws_stack")
         from chalicelib.adapters.aws.dynamo_state import DynamoState

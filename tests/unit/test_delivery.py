@@ -63,8 +63,6 @@ def test_a_json_delivery_parses():
     assert delivery.payload == {"action": "opened", "issue": {"number": 1}}
     assert delivery.body_bytes == len(body)
     assert delivery.received_at == NOW
-    assert delivery.installation_target_type == "repository"
-    assert delivery.installation_target_id == "79929171"
     assert delivery.idempotency_key == f"292430182:{GUID}"
 
 
@@ -75,8 +73,6 @@ def test_lowercase_headers_and_absent_optional_ones():
     delivery = parse({k.lower(): v for k, v in headers.items()}, body)
     assert delivery.action is None
     assert delivery.hook_id == ""
-    assert delivery.installation_target_type is None
-    assert delivery.installation_target_id is None
     assert delivery.idempotency_key == f":{GUID}"
 
 
