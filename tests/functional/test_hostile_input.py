@@ -230,7 +230,7 @@ def test_claim_check_keys_never_collide(worker):
 
 
 def test_hostile_payloads_are_stored_not_dead_lettered(worker):
-    """Odd but valid deliveries of the events normalize.py handles all reach the ledger."""
+    """Odd but valid deliveries of the events chalicelib.core.normalize handles all reach the ledger."""
     repo = {"id": 42, "full_name": "o/r", "owner": {"id": 9, "login": "o"}}
     weird = ["x", [1], None, BIG_INT, -5, 1.5, True, "123", 0, {"id": "nope"}]
     cases: list[tuple[str, object]] = []
