@@ -27,7 +27,7 @@ from chalicelib.adapters.dynamo_state import DynamoState
 from chalicelib.breaker import SharedCircuitBreaker, breaker_key, status
 from chalicelib.core.breaker import BreakerConfig
 from chalicelib.errors import CircuitOpen, ConflictError, DependencyUnavailable
-from spillway.embedded import FAKE_AWS_ENV, MotoServer
+from spillway.local.embedded import FAKE_AWS_ENV, MotoServer
 
 TABLE = "bench-state"
 
