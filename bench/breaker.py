@@ -27,7 +27,7 @@ from chalicelib.adapters.aws.dynamo_state import DynamoState
 from chalicelib.core.breaker import BreakerConfig
 from chalicelib.errors import CircuitOpen, ConflictError, DependencyUnavailable
 from chalicelib.shared_breaker import SharedCircuitBreaker, breaker_key
-from spillway.embedded import FAKE_AWS_ENV, MotoServer
+from spillway.local.embedded import FAKE_AWS_ENV, MotoServer
 from spillway.ops.breaker import status
 
 TABLE = "bench-state"

@@ -43,8 +43,8 @@ def run_aws(messages: int) -> float:
     import boto3
 
     from chalicelib.adapters.aws.sqs_queue import SqsQueue
-    from spillway.embedded import FAKE_AWS_ENV, MotoServer
-    from spillway.runtime.stack import provision
+    from spillway.deploy import provision
+    from spillway.local.embedded import FAKE_AWS_ENV, MotoServer
 
     server = MotoServer.start()
     try:
@@ -61,7 +61,7 @@ def run_postgres(messages: int) -> float:
     from psycopg_pool import ConnectionPool
 
     from chalicelib.adapters.postgres.queue import PgQueue
-    from spillway.embedded import EmbeddedPostgres
+    from spillway.local.embedded import EmbeddedPostgres
     from spillway.migrate import migrate
 
     server = EmbeddedPostgres(tempfile.mkdtemp(prefix="spillway-bench-pg-")).start()

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from chalicelib.core.classify import priority_for
 from chalicelib.core.signature import sign
+from spillway.paths import ROOT, SAMPLES
 
-ROOT = Path(__file__).resolve().parents[1]
 CANDIDATE_CORPORA = (
     ROOT.parent / "shared" / "github-webhooks",
-    ROOT / "spillway" / "samples",
+    SAMPLES,
 )
 
 

@@ -13,13 +13,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from chalicelib.ports import DLQ, PRIORITIES
+from chalicelib.errors import ConfigError
+from chalicelib.ports import DLQ
+from spillway.local.drain import wait_drained
+from spillway.local.stack import LocalStack, StackOptions
+from spillway.paths import SAMPLES
 from spillway.replay import SendResult, iter_payloads, replay
-from spillway.runtime.stack import LocalStack, StackOptions
-
-SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 @dataclass
@@ -53,7 +53,7 @@ def run_demo(opts: DemoOptions) -> dict:
     dead_lettered, missing, duplicated, plus rates and latencies)."""
     payloads = list(iter_payloads(opts.paths))
     if not payloads:
-        raise SystemExit(f"no payloads found under {', '.join(opts.paths)}")
+        raise ConfigError(f"no payloads found under {', '.join(opts.paths)}")
     total = len(payloads) * opts.burst
     _progress(f"spillway demo: {len(payloads)} payloads x {opts.burst} = {total} deliveries, "
               f"backend {opts.backend}; starting the local stack ...")
@@ -133,23 +133,6 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
     return summary
 
 
-def wait_drained(queue, timeout_s: float) -> float | None:
-    """Wait until the priority queues are empty twice in a row; the perf_counter time, or None."""
-    deadline = time.perf_counter() + timeout_s
-    empty_polls, last_report = 0, 0.0
-    while time.perf_counter() < deadline:
-        depth = {p: queue.stats(p) for p in PRIORITIES}
-        left = sum(s.total for s in depth.values())
-        empty_polls = empty_polls + 1 if left == 0 else 0
-        if empty_polls >= 2:
-            return time.perf_counter()
-        if time.perf_counter() - last_report > 2:
-            last_report = time.perf_counter()
-            _progress("  draining: " + ", ".join(
-                f"{p} {s.visible}+{s.in_flight}+{s.delayed}" for p, s in depth.items())
-                + " (visible+in flight+delayed)")
-        time.sleep(0.5)
-    return None
 
 
 def _dead_lettered_ids(queue) -> set[str]:
@@ -175,7 +158,7 @@ class _Chaos(threading.Thread):
     def __init__(self, stack: LocalStack, outage_s: float, after_s: float = 1.0):
         super().__init__(name="chaos", daemon=True)
         if stack.app_db is None:
-            raise SystemExit("--chaos db-outage needs the embedded PostgreSQL (unset DATABASE_URL)")
+            raise ConfigError("--chaos db-outage needs the embedded PostgreSQL (unset DATABASE_URL)")
         self.stack, self.outage_s, self.after_s = stack, outage_s, after_s
         self.restored_at: float | None = None
 

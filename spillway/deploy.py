@@ -16,11 +16,15 @@ shape of Chalice's own ``deploy/planner.py`` and ``deploy/executor.py``):
 
 The ``chalice package --merge-template infra/chalice-merge.json`` path does step 3 in the
 template instead (docs/DEPLOY.md).
+
+:func:`provision` creates the same stack in whatever AWS boto3 points at (the moto server of the
+local stack, the contract suite and the benchmarks) through the same
+:meth:`Executor.deploy_stack`: the one way the infra stack is created. The command line is
+``spillway.commands.deploy``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -31,10 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.errors import ConfigError, PermanentDependencyError, SpillwayError
+from chalicelib.errors import ConfigError, PermanentDependencyError
+from spillway.paths import INFRA_TEMPLATE, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-INFRA_TEMPLATE = ROOT / "infra" / "template.yaml"
 STAGES = ("dev", "prod")
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 #: ``schema_version`` of the deployed-resources file written by Chalice 1.x
@@ -153,7 +156,9 @@ def describe(instruction: Instruction) -> str:
 class Executor:
     """Carries out instructions. Clients are boto3 clients (``cloudformation``, ``lambda``),
     needed only by the instructions that use them; ``run`` is :func:`subprocess.run`;
-    ``sleep`` waits between retries of a mapping that is still being created (seconds).
+    ``sleep`` waits between retries of a mapping that is still being created (seconds);
+    ``stack_poll_s`` is the seconds between two looks at a stack being created or updated
+    (None: boto3's waiter default, 30 s, as ``aws cloudformation deploy``).
 
     Raises a :mod:`chalicelib.errors` error translated from botocore, or
     :class:`PermanentDependencyError` when ``chalice deploy`` fails.
@@ -167,8 +172,9 @@ class Executor:
     def __init__(self, *, cloudformation: Any = None, lambda_client: Any = None,
                  run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
                  sleep: Callable[[float], None] = time.sleep,
-                 out: Callable[[str], None] = print):
+                 out: Callable[[str], None] = print, stack_poll_s: int | None = None):
         self._cfn = cloudformation
+        self._waiter_config = {"Delay": stack_poll_s} if stack_poll_s else {}
         self._lambda = lambda_client
         self._run = run
         self._sleep = sleep
@@ -184,9 +190,10 @@ class Executor:
             else:
                 self.update_mapping(instruction)
 
-    def deploy_stack(self, step: DeployInfraStack) -> str:
+    def deploy_stack(self, step: DeployInfraStack, *, update: bool = True) -> str:
         """Create or update the stack and wait; returns ``"created"``, ``"updated"`` or
-        ``"unchanged"``. A stack in ``ROLLBACK_COMPLETE`` must be deleted by hand first."""
+        ``"unchanged"`` (also when the stack exists and ``update`` is false: it is left as it
+        is). A stack in ``ROLLBACK_COMPLETE`` must be deleted by hand first."""
         from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
         from chalicelib.adapters.aws.errors import error_code, translate_aws_error
@@ -197,16 +204,20 @@ class Executor:
                                  for k, v in step.parameters]}
         try:
             if self._stack_exists(step.stack_name):
+                if not update:
+                    return "unchanged"
                 try:
                     self._cfn.update_stack(**kwargs)
                 except ClientError as exc:
                     if error_code(exc) == "ValidationError" and "No updates" in str(exc):
                         return "unchanged"
                     raise
-                self._cfn.get_waiter("stack_update_complete").wait(StackName=step.stack_name)
+                self._cfn.get_waiter("stack_update_complete").wait(
+                    StackName=step.stack_name, WaiterConfig=self._waiter_config)
                 return "updated"
             self._cfn.create_stack(**kwargs)
-            self._cfn.get_waiter("stack_create_complete").wait(StackName=step.stack_name)
+            self._cfn.get_waiter("stack_create_complete").wait(
+                StackName=step.stack_name, WaiterConfig=self._waiter_config)
             return "created"
         except WaiterError as exc:
             raise PermanentDependencyError(
@@ -274,50 +285,30 @@ def load_deployed(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read Chalice's deployed resources ({exc})") from exc
 
 
-# --- command line -----------------------------------------------------------------------------
-def _parameter(value: str) -> tuple[str, str]:
-    key, sep, val = value.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError("expected KEY=VALUE")
-    return key, val
+# --- the local / test infra stack ----------------------------------------------------------
+def provision(prefix: str = "spillway", max_receive_count: int = 5,
+              visibility_timeout_s: int = 180, *, cfn: Any = None,
+              stack_name: str | None = None) -> dict[str, str]:
+    """Create the ``infra/template.yaml`` stack (``stack_name``, default ``<prefix>-local``)
+    in the AWS that boto3 points at (the moto server locally) unless it exists, wait for it
+    (polling every second), and return its outputs ``{OutputKey: OutputValue}``.
 
+    ``prefix``, ``max_receive_count`` and ``visibility_timeout_s`` (seconds) are the
+    template's ``Prefix``, ``MaxReceiveCount`` and ``VisibilityTimeoutSeconds`` parameters;
+    ``cfn`` a boto3 CloudFormation client (default: ``chalicelib.wiring``'s). Raises
+    :class:`PermanentDependencyError` if the stack is not ``CREATE_COMPLETE`` or
+    ``UPDATE_COMPLETE``, or a :mod:`chalicelib.errors` error translated from botocore.
+    """
+    if cfn is None:
+        from chalicelib import wiring
 
-def register(subparsers: Any) -> None:
-    """Add ``deploy`` to the ``spillway`` command line (``subparsers`` from argparse)."""
-    p = subparsers.add_parser(
-        "deploy", help="infra stack + chalice deploy + ReportBatchItemFailures on the mappings")
-    p.add_argument("--stage", choices=STAGES, required=True)
-    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument("--parameter", type=_parameter, action="append", default=[],
-                   metavar="KEY=VALUE", help="infra/template.yaml parameter (repeatable), "
-                   "e.g. AlarmEmail=ops@example.com")
-    p.add_argument("--skip-infra", action="store_true", help="do not deploy the infra stack")
-    p.set_defaults(func=cmd_deploy)
-
-
-def cmd_deploy(args: argparse.Namespace, project_dir: Path = ROOT) -> int:
-    steps = plan_deploy(args.stage, project_dir, args.parameter)
-    if args.skip_infra:
-        steps = tuple(s for s in steps if not isinstance(s, DeployInfraStack))
-    deployed_path = deployed_file(project_dir, args.stage)
-    try:
-        if args.dry_run:
-            for step in steps:
-                print(describe(step))
-            if deployed_path.exists():
-                for step in plan_event_source_updates(load_deployed(deployed_path)):
-                    print(describe(step))
-            else:
-                print(f"(then ReportBatchItemFailures on each sqs_event in {deployed_path})")
-            return 0
-        import boto3
-
-        session = boto3.session.Session()
-        executor = Executor(cloudformation=session.client("cloudformation"),
-                            lambda_client=session.client("lambda"))
-        executor.execute(steps)
-        executor.execute(plan_event_source_updates(load_deployed(deployed_path)))
-    except SpillwayError as exc:
-        print(f"spillway deploy: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        cfn = wiring.boto_client("cloudformation")
+    name = stack_name or f"{prefix}-local"
+    step = DeployInfraStack(name, str(INFRA_TEMPLATE), (
+        ("Prefix", prefix), ("MaxReceiveCount", str(max_receive_count)),
+        ("VisibilityTimeoutSeconds", str(visibility_timeout_s))))
+    Executor(cloudformation=cfn, stack_poll_s=1).deploy_stack(step, update=False)
+    (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
+    if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise PermanentDependencyError(f"stack {name} is {stack['StackStatus']}")
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}

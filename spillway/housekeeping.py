@@ -9,13 +9,11 @@ DynamoDB TTL (state, idempotency records) and S3 lifecycle rule (claim checks) d
 
 Each table is cleared in batches of at most ``batch`` rows, one short ``DELETE`` transaction
 each, so no call holds locks for long. Operator tooling, run from cron or by hand as
-``spillway db housekeep``; never imported by the Lambda handlers.
+``spillway db housekeep`` (``spillway.commands.db``); never imported by the Lambda handlers.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,28 +50,3 @@ def housekeep(pool: Any, now: Callable[[], float] = time.time, batch: int = 10_0
         counts[table] = total
     return counts
 
-
-def register(subparsers: Any, pool_factory: Callable[[], Any], *,
-             clock: Callable[[], float] = time.time) -> argparse.ArgumentParser:
-    """Add ``housekeep`` to ``subparsers`` (the ``spillway db`` group's
-    ``add_subparsers()`` object); returns its parser. ``pool_factory()`` is called only when
-    the command runs and returns a ``psycopg_pool.ConnectionPool`` on the queue database, e.g.
-    ``spillway.ops.status.queue_pool``; the pool is not closed (the factory owns it).
-    The command prints the counts as one JSON object and returns exit status 0."""
-    parser = subparsers.add_parser(
-        "housekeep", help="delete expired idempotency records, old claim-check blobs and "
-                          "expired state items (postgres backend)")
-    parser.add_argument("--batch", type=int, default=10_000,
-                        help="rows per DELETE statement (default: %(default)s)")
-    parser.add_argument("--blob-days", type=float, default=RETENTION_DAYS,
-                        help="keep claim-check blobs this many days (default: %(default)s, "
-                             "as the S3 lifecycle rule)")
-
-    def run(args: argparse.Namespace) -> int:
-        counts = housekeep(pool_factory(), clock, args.batch,
-                           blob_retention_days=args.blob_days)
-        print(json.dumps(counts, sort_keys=True))
-        return 0
-
-    parser.set_defaults(func=run)
-    return parser

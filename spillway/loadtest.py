@@ -3,7 +3,7 @@ backend, then a loss check: after the queues drain, every delivery Locust saw ac
 in the ledger (or the dead-letter queue).
 
 Locust runs as a child process (it monkey-patches the interpreter with gevent, which must not
-touch the stack's threads).
+touch the stack's threads). The command line is ``spillway.commands.loadtest``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from spillway.paths import ROOT
+
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 SCENARIOS = ("sustained", "ramp", "burst", "mix")
 SUMMARY_RE = re.compile(r"^loadtest summary: (\{.*\})$", re.MULTILINE)
@@ -49,9 +50,9 @@ def run_loadtest(*, backend: str, scenario: str, users: int | None, run_time: st
     ``drained`` and ``exit_code`` (Locust's: 1 when a threshold was violated)."""
     from chalicelib import wiring
     from chalicelib.ports import DLQ
-    from spillway.demo import wait_drained
+    from spillway.local.drain import wait_drained
+    from spillway.local.stack import LocalStack, StackOptions
     from spillway.ops.ledger import ledger_counts_at
-    from spillway.runtime.stack import LocalStack, StackOptions
 
     options = StackOptions(backend=backend)
     if workdir:
@@ -77,26 +78,3 @@ def run_loadtest(*, backend: str, scenario: str, users: int | None, run_time: st
     return summary
 
 
-def register(subparsers, add_backend) -> None:
-    """Add ``spillway loadtest`` to the CLI."""
-    p = subparsers.add_parser("loadtest", help="Locust scenarios against a local stack, "
-                                               "then check nothing was lost")
-    add_backend(p)
-    p.add_argument("--scenario", choices=SCENARIOS, default="burst")
-    p.add_argument("--users", type=int, help="peak users (default: the scenario's)")
-    p.add_argument("--run-time", help="e.g. 30s, 2m (default: the scenario's)")
-    p.add_argument("--html", help="write Locust's HTML report here")
-    p.add_argument("--workdir", default=os.environ.get("SPILLWAY_WORKDIR"))
-    p.set_defaults(func=cmd_loadtest)
-
-
-def cmd_loadtest(args) -> int:
-    summary = run_loadtest(backend=args.backend, scenario=args.scenario, users=args.users,
-                           run_time=args.run_time, html=args.html,
-                           workdir=Path(args.workdir) if args.workdir else None)
-    accepted = summary.get("requests", 0) - summary.get("failures", 0)
-    # Every 2xx is a new delivery here (fresh ids): each must be a ledger row or dead-lettered.
-    missing = max(0, accepted - summary["ledger_rows_added"] - summary["dead_lettered"])
-    summary["accepted"], summary["missing"] = accepted, missing
-    print(json.dumps(summary, sort_keys=True))
-    return 0 if summary["exit_code"] == 0 and missing == 0 and summary["drained"] else 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlencode
 
-MIGRATIONS_ROOT = Path(__file__).resolve().parents[1] / "migrations"
+from spillway.paths import MIGRATIONS
 
 #: yoyo's scheme for PostgreSQL through psycopg 3 (``postgresql://`` would load psycopg2).
 YOYO_SCHEME = "postgresql+psycopg"
@@ -38,7 +38,7 @@ def yoyo_url(url: str) -> str:
 
 def migrations_dir(which: str) -> Path:
     """``migrations/<which>/`` of this repository. Raises ``FileNotFoundError`` if absent."""
-    path = MIGRATIONS_ROOT / which
+    path = MIGRATIONS / which
     if not path.is_dir():
         raise FileNotFoundError(f"no migrations folder {path}")
     return path

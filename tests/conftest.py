@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from spillway.embedded import FAKE_AWS_ENV, EmbeddedPostgres, MotoServer
+from spillway.local.embedded import FAKE_AWS_ENV, EmbeddedPostgres, MotoServer
 
 
 @pytest.fixture(scope="session")

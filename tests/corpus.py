@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "spillway" / "samples"
+from spillway.paths import ROOT, SAMPLES
 
 
 def find_corpus() -> Path:

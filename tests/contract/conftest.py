@@ -49,7 +49,7 @@ def provision_stack(prefix: str = PREFIX, max_receive_count: int = MAX_RECEIVE_C
     """Create the template's stack in the AWS that boto3 points at; returns its outputs."""
     import boto3
 
-    from spillway.runtime.stack import provision
+    from spillway.deploy import provision
 
     return provision(prefix, max_receive_count, cfn=boto3.client("cloudformation"),
                      stack_name=f"{prefix}-stack")

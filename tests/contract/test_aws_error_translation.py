@@ -10,7 +10,7 @@ from chalicelib.adapters.aws.dynamo_state import DynamoState
 from chalicelib.adapters.aws.s3_blob import S3Blob
 from chalicelib.adapters.aws.sqs_queue import SqsQueue
 from chalicelib.errors import DependencyUnavailable, NotFound
-from spillway.embedded import free_port
+from spillway.local.embedded import free_port
 
 
 def test_unreachable_endpoint_is_dependency_unavailable(aws_env):

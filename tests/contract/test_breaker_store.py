@@ -4,9 +4,6 @@ and PostgreSQL (``migrations/queue``). Time is a fake clock; nothing sleeps."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
 from typing import Any
 
 import pytest
@@ -19,7 +16,6 @@ from chalicelib.errors import (
     Throttled,
 )
 from chalicelib.shared_breaker import SharedCircuitBreaker, breaker_key
-from spillway import breaker_cli
 from spillway.ops.breaker import audit_log, force, reset, status, status_all
 from tests.contract.conftest import PREFIX, FakeClock, provision_stack
 from tests.fakes import MemoryState
@@ -312,33 +308,6 @@ def test_execute_with_fallback(store, clock):
         "later", pytest.approx(59.0))
     with pytest.raises(CircuitOpen):
         breaker.execute(lambda: 42)
-
-
-# --- CLI ---------------------------------------------------------------------------------------
-def run_cli(store, *argv: str, capsys) -> tuple[int, str]:
-    parser = argparse.ArgumentParser(prog="spillway")
-    breaker_cli.register(parser.add_subparsers(dest="command"), lambda: store)
-    args = parser.parse_args(list(argv))
-    code = args.func(args)
-    return code, capsys.readouterr().out
-
-
-def test_cli_open_status_close_reset(store, capsys):
-    code, out = run_cli(store, "breaker", "open", "postgres", "--for", "5m", "--reason",
-                        "failover", "--by", "carol", capsys=capsys)
-    assert code == 0 and "FORCED_OPEN" in out
-    code, out = run_cli(store, "breaker", "status", "postgres", "--json", capsys=capsys)
-    data = json.loads(out)
-    assert data["state"] == "FORCED_OPEN" and data["forced"]["reason"] == "failover"
-    assert data["forced"]["until"] == pytest.approx(time.time() + 300, abs=30)
-    code, out = run_cli(store, "breaker", "close", "postgres", "--reason", "ok", capsys=capsys)
-    assert "FORCED_CLOSED" in out
-    code, out = run_cli(store, "breaker", "reset", "postgres", "--reason", "done", capsys=capsys)
-    assert code == 0 and "CLOSED" in out
-    code, out = run_cli(store, "breaker", "status", capsys=capsys)
-    assert "postgres" in out and "CLOSED" in out
-    assert [r["to"] for r in audit_log(store, "postgres")] == ["FORCED_OPEN", "FORCED_CLOSED",
-                                                               "CLOSED"]
 
 
 def test_other_callers_of_the_probing_instance_come_back_soon(store, clock):

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from spillway.demo import SAMPLES, DemoOptions, run_demo
+from spillway.demo import DemoOptions, run_demo
+from spillway.local.stack import StackOptions
+from spillway.paths import ROOT, SAMPLES
 from spillway.replay import iter_payloads
-from spillway.runtime.stack import StackOptions
 from tests.corpus import CORPUS
 
-ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = ("sent", "accepted", "rejected", "stored", "dead_lettered", "missing",
                 "duplicated")
 #: Variables that would make the stack use outside servers instead of its embedded ones.

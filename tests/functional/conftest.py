@@ -3,7 +3,7 @@
 * ``edge``   -- :class:`Harness` on each backend (``aws``: the moto server provisioned from
   ``infra/template.yaml`` by CloudFormation; ``postgres``: a fresh database with
   ``migrations/queue`` applied), with the environment the local stack gives the Lambda
-  functions (``LocalStack._apply_env``).
+  functions (``spillway.local.lambda_env``).
 * ``worker`` -- :class:`Harness` on each backend plus a migrated application database
   (``DATABASE_URL``), so the SQS handlers of ``app.py`` can be invoked directly.
 
@@ -25,16 +25,13 @@ from typing import Any
 
 import pytest
 
-from tests.corpus import CORPUS
+from tests.corpus import CORPUS, SAMPLES
 
 SECRET = "functional-test-secret"
 #: ``app.py`` fixes its queue names at import from SPILLWAY_QUEUE_PREFIX (default ``spillway``).
 PREFIX = "spillway"
 BACKENDS = ["aws", "postgres"]
 
-#: A corpus payload guaranteed to exist in the project (bundled samples), used when the shared
-#: corpus is absent.
-SAMPLES = Path(__file__).resolve().parents[2] / "spillway" / "samples"
 #: Header value meaning "do not send this header" (a string: this module may be imported twice,
 #: as pytest's conftest and as ``tests.functional.conftest``).
 OMIT = "<omit this header>"
@@ -152,7 +149,7 @@ class Harness:
         with one record per message (each its own messageId). Returns the handler's answer."""
         from chalice.local import LambdaContext
 
-        from spillway.runtime.event_source import sqs_event
+        from spillway.local.event_source import sqs_event
 
         event = sqs_event(messages, f"arn:aws:sqs:us-east-1:123456789012:{PREFIX}-{priority}")
         if receive_count is not None:
@@ -164,20 +161,12 @@ class Harness:
 
 
 def _base_env(monkeypatch, backend: str) -> None:
-    """The variables ``LocalStack.start`` gives the functions (see spillway/runtime/stack.py)."""
-    env = {
-        "SPILLWAY_BACKEND": backend,
-        "SPILLWAY_QUEUE_PREFIX": PREFIX,
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "CLAIM_CHECK_BUCKET": f"{PREFIX}-claim-checks-123456789012",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_IDEMPOTENCY_DISABLED": "false",
-        "MAX_RECEIVE_COUNT": "5",
-        "VISIBILITY_TIMEOUT_S": "30",
-        "RETRY_BASE_S": "2",
-        "RETRY_MAX_S": "30",
-        "BREAKER_ENABLED": "false",
-    }
+    """The variables the local stack gives the functions (``spillway.local.lambda_env``), with
+    the breaker off (the breaker tests switch it on)."""
+    from spillway.local.lambda_env import lambda_env
+
+    env = lambda_env(backend=backend, prefix=PREFIX, secret=SECRET, max_receive_count=5,
+                     retry_base_s=2, retry_max_s=30, BREAKER_ENABLED="false")
     for key in ("GITHUB_WEBHOOK_SECRET_PARAM", "MAX_BODY_BYTES", "DATABASE_URL",
                 "QUEUE_DATABASE_URL"):
         monkeypatch.delenv(key, raising=False)
@@ -188,7 +177,7 @@ def _base_env(monkeypatch, backend: str) -> None:
 def _provision_aws(request) -> None:
     request.getfixturevalue("aws_env")  # moto reset, AWS_ENDPOINT_URL and fake credentials
     from chalicelib import wiring
-    from spillway.runtime.stack import provision
+    from spillway.deploy import provision
 
     wiring.reset()
     provision(PREFIX, max_receive_count=5, visibility_timeout_s=30)  # waits for CREATE_COMPLETE

@@ -1,4 +1,4 @@
-"""The local API Gateway in front of the app copies (``spillway/runtime/edge_server.py``), over
+"""The local API Gateway in front of the app copies (``spillway/local/edge_server.py``), over
 a real socket: what a webhook sender meets before any handler runs."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tests.functional.conftest import ISSUE_PAYLOAD, compact, corpus_payload, si
 
 @pytest.fixture
 def server(edge):
-    from spillway.runtime.edge_server import EdgeServer
+    from spillway.local.edge_server import EdgeServer
 
     srv = EdgeServer(concurrency=2, throttle_after_s=5.0).start()
     yield srv

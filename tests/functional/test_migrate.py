@@ -8,7 +8,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from spillway.migrate import MIGRATIONS_ROOT, migrate, migrations_dir, yoyo_url
+from spillway.migrate import migrate, migrations_dir, yoyo_url
+from spillway.paths import MIGRATIONS
 
 APP_TABLES = {"webhook_deliveries", "repositories", "users", "pull_requests", "issues",
               "reviews", "comments", "pushes", "commits", "stars"}
@@ -62,7 +63,7 @@ def test_unknown_folder():
         migrations_dir("no-such-db")
 
 
-@pytest.mark.skipif(not (MIGRATIONS_ROOT / "queue").is_dir(), reason="no queue migrations")
+@pytest.mark.skipif(not (MIGRATIONS / "queue").is_dir(), reason="no queue migrations")
 def test_app_and_queue_share_one_database(pg_url):
     """DATABASE_URL and QUEUE_DATABASE_URL default to the same database: both folders apply
     there side by side (distinct ids, one yoyo history table)."""

@@ -1,5 +1,5 @@
-"""The path to AWS: ``chalice package`` with the merge template, the ``spillway deploy`` planner
-and executor (executor against the moto server), and the load-test suite's pure parts.
+"""The path to AWS: ``chalice package`` with the merge template, and the ``spillway deploy``
+executor against the moto server (the planner's pure tests are tests/unit/test_deploy_planner.py).
 
 ``chalice package`` runs as a subprocess with the venv's chalice (~1-5 s per stage). cfn-lint
 1.58 validates SAM templates without transforming them and does not check the properties of a
@@ -9,8 +9,6 @@ turns it into (SAM passes these properties through unchanged; AWS SAM docs, "SQS
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,11 +23,10 @@ from cfnlint.api import lint
 from cfnlint.decode import decode
 
 import app
-from chalicelib.core.signature import verify_signature
-from chalicelib.errors import ConfigError
 from spillway import deploy
+from spillway.paths import ROOT
+from tests.unit.test_deploy_planner import deployed_resources
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 MERGE_TEMPLATE = ROOT / "infra" / "chalice-merge.json"
 RBIF = "ReportBatchItemFailures"
@@ -151,82 +148,6 @@ def test_queue_visibility_timeout_is_at_least_six_worker_timeouts():
             assert default >= 6 * timeout, (stage, priority)
 
 
-# --- spillway deploy: planner -----------------------------------------------------------------
-def _deployed(uuids: dict[str, str]) -> dict:
-    """A ``.chalice/deployed/dev.json`` in the shape Chalice 1.34 writes (deploy/deployer.py)."""
-    arn = "arn:aws:lambda:us-east-1:123456789012:function:spillway-dev"
-    resources: list[dict] = [
-        {"name": "api_handler", "resource_type": "lambda_function", "lambda_arn": arn},
-        {"name": "rest_api", "resource_type": "rest_api", "rest_api_id": "abc123",
-         "rest_api_url": "https://abc123.execute-api.us-east-1.amazonaws.com/api/"},
-    ]
-    for priority, uuid in uuids.items():
-        resources += [
-            {"name": f"worker_{priority}", "resource_type": "lambda_function",
-             "lambda_arn": f"{arn}-worker_{priority}"},
-            {"name": f"worker_{priority}-sqs-event-source", "resource_type": "sqs_event",
-             "queue_arn": f"arn:aws:sqs:us-east-1:123456789012:spillway-{priority}",
-             "event_uuid": uuid, "queue": f"spillway-{priority}",
-             "lambda_arn": f"{arn}-worker_{priority}"},
-        ]
-    return {"resources": resources, "schema_version": "2.0", "backend": "api"}
-
-
-def test_planner_turns_every_sqs_event_into_one_mapping_update():
-    plan = deploy.plan_event_source_updates(
-        _deployed({"low": "u-low", "high": "u-high", "medium": "u-medium"}))
-    assert plan == (
-        deploy.UpdateEventSourceMapping("u-high", (RBIF,), "worker_high-sqs-event-source",
-                                        "spillway-high"),
-        deploy.UpdateEventSourceMapping("u-low", (RBIF,), "worker_low-sqs-event-source",
-                                        "spillway-low"),
-        deploy.UpdateEventSourceMapping("u-medium", (RBIF,),
-                                        "worker_medium-sqs-event-source", "spillway-medium"),
-    )
-
-
-def test_planner_without_sqs_events_plans_nothing():
-    assert deploy.plan_event_source_updates(_deployed({})) == ()
-
-
-@pytest.mark.parametrize("doc", [
-    [],
-    {"schema_version": "1.0", "resources": []},
-    {"schema_version": "2.0", "resources": {}},
-    {"schema_version": "2.0", "resources": [{"name": "w", "resource_type": "sqs_event"}]},
-])
-def test_planner_rejects_documents_of_another_shape(doc):
-    with pytest.raises(ConfigError):
-        deploy.plan_event_source_updates(doc)
-
-
-def test_plan_deploy_provisions_infra_then_runs_chalice():
-    steps = deploy.plan_deploy("prod", ROOT, [("AlarmEmail", "ops@example.com")])
-    assert steps == (
-        deploy.DeployInfraStack("spillway-prod-infra", str(ROOT / "infra" / "template.yaml"),
-                                (("AlarmEmail", "ops@example.com"),)),
-        deploy.ChaliceDeploy("prod", str(ROOT)),
-    )
-    with pytest.raises(ConfigError):
-        deploy.plan_deploy("staging")
-
-
-def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path, capsys):
-    (tmp_path / ".chalice" / "deployed").mkdir(parents=True)
-    (tmp_path / ".chalice" / "deployed" / "dev.json").write_text(
-        json.dumps(_deployed({"high": "u-high"})))
-    parser = argparse.ArgumentParser()
-    deploy.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["deploy", "--stage", "dev", "--dry-run"])
-    assert deploy.cmd_deploy(args, project_dir=tmp_path) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("cloudformation deploy spillway-dev-infra <- ")
-    assert lines[1].startswith("chalice deploy --stage dev")
-    assert lines[2] == ("lambda update-event-source-mapping u-high "
-                        "FunctionResponseTypes=[ReportBatchItemFailures] "
-                        "(worker_high-sqs-event-source <- spillway-high)")
-
-
 # --- spillway deploy: executor against the moto server ----------------------------------------
 def _zip_handler() -> bytes:
     buf = BytesIO()
@@ -252,7 +173,7 @@ def test_executor_switches_on_report_batch_item_failures(aws_env):
                                            BatchSize=10, Enabled=False)["UUID"]
     assert not lam.get_event_source_mapping(UUID=uuid).get("FunctionResponseTypes")
 
-    plan = deploy.plan_event_source_updates(_deployed({"high": uuid}))
+    plan = deploy.plan_event_source_updates(deployed_resources({"high": uuid}))
     deploy.Executor(lambda_client=lam, out=lambda _line: None).execute(plan)
 
     assert lam.get_event_source_mapping(UUID=uuid)["FunctionResponseTypes"] == [RBIF]
@@ -276,54 +197,3 @@ def test_executor_creates_then_updates_the_infra_stack(aws_env):
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert params["MaxReceiveCount"] == "3"
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
-
-
-# --- load-test suite (pure parts; importing Locust would monkey-patch this process) -----------
-def _load(name: str):
-    path = ROOT / "loadtest" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"loadtest_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_loadtest_deliveries_are_signed_with_fresh_delivery_ids():
-    deliveries = _load("deliveries")
-    corpus = deliveries.load_corpus(ROOT / "spillway" / "samples")
-    assert corpus and {d.priority for d in corpus} <= {"high", "medium", "low"}
-    first = corpus[0]
-    a = deliveries.signed_headers(first, "s3cret", "42")
-    b = deliveries.signed_headers(first, "s3cret", "42")
-    verify_signature("s3cret", first.body, a["X-Hub-Signature-256"])
-    assert a["X-GitHub-Delivery"] != b["X-GitHub-Delivery"]
-    assert a["X-GitHub-Event"] == first.event and a["X-GitHub-Hook-ID"] == "42"
-
-
-def test_loadtest_scenarios_follow_the_original_strategy():
-    sc = _load("scenarios")
-    ramp = sc.select({"LOADTEST_SCENARIO": "ramp"})
-    assert ramp.tick(0) == (1, ramp.spawn_rate)
-    assert ramp.tick(ramp.duration_s - 0.001)[0] == 74
-    assert ramp.tick(ramp.duration_s) is None
-    burst = sc.select({"LOADTEST_SCENARIO": "burst"})
-    assert (burst.users, burst.request_budget, burst.duration_s) == (100, 1000, 60)
-    assert sc.select({}).tick(10) == (40, 10)  # sustained is the default
-    short = sc.select({"LOADTEST_SCENARIO": "sustained"}, users=20, duration_s=20)
-    assert short.tick(19) == (20, 10) and short.tick(20) is None
-    mix = sc.select({"LOADTEST_SCENARIO": "mix", "LOADTEST_PRIORITY_MIX": "high=1,low=3"})
-    assert sc.task_weights(mix, {"high": 5, "medium": 5, "low": 0}) == {"high": 100}
-    with pytest.raises(ValueError):
-        sc.select({"LOADTEST_SCENARIO": "soak"})
-
-
-def test_loadtest_thresholds():
-    sc = _load("scenarios")
-    ok = sc.RunSummary(requests=100, failures=9, p50_s=0.1, p95_s=2.9)
-    assert sc.violations(ok, within_s=60) == []
-    slow = sc.RunSummary(requests=100, failures=10, p50_s=0.1, p95_s=3.0)
-    assert len(sc.violations(slow, within_s=60)) == 2
-    late = sc.RunSummary(requests=1000, failures=0, p50_s=0.1, p95_s=0.2, budget=1000,
-                         budget_done_in_s=61.0)
-    assert sc.violations(late, within_s=60) == ["the 1000 requests took 61.0 s > 60 s"]
-    assert sc.violations(sc.RunSummary(0, 0, 0.0, 0.0), within_s=60) == ["no request was sent"]

@@ -26,6 +26,7 @@ from chalicelib.core.breaker import (
 )
 from chalicelib.errors import (
     CircuitOpen,
+    ConfigError,
     ConflictError,
     DependencyError,
     DependencyUnavailable,
@@ -61,7 +62,7 @@ def test_defaults_are_the_original_strategy():
 @pytest.mark.parametrize("key,value", [("failure_rate_threshold", 0), ("window_type", "x"),
                                        ("minimum_calls", 0), ("wait_in_open_s", -1)])
 def test_invalid_config_names_the_key(key, value):
-    with pytest.raises(Exception, match=key):
+    with pytest.raises(ConfigError, match=key):
         BreakerConfig(**{key: value})
 
 

@@ -102,7 +102,16 @@ def test_trailing_newline_and_whitespace_are_fine():
 def test_delivery_repr_does_not_dump_the_payload():
     delivery = parse(*request(b'{"secret_stuff":"' + b"x" * 1000 + b'"}'))
     assert "secret_stuff" not in repr(delivery)
-    assert hash(delivery) == hash(delivery)  # usable in sets despite the dict field
+
+
+def test_deliveries_hash_and_compare_by_value_despite_the_dict_field():
+    body = b'{"action":"opened"}'
+    first, again = parse(*request(body)), parse(*request(body))
+    other = parse(*request(body, X_GitHub_Delivery="8a1e4c2e-cc78-11e3-81ab-4c9367dc0958"))
+    assert first is not again and first == again and hash(first) == hash(again)
+    assert first != other
+    assert len({first, again, other}) == 2
+    assert {first: "seen"}[again] == "seen" and other not in {first: "seen"}
 
 
 # --- rejections, in order ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from types import ModuleType
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalGateway, LocalGatewayException
 
-APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
+from spillway.paths import APP_FILE
 
 
 def load_app_copy(index: int, app_file: Path = APP_FILE) -> ModuleType:

@@ -20,7 +20,7 @@ from chalice.local import LambdaContext
 
 from chalicelib.ports import QueueMessage, QueuePort
 
-log = logging.getLogger("spillway.runtime")
+log = logging.getLogger("spillway.local")
 
 
 def sqs_event(messages: list[QueueMessage], queue_arn: str, region: str = "us-east-1") -> dict:

@@ -1,8 +1,8 @@
 """``spillway breaker status|open|close|reset``: operator verbs for the shared circuit breakers.
 
-``register(subparsers, store_factory)`` adds the ``breaker`` command to an argparse
-subparsers object; each verb sets ``args.func(args) -> int`` (exit code). ``store_factory()``
-builds the :class:`~chalicelib.ports.StatePort` (DynamoState or PgState from settings) only when
+``register(subparsers)`` adds the ``breaker`` command to an argparse subparsers object; each
+verb sets ``args.func(args) -> int`` (exit code). ``store_factory()`` (default: the wiring's
+:class:`~chalicelib.ports.StatePort`, DynamoState or PgState from settings) is called only when
 a verb runs.
 
 * ``spillway breaker status [NAME] [--json]``
@@ -45,9 +45,15 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def register(subparsers: Any, store_factory: Callable[[], StatePort], *,
-             clock: Callable[[], float] = time.time) -> argparse.ArgumentParser:
-    """Add ``breaker`` and its verbs to ``subparsers``; returns the ``breaker`` parser."""
+def _wiring_state() -> StatePort:
+    from chalicelib import wiring
+
+    return wiring.get_state()
+
+
+def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = _wiring_state,
+             clock: Callable[[], float] = time.time) -> None:
+    """Add ``breaker`` and its verbs to ``subparsers``."""
     parser = subparsers.add_parser("breaker", help="show or change shared circuit breakers")
     verbs = parser.add_subparsers(dest="breaker_command", required=True)
 
@@ -69,7 +75,6 @@ def register(subparsers: Any, store_factory: Callable[[], StatePort], *,
     reset.set_defaults(func=lambda args: _print_change(
         breaker.reset(store_factory(), args.name, by=args.by, reason=args.reason, clock=clock),
         args))
-    return parser
 
 
 def _common(sub: argparse.ArgumentParser) -> None:

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spillway.embedded import FAKE_AWS_ENV, MOTO_ACCOUNT_ID, EmbeddedPostgres, MotoServer
+from spillway.deploy import provision
+from spillway.local.embedded import FAKE_AWS_ENV, MOTO_ACCOUNT_ID, EmbeddedPostgres, MotoServer
+from spillway.local.lambda_env import lambda_env
+from spillway.paths import WORKDIR
 
-log = logging.getLogger("spillway.stack")
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "infra" / "template.yaml"
 #: File in the workdir holding a running local stack's environment (JSON object).
 LOCAL_ENV_FILE = "local-env.json"
 
@@ -36,9 +34,11 @@ class StackOptions:
     """How to run the local stack. Durations in seconds."""
 
     backend: str = "aws"
-    workdir: Path = field(default_factory=lambda: ROOT / ".spillway")
+    workdir: Path = field(default_factory=lambda: WORKDIR)
     secret: str | None = None
     edge_concurrency: int = 10
+    #: TCP port of the edge on 127.0.0.1; 0 = any free port.
+    edge_port: int = 0
     #: Per-queue override of the mapping's MaximumConcurrency; None = as declared in app.py.
     worker_concurrency: dict[str, int] | None = None
     visibility_timeout_s: int = 30
@@ -76,25 +76,15 @@ class LocalStack:
         self.stop()
 
     def start(self) -> LocalStack:
-
         opts = self.options
         opts.workdir.mkdir(parents=True, exist_ok=True)
-        env: dict[str, str] = {
-            "SPILLWAY_BACKEND": opts.backend,
-            "SPILLWAY_QUEUE_PREFIX": opts.prefix,
-            "GITHUB_WEBHOOK_SECRET": self.secret,
-            "MAX_RECEIVE_COUNT": str(opts.max_receive_count),
-            "RETRY_BASE_S": str(opts.retry_base_s),
-            "RETRY_MAX_S": str(opts.retry_max_s),
-            "BREAKER_OPEN_S": str(opts.breaker_open_s),
-            "CLAIM_CHECK_BUCKET": f"{opts.prefix}-claim-checks-{MOTO_ACCOUNT_ID}",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_IDEMPOTENCY_DISABLED": "false",
+        env = lambda_env(
+            backend=opts.backend, prefix=opts.prefix, secret=self.secret,
+            max_receive_count=opts.max_receive_count, retry_base_s=opts.retry_base_s,
+            retry_max_s=opts.retry_max_s, BREAKER_OPEN_S=str(opts.breaker_open_s),
             # One process hosts every edge and worker "instance" here (on AWS each has its own
             # pool): the queue pool serves the edge copies and every long-polling mapping.
-            "DB_POOL_SIZE": "20",
-            "QUEUE_POOL_SIZE": "40",
-        }
+            DB_POOL_SIZE="20", QUEUE_POOL_SIZE="40")
         env["DATABASE_URL"], self.app_db = self._database("DATABASE_URL", "pg-app", "app")
         if opts.backend == "postgres":
             env["QUEUE_DATABASE_URL"], self.queue_db = self._database(
@@ -172,14 +162,15 @@ class LocalStack:
 
     def _start_runtime(self) -> None:
         from chalicelib import wiring
-        from spillway.runtime.edge_server import EdgeServer, load_app_copy
-        from spillway.runtime.event_source import EventSourceMapping
+        from spillway.local.edge_server import EdgeServer, load_app_copy
+        from spillway.local.event_source import EventSourceMapping
 
         opts = self.options
         # Warm start, like provisioned concurrency: build clients and pools before traffic.
         wiring.get_edge()
         wiring.get_worker()
-        self.edge = EdgeServer(concurrency=opts.edge_concurrency).start()
+        self.edge = EdgeServer(concurrency=opts.edge_concurrency,
+                               port=opts.edge_port).start()
         workers = load_app_copy(-1)
         queue = wiring.get_queue()
         # The mappings come from the app's own @app.on_sqs_message declarations (batch size,
@@ -206,37 +197,16 @@ class LocalStack:
         return f"{self.edge.url}/webhooks/github"
 
 
-def provision(prefix: str = "spillway", max_receive_count: int = 5,
-              visibility_timeout_s: int = 180, *, cfn=None, stack_name: str | None = None,
-              timeout_s: float = 60.0) -> dict[str, str]:
-    """Create the ``infra/template.yaml`` stack in the AWS that boto3 points at (the emulator
-    locally) unless it exists, wait for it, and return its outputs.
 
-    Raises ``RuntimeError`` if the stack does not reach CREATE_COMPLETE within ``timeout_s``.
-    """
-    import time
+def read_local_env(workdir: Path | None = None) -> dict[str, str]:
+    """The environment a running :class:`LocalStack` left in ``workdir`` (default
+    ``$SPILLWAY_WORKDIR``, else :data:`spillway.paths.WORKDIR`), for
+    ``spillway --local <command>``. Raises :class:`ConfigError` when no stack is running there."""
+    from chalicelib.errors import ConfigError
 
-    if cfn is None:
-        from chalicelib import wiring
-
-        cfn = wiring.boto_client("cloudformation")
-    name = stack_name or f"{prefix}-local"
-    try:
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-    except Exception:
-        cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(), Parameters=[
-            {"ParameterKey": "Prefix", "ParameterValue": prefix},
-            {"ParameterKey": "MaxReceiveCount", "ParameterValue": str(max_receive_count)},
-            {"ParameterKey": "VisibilityTimeoutSeconds",
-             "ParameterValue": str(visibility_timeout_s)},
-        ])
-        deadline = time.monotonic() + timeout_s
-        while True:
-            stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-            if not stack["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        log.info("provisioned %s into %s", TEMPLATE, name)
-    if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
-        raise RuntimeError(f"stack {name} is {stack['StackStatus']}")
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    workdir = Path(workdir or os.environ.get("SPILLWAY_WORKDIR") or WORKDIR)
+    env_file = workdir / LOCAL_ENV_FILE
+    if not env_file.is_file():
+        raise ConfigError(f"no running local stack ({env_file} not found); "
+                          "start one with `spillway local`")
+    return json.loads(env_file.read_text())
