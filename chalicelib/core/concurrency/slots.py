@@ -32,7 +32,10 @@ when ``limit >= 3``). A priority may borrow idle share of another only while tha
 has no live waiter; once it has one, the free slots up to its guarantee are protected for it, so
 as leases release or expire every waiting priority gets back up to its guaranteed share: high
 keeps its share under saturation, and low -- whose share is >= 1 slot -- never starves either.
-Within a priority, waiters are served first come, first served.
+Within a priority, waiters are served first come, first served. A release leaves a short
+**handoff** (``SlotConfig.handoff_s``): the released slots stay protected for their priority (up
+to its guarantee) so the same worker's next batch, which asks a moment later, is not beaten to
+them by a borrower.
 """
 
 from __future__ import annotations
@@ -53,12 +56,16 @@ class SlotConfig:
     """``shares``: guaranteed fraction of the limit per priority (sum 1). ``waiter_ttl_s``: how
     long past its estimated wait a refused caller keeps its place. ``min_wait_s`` /
     ``max_wait_s``: bounds of the estimated wait (900 s is SQS's largest DelaySeconds).
+    ``handoff_s``: how long a released lease's slots stay protected for its priority (the
+    same worker's next batch usually asks again within a batching window; without this, the
+    instant between release and the next acquire looks idle and is lent away).
     ``initial_hold_s``: mean lease hold time assumed before any release is seen.
     ``jitter_fraction``: the wait is stretched by up to this fraction of itself (``jitter`` in
     [0, 1) is passed in) so held-back batches do not come back together."""
 
     shares: dict[str, float] = field(default_factory=lambda: dict(PRIORITY_SHARES))
     waiter_ttl_s: float = 30.0
+    handoff_s: float = 2.0
     min_wait_s: float = 1.0
     max_wait_s: float = 900.0
     initial_hold_s: float = 1.0
@@ -99,6 +106,16 @@ class Waiter:
 
 
 @dataclass(frozen=True)
+class Handoff:
+    """Slots just released by ``holder``, protected for ``priority`` until ``expires_at``."""
+
+    holder: str
+    priority: str
+    count: int
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class SlotState:
     """The shared item. ``limit``: slots allowed now (set by :mod:`.limit`); ``released`` /
     ``hold_s_sum``: leases released and their total hold time (s), for the release rate;
@@ -108,6 +125,7 @@ class SlotState:
     limit: int
     leases: tuple[Lease, ...] = ()
     waiters: tuple[Waiter, ...] = ()
+    handoffs: tuple[Handoff, ...] = ()
     version: int = 0
     released: int = 0
     hold_s_sum: float = 0.0
@@ -125,6 +143,7 @@ class SlotState:
         data = asdict(self)
         data["leases"] = {x.holder: asdict(x) for x in self.leases}
         data["waiters"] = {x.holder: asdict(x) for x in self.waiters}
+        data["handoffs"] = {x.holder: asdict(x) for x in self.handoffs}
         return data
 
     @classmethod
@@ -137,10 +156,12 @@ class SlotState:
                               key=lambda x: (x.acquired_at, x.holder)))
         waiters = tuple(sorted((Waiter(**v) for v in data.get("waiters", {}).values()),
                                key=lambda x: (x.since, x.holder)))
+        handoffs = tuple(sorted((Handoff(**v) for v in data.get("handoffs", {}).values()),
+                                key=lambda x: (x.expires_at, x.holder)))
         scalars = {k: data[k] for k in ("version", "released", "hold_s_sum", "samples",
                                         "latency_s_sum", "failures") if k in data}
         return cls(limit=int(data.get("limit", default_limit)), leases=leases, waiters=waiters,
-                   limiter=dict(data.get("limiter", {})), **scalars)
+                   handoffs=handoffs, limiter=dict(data.get("limiter", {})), **scalars)
 
 
 @dataclass(frozen=True)
@@ -172,12 +193,15 @@ def guaranteed(limit: int, shares: Mapping[str, float]) -> dict[str, int]:
 
 
 def reclaim(state: SlotState, now: float) -> SlotState:
-    """``state`` without leases and waiters expired at ``now`` (a dead holder's slots return)."""
+    """``state`` without leases, waiters and handoffs expired at ``now`` (a dead holder's
+    slots return)."""
     leases = tuple(x for x in state.leases if x.expires_at > now)
     waiters = tuple(x for x in state.waiters if x.expires_at > now)
-    if len(leases) == len(state.leases) and len(waiters) == len(state.waiters):
+    handoffs = tuple(x for x in state.handoffs if x.expires_at > now)
+    if (len(leases), len(waiters), len(handoffs)) == (
+            len(state.leases), len(state.waiters), len(state.handoffs)):
         return state
-    return replace(state, leases=leases, waiters=waiters)
+    return replace(state, leases=leases, waiters=waiters, handoffs=handoffs)
 
 
 def set_limit(state: SlotState, limit: int) -> SlotState:
@@ -204,7 +228,7 @@ def _admission(state: SlotState, holder: str, priority: str, count: int,
     for other in PRIORITY_ORDER:
         if other == priority:
             continue
-        demand = sum(w.count for w in others if w.priority == other)
+        demand = sum(w.count for w in (*others, *state.handoffs) if w.priority == other)
         protected += min(max(0, share[other] - state.used(other)), demand)
     if count > state.limit:
         short = 0 if not state.leases and ahead_same == 0 else count - free
@@ -254,6 +278,7 @@ def acquire(state: SlotState, holder: str, priority: str, count: int, now: float
     if short <= 0:
         lease = Lease(holder, priority, count, now, now + lease_s)
         return Granted(replace(state, leases=(*state.leases, lease), waiters=waiters,
+                               handoffs=_consume(state.handoffs, priority, count),
                                version=bumped), lease)
     wait = _wait_s(state, short, now, config, jitter)
     waiter = Waiter(holder, priority, count, mine.since if mine else now,
@@ -263,9 +288,20 @@ def acquire(state: SlotState, holder: str, priority: str, count: int, now: float
     return Refused(replace(state, waiters=waiters, version=bumped), position, wait, reason)
 
 
+def _consume(handoffs: tuple[Handoff, ...], priority: str, count: int) -> tuple[Handoff, ...]:
+    kept = []
+    for handoff in handoffs:
+        if handoff.priority == priority and count > 0:
+            count -= handoff.count
+            continue
+        kept.append(handoff)
+    return tuple(kept)
+
+
 @dataclass(frozen=True)
 class ReleaseDelta:
-    """A release as commutative operations: remove lease ``holder`` and add the counters
+    """A release as commutative operations: remove lease ``holder``, set ``handoff`` (None
+    when nothing was held) under the same key, and add the counters
     (``released`` 0 or 1, ``hold_s`` seconds, ``samples``, ``latency_s`` total seconds,
     ``failures``) and 1 to ``version``."""
 
@@ -275,10 +311,12 @@ class ReleaseDelta:
     samples: int
     latency_s: float
     failures: int
+    handoff: Handoff | None = None
 
 
 def release_delta(state: SlotState, holder: str, now: float, samples: int = 0,
-                  latency_s: float = 0.0, failures: int = 0) -> ReleaseDelta:
+                  latency_s: float = 0.0, failures: int = 0,
+                  config: SlotConfig = DEFAULT_SLOT_CONFIG) -> ReleaseDelta:
     """The change :func:`release` makes, for an adapter's unconditional update. ``samples``
     calls to the database were made under the lease, taking ``latency_s`` seconds in total,
     ``failures`` of them failed (retryable dependency errors); they feed :mod:`.limit`. The
@@ -286,7 +324,9 @@ def release_delta(state: SlotState, holder: str, now: float, samples: int = 0,
     holding the lease); an unknown holder releases nothing (already expired and reclaimed)."""
     lease = next((x for x in state.leases if x.holder == holder), None)
     hold = max(0.0, now - lease.acquired_at) if lease else 0.0
-    return ReleaseDelta(holder, 1 if lease else 0, hold, samples, latency_s, failures)
+    handoff = (Handoff(holder, lease.priority, lease.count, now + config.handoff_s)
+               if lease and config.handoff_s > 0 else None)
+    return ReleaseDelta(holder, 1 if lease else 0, hold, samples, latency_s, failures, handoff)
 
 
 def apply_release(state: SlotState, delta: ReleaseDelta, config: SlotConfig = DEFAULT_SLOT_CONFIG,
@@ -297,7 +337,11 @@ def apply_release(state: SlotState, delta: ReleaseDelta, config: SlotConfig = DE
     released, hold_sum = state.released + delta.released, state.hold_s_sum + delta.hold_s
     if released > config.hold_window:
         released, hold_sum = released // 2, hold_sum / 2
+    handoffs = tuple(x for x in state.handoffs if x.holder != delta.holder)
+    if delta.handoff is not None:
+        handoffs = (*handoffs, delta.handoff)
     return replace(state, leases=tuple(x for x in state.leases if x.holder != delta.holder),
+                   handoffs=handoffs,
                    version=state.version + 1, released=released, hold_s_sum=hold_sum,
                    samples=state.samples + delta.samples,
                    latency_s_sum=state.latency_s_sum + delta.latency_s,
@@ -308,5 +352,5 @@ def release(state: SlotState, holder: str, now: float, config: SlotConfig = DEFA
             samples: int = 0, latency_s: float = 0.0, failures: int = 0) -> SlotState:
     """``state`` with ``holder``'s lease released and expired entries reclaimed. Idempotent:
     releasing twice, or after expiry, changes no slot count."""
-    delta = release_delta(state, holder, now, samples, latency_s, failures)
+    delta = release_delta(state, holder, now, samples, latency_s, failures, config)
     return reclaim(apply_release(state, delta, config), now)
