@@ -15,7 +15,7 @@ from chalicelib.core.concurrency.limit import (
     Sample,
     sample_from_counters,
 )
-from chalicelib.core.concurrency.manager import adapt, decide
+from chalicelib.core.concurrency.manager import adapt, decide, for_plan
 from chalicelib.core.concurrency.plan import build_plan
 from chalicelib.core.concurrency.slots import Granted, SlotState, acquire, release
 
@@ -127,3 +127,10 @@ def test_the_limit_recovers_through_the_slot_item():
         now += 2.0
     assert lowest == 6  # 10 * 0.9 ** k, floored at the bound's minimum 6
     assert state.limit == 10
+
+
+def test_for_plan_bounds_the_limit_by_the_tier_budget():
+    for tier, maximum in (("free", 15), ("pro", 50), ("enterprise", 92)):
+        bounds, config = for_plan(build_plan(tier))
+        assert (bounds.min_limit, bounds.max_limit) == (3, maximum)
+        assert config.shares == {"high": 0.5, "medium": 0.3, "low": 0.2}

@@ -206,3 +206,12 @@ def test_a_release_hands_its_slot_to_the_next_batch_of_its_priority_not_a_borrow
     assert isinstance(take(state, "high-next", "high", 5.5), Granted)
     later = take(state, "low-borrower", "low", 5.0 + SlotConfig().handoff_s)
     assert isinstance(later, Granted)  # an unused handoff expires: the slot is lent again
+
+
+def test_a_bad_slot_config_names_the_key():
+    from chalicelib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="handoff_s"):
+        SlotConfig(handoff_s=-1)
+    with pytest.raises(ConfigError, match="shares"):
+        SlotConfig(shares={"high": 1.0})

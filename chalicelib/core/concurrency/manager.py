@@ -18,6 +18,7 @@ from chalicelib.core.concurrency.limit import (
     LimitState,
     sample_from_counters,
 )
+from chalicelib.core.concurrency.plan import TierPlan
 from chalicelib.core.concurrency.slots import (
     DEFAULT_SLOT_CONFIG,
     Granted,
@@ -51,3 +52,11 @@ def decide(state: SlotState, holder: str, priority: str, count: int, now: float,
     result = acquire(adapt(state, now, algorithm, bounds), holder, priority, count, now,
                      lease_s, config, jitter)
     return replace(result, state=replace(result.state, version=state.version + 1))
+
+
+def for_plan(plan: TierPlan) -> tuple[Bounds, SlotConfig]:
+    """The adaptive limit's bounds (``plan.slot_min_limit`` .. ``plan.slot_max_limit``) and the
+    slot partitions (``plan.priority_shares``) of a validated plan. The lease of a worker is
+    ``plan.worker(name).lease_s``; a new pool starts at ``SlotState(limit=bounds.max_limit)``."""
+    return Bounds(plan.slot_min_limit, plan.slot_max_limit), SlotConfig(
+        shares=dict(plan.priority_shares))

@@ -38,9 +38,13 @@ class SlotConfig:
     def __post_init__(self) -> None:
         if set(self.shares) != set(PRIORITY_ORDER) or any(v <= 0 for v in self.shares.values()):
             raise ConfigError(f"slot shares must give {PRIORITY_ORDER} each > 0: {self.shares}")
-        if not 0 < self.min_wait_s <= self.max_wait_s or self.waiter_ttl_s <= 0:
-            raise ConfigError("slot min_wait_s, max_wait_s, waiter_ttl_s are invalid: "
-                              f"{self.min_wait_s}, {self.max_wait_s}, {self.waiter_ttl_s}")
+        checks = {"min_wait_s/max_wait_s": 0 < self.min_wait_s <= self.max_wait_s,
+                  "waiter_ttl_s": self.waiter_ttl_s > 0, "handoff_s": self.handoff_s >= 0,
+                  "initial_hold_s": self.initial_hold_s > 0,
+                  "jitter_fraction": self.jitter_fraction >= 0, "hold_window": self.hold_window >= 1}
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"slot {key} is invalid: {self}")
 
 
 DEFAULT_SLOT_CONFIG = SlotConfig()
