@@ -17,6 +17,7 @@ from chalicelib.core.concurrency.slots import (
     acquire,
     apply_release,
     guaranteed,
+    reclaim,
     release,
     release_delta,
 )
@@ -215,3 +216,30 @@ def test_a_bad_slot_config_names_the_key():
         SlotConfig(handoff_s=-1)
     with pytest.raises(ConfigError, match="shares"):
         SlotConfig(shares={"high": 1.0})
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["ask", "done", "crash"]),
+                              st.sampled_from(PRIORITY_ORDER), st.floats(0.0, 20.0)),
+                    max_size=60),
+       limit=st.integers(3, 8))
+def test_crashed_holders_never_leak_slots(ops, limit):
+    state, now, holding, crashed = SlotState(limit=limit), 0.0, [], set()
+    for i, (op, priority, step) in enumerate(ops):
+        now += step
+        if op == "ask":
+            result = take(state, f"h{i}", priority, now)
+            state = result.state
+            if isinstance(result, Granted):
+                holding.append(f"h{i}")
+        elif holding:
+            holder = holding.pop(0)
+            if op == "done":
+                state = release(state, holder, now)
+            else:
+                crashed.add(holder)  # vanishes: never releases
+        assert state.used() <= limit
+    after_expiry = reclaim(state, now + LEASE_S)  # every lease was taken at or before now
+    assert after_expiry.used() == 0
+    result = take(after_expiry, f"h{len(ops)}", "high", now + LEASE_S)
+    assert not {x.holder for x in result.state.leases} & crashed

@@ -70,9 +70,11 @@ class Granted:
 
 @dataclass(frozen=True)
 class Refused:
-    """Not now: write ``state`` (it records the waiter), hold the batch back ``wait_s`` seconds
-    (e.g. ChangeMessageVisibility; no receive count burnt by a throttle), then try again with the
-    same holder id. ``position`` is 1-based among live waiters (high before medium before low,
+    """Not now: write ``state`` (it records the waiter), hold the batch back ``wait_s`` seconds,
+    then try again with the same holder id. Every SQS receive counts toward maxReceiveCount,
+    even one answered by ChangeMessageVisibility, so a hold-back that burns no receive re-sends
+    the messages with ``DelaySeconds = ceil(wait_s)`` (<= 900, ``SlotConfig.max_wait_s``) and
+    deletes the originals (AWS SQS docs: ApproximateReceiveCount, DelaySeconds). ``position`` is 1-based among live waiters (high before medium before low,
     then arrival); ``reason`` says which rule refused."""
 
     state: SlotState
