@@ -21,6 +21,8 @@ from typing import Any
 from chalicelib.core.concurrency.plan import TierPlan
 
 EDGE_FUNCTION = "api_handler"
+#: The queues today's template shares one VisibilityTimeoutSeconds between.
+PRIORITY_QUEUES = ("high", "medium", "low")
 
 
 def plan_dict(plan: TierPlan) -> dict[str, Any]:
@@ -87,7 +89,9 @@ def sqs_subscriptions(plan: TierPlan) -> dict[str, dict[str, Any]]:
 def template_parameters(plan: TierPlan) -> dict[str, int]:
     """CloudFormation parameters: ``VisibilityTimeout<Queue>`` per queue (``High``, ``Medium``,
     ``Low``, ``Heavy``, ``Batch``), and ``VisibilityTimeoutSeconds`` -- today's single parameter
-    -- as the largest of them, which keeps the floor of every queue and the SQS maximum."""
+    for the ``high``/``medium``/``low`` queues -- as the largest of those three, which keeps each
+    one's floor (the heavy and batch queues need their own parameters when infra adds them)."""
     per_queue = {f"VisibilityTimeout{w.spec.queue.capitalize()}": w.visibility_timeout_s
                  for w in plan.workers}
-    return {**per_queue, "VisibilityTimeoutSeconds": max(per_queue.values())}
+    legacy = [w.visibility_timeout_s for w in plan.workers if w.spec.queue in PRIORITY_QUEUES]
+    return {**per_queue, "VisibilityTimeoutSeconds": max(legacy)}
