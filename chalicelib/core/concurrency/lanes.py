@@ -1,0 +1,146 @@
+"""Round-robin over a worker function's lanes (aliases ``lane-1`` .. ``lane-N``), skipping the
+unhealthy ones. Pure, clock passed in (epoch seconds); the state is one :class:`LanePool`.
+
+A lane is skipped while it is **disabled** by an operator (``spillway lanes disable``) or
+**ejected**: its error rate over a sliding window of ``window_s`` seconds (buckets of
+``bucket_s``) reached ``error_rate_threshold`` with at least ``minimum_calls`` calls -- a
+canary version that trips, say. An ejected lane is re-admitted ``eject_s`` later with an empty
+window (on probation: it is ejected again as soon as it fails as much). When every enabled lane
+is ejected, :func:`pick` keeps the round-robin over the enabled ones rather than stop work
+(aliases share one function's capacity, so no lane is ever "full"); when every lane is disabled
+it returns None.
+
+Aliases add provisioned concurrency, canary / blue-green and isolated failure domains; they add
+no capacity: the lanes share the function's reserved concurrency (AWS Lambda docs,
+configuration-concurrency).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from chalicelib.errors import NotFound
+
+Bucket = tuple[float, int, int]  # (start epoch s, calls, errors)
+
+
+@dataclass(frozen=True)
+class LaneConfig:
+    window_s: float = 60.0
+    bucket_s: float = 5.0
+    error_rate_threshold: float = 0.5
+    minimum_calls: int = 10
+    eject_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One alias: ``disabled`` (with ``reason``) by hand; ``ejected_until`` epoch s (0: not)."""
+
+    name: str
+    disabled: bool = False
+    reason: str = ""
+    ejected_until: float = 0.0
+    buckets: tuple[Bucket, ...] = ()
+
+
+@dataclass(frozen=True)
+class LanePool:
+    """The lanes in order and the round-robin ``cursor`` (index of the next lane to try)."""
+
+    lanes: tuple[Lane, ...]
+    cursor: int = 0
+
+    @classmethod
+    def of(cls, count: int) -> LanePool:
+        """``count`` healthy lanes ``lane-1`` .. ``lane-count``; ValueError if count < 1."""
+        if count < 1:
+            raise ValueError(f"lane count must be >= 1, got {count}")
+        return cls(tuple(Lane(f"lane-{i}") for i in range(1, count + 1)))
+
+
+def _index(pool: LanePool, name: str) -> int:
+    for i, lane in enumerate(pool.lanes):
+        if lane.name == name:
+            return i
+    raise NotFound(f"no lane {name!r}; lanes: {[x.name for x in pool.lanes]}")
+
+
+def _with(pool: LanePool, index: int, lane: Lane) -> LanePool:
+    return replace(pool, lanes=(*pool.lanes[:index], lane, *pool.lanes[index + 1:]))
+
+
+def _window(lane: Lane, now: float, config: LaneConfig) -> tuple[Bucket, ...]:
+    return tuple(b for b in lane.buckets if b[0] > now - config.window_s)
+
+
+def _readmit(lane: Lane, now: float) -> Lane:
+    if lane.ejected_until and lane.ejected_until <= now:
+        return replace(lane, ejected_until=0.0, buckets=())
+    return lane
+
+
+def healthy(lane: Lane, now: float) -> bool:
+    """Neither disabled nor ejected at ``now``."""
+    return not lane.disabled and not (lane.ejected_until > now)
+
+
+def pick(pool: LanePool, now: float) -> tuple[str | None, LanePool]:
+    """The next healthy lane after the cursor and the pool with the cursor moved past it (and
+    lanes whose ejection ended re-admitted); see the module docstring for the fallbacks."""
+    lanes = tuple(_readmit(lane, now) for lane in pool.lanes)
+    pool = replace(pool, lanes=lanes)
+    n = len(lanes)
+    order = [(pool.cursor + k) % n for k in range(n)]
+    for wanted in (lambda x: healthy(x, now), lambda x: not x.disabled):
+        for i in order:
+            if wanted(lanes[i]):
+                return lanes[i].name, replace(pool, cursor=(i + 1) % n)
+    return None, pool
+
+
+def record(pool: LanePool, name: str, ok: bool, now: float,
+           config: LaneConfig = LaneConfig()) -> LanePool:
+    """Count one invocation of lane ``name`` (``ok`` False: it failed); eject the lane when its
+    window crosses the threshold. Raises NotFound for an unknown lane."""
+    i = _index(pool, name)
+    lane = _readmit(pool.lanes[i], now)
+    start = now - (now % config.bucket_s)
+    buckets = list(_window(lane, now, config))
+    if buckets and buckets[-1][0] == start:
+        _, calls, errors = buckets.pop()
+    else:
+        calls, errors = 0, 0
+    buckets.append((start, calls + 1, errors + (not ok)))
+    lane = replace(lane, buckets=tuple(buckets))
+    total = sum(b[1] for b in buckets)
+    failed = sum(b[2] for b in buckets)
+    if total >= config.minimum_calls and failed / total >= config.error_rate_threshold \
+            and not lane.ejected_until:
+        lane = replace(lane, ejected_until=now + config.eject_s)
+    return _with(pool, i, lane)
+
+
+def disable(pool: LanePool, name: str, reason: str) -> LanePool:
+    """Lane ``name`` skipped until :func:`enable`. Raises NotFound for an unknown lane."""
+    i = _index(pool, name)
+    return _with(pool, i, replace(pool.lanes[i], disabled=True, reason=reason))
+
+
+def enable(pool: LanePool, name: str) -> LanePool:
+    """Lane ``name`` back in the rotation, with an empty window and no ejection."""
+    i = _index(pool, name)
+    return _with(pool, i, Lane(name))
+
+
+def status(pool: LanePool, now: float, config: LaneConfig = LaneConfig()) -> list[dict[str, object]]:
+    """Per lane: ``lane``, ``state`` (``healthy`` / ``ejected`` / ``disabled``), ``reason``,
+    ``calls`` and ``errors`` in the window, ``ejected_until`` (epoch s or None)."""
+    out = []
+    for lane in (_readmit(x, now) for x in pool.lanes):
+        window = _window(lane, now, config)
+        state = "disabled" if lane.disabled else "ejected" if lane.ejected_until > now else "healthy"
+        out.append({"lane": lane.name, "state": state, "reason": lane.reason,
+                    "calls": sum(b[1] for b in window), "errors": sum(b[2] for b in window),
+                    "ejected_until": lane.ejected_until or None})
+    return out

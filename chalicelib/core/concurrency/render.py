@@ -1,0 +1,97 @@
+"""Render a :class:`~chalicelib.core.concurrency.plan.TierPlan` for the places that read it.
+
+* :func:`plan_dict` -- the whole plan, JSON-ready (``spillway tier plan NAME --json``).
+* :func:`chalice_stage_config` -- the per-stage fragment of ``.chalice/config.json``
+  (``{"lambda_functions": {name: {"reserved_concurrency", "lambda_timeout",
+  "lambda_memory_size"}}}``; the edge is Chalice's ``api_handler``).
+* :func:`sqs_subscriptions` -- what ``app.py`` passes to ``@app.on_sqs_message`` per worker
+  function, plus the lanes for a merge template / deploy step.
+* :func:`template_parameters` -- CloudFormation parameters for ``infra/`` (visibility timeouts).
+
+Chalice takes whole seconds for ``lambda_timeout``: the edge timeout is rounded down, so it stays
+under GitHub's 10 s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+from chalicelib.core.concurrency.plan import TierPlan
+
+EDGE_FUNCTION = "api_handler"
+#: The queues today's template shares one VisibilityTimeoutSeconds between.
+PRIORITY_QUEUES = ("high", "medium", "low")
+
+
+def plan_dict(plan: TierPlan) -> dict[str, Any]:
+    """The plan as plain JSON types: ``tier``, ``edge``, ``api_gateway``, ``workers`` (name ->
+    settings, lanes as ``[{"lane", "maximum_concurrency"}]``), ``database`` (budget vs limit),
+    ``slots`` (adaptive limit bounds, priority shares), ``queue_capacity``, ``account``."""
+    return {
+        "tier": plan.name,
+        "edge": {"reserved_concurrency": plan.edge_concurrency,
+                 "lambda_timeout": math.floor(plan.edge_timeout_s),
+                 "lambda_memory_size": plan.edge_memory_mb},
+        "api_gateway": {"rate_limit": plan.api_rate_limit, "burst_limit": plan.burst},
+        "queue_capacity": plan.queue_capacity,
+        "workers": {w.name: {
+            **asdict(w.spec),
+            "reserved_concurrency": w.reserved_concurrency,
+            "maximum_concurrency": w.maximum_concurrency,
+            "lanes": [asdict(m) for m in w.mappings],
+            "visibility_timeout_s": w.visibility_timeout_s,
+            "lease_s": w.lease_s,
+        } for w in plan.workers},
+        "database": {"pool_size": plan.pool_size, "edge_pool_size": plan.edge_pool_size,
+                     "operator_reserve": plan.operator_reserve,
+                     "db_connection_budget": plan.db_connection_budget,
+                     "max_connections": plan.max_connections,
+                     "superuser_reserved_connections": plan.superuser_reserved_connections,
+                     "db_connection_limit": plan.db_connection_limit},
+        "slots": {"min_limit": plan.slot_min_limit, "max_limit": plan.slot_max_limit,
+                  "priority_shares": dict(plan.priority_shares)},
+        "account": {"concurrency": plan.account_concurrency,
+                    "unreserved_minimum": plan.account_unreserved_minimum,
+                    "reserved_total": plan.edge_concurrency
+                    + sum(w.reserved_concurrency for w in plan.workers)},
+    }
+
+
+def chalice_stage_config(plan: TierPlan) -> dict[str, Any]:
+    """``{"lambda_functions": {...}}`` for one stage of ``.chalice/config.json``: the edge
+    (``api_handler``) and every worker function with ``reserved_concurrency``,
+    ``lambda_timeout`` (whole seconds) and ``lambda_memory_size`` (MB)."""
+    functions = {EDGE_FUNCTION: {"reserved_concurrency": plan.edge_concurrency,
+                                 "lambda_timeout": math.floor(plan.edge_timeout_s),
+                                 "lambda_memory_size": plan.edge_memory_mb}}
+    for w in plan.workers:
+        functions[w.name] = {"reserved_concurrency": w.reserved_concurrency,
+                             "lambda_timeout": w.spec.timeout_s,
+                             "lambda_memory_size": w.spec.memory_mb}
+    return {"lambda_functions": functions}
+
+
+def sqs_subscriptions(plan: TierPlan) -> dict[str, dict[str, Any]]:
+    """Per worker function: ``queue`` (the priority/target queue name without prefix),
+    ``batch_size``, ``maximum_batching_window_in_seconds`` and ``maximum_concurrency`` (the sum
+    over lanes: the value for a single Chalice ``@app.on_sqs_message`` mapping), and ``lanes``
+    (``[{"lane": "lane-1", "maximum_concurrency": n}, ...]``: one mapping per alias when lanes
+    are deployed through the merge template)."""
+    return {w.name: {"queue": w.spec.queue, "batch_size": w.spec.batch_size,
+                     "maximum_batching_window_in_seconds": w.spec.window_s,
+                     "maximum_concurrency": w.maximum_concurrency,
+                     "lanes": [asdict(m) for m in w.mappings]}
+            for w in plan.workers}
+
+
+def template_parameters(plan: TierPlan) -> dict[str, int]:
+    """CloudFormation parameters: ``VisibilityTimeout<Queue>`` per queue (``High``, ``Medium``,
+    ``Low``, ``Heavy``, ``Batch``), and ``VisibilityTimeoutSeconds`` -- today's single parameter
+    for the ``high``/``medium``/``low`` queues -- as the largest of those three, which keeps each
+    one's floor (the heavy and batch queues need their own parameters when infra adds them)."""
+    per_queue = {f"VisibilityTimeout{w.spec.queue.capitalize()}": w.visibility_timeout_s
+                 for w in plan.workers}
+    legacy = [w.visibility_timeout_s for w in plan.workers if w.spec.queue in PRIORITY_QUEUES]
+    return {**per_queue, "VisibilityTimeoutSeconds": max(legacy)}
