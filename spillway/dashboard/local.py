@@ -1,0 +1,93 @@
+"""The dashboard of a running local stack: wire the sources, start the sampler and the server.
+
+``spillway local`` (and ``demo``, ``loadtest`` while they run) call :func:`start` with the
+stack's pieces; ``python -m spillway.dashboard`` calls :func:`from_environment` to watch a
+stack started elsewhere (queues, breaker and ledger only: acknowledgements and slots are
+in-process feeds of the stack that owns the edge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from spillway.dashboard.feeds import AckFeed, SlotMeter
+from spillway.dashboard.sampler import STEP_S, WINDOW_S, Sampler, Sources
+from spillway.dashboard.server import DashboardServer, serve
+from spillway.dashboard.snapshot import SlotReading
+from spillway.dashboard.sources import PgLedger, breaker_reader, queue_reader
+
+
+@dataclass
+class Dashboard:
+    """A running dashboard. ``acks``: the feed the edge records into; ``slots``: meters by
+    pool name (wrap worker handlers with them). :meth:`stop` stops the server and sampler and
+    closes the ledger pool it opened."""
+
+    sampler: Sampler
+    server: DashboardServer
+    acks: AckFeed
+    slots: dict[str, SlotMeter] = field(default_factory=dict)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.sampler.stop()
+        for close in self._closers:
+            close()
+
+
+def start(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = None,
+          database_url: str | None = None, acks: AckFeed | None = None,
+          slots: Mapping[str, SlotMeter | Callable[[], SlotReading]] | None = None,
+          labels: Mapping[str, str] | None = None, port: int = 0, host: str = "127.0.0.1",
+          step_s: float = STEP_S, window_s: float = WINDOW_S) -> Dashboard:
+    """Start sampling and serving. ``queue``: the stack's
+    :class:`~chalicelib.ports.QueuePort` (``wiring.get_queue()``); ``breaker_status``:
+    ``wiring.breaker_status``; ``database_url``: the application database (the ledger; a
+    pool of one connection is opened for it); ``acks``: the edge's feed (a new one if None);
+    ``slots``: pool name -> :class:`SlotMeter` or a callable returning a
+    :class:`SlotReading`. ``port`` 0 picks a free port. Raises ``OSError`` if the port is
+    taken."""
+    acks = acks or AckFeed()
+    closers: list[Callable[[], None]] = []
+    ledger = None
+    if database_url:
+        from chalicelib.adapters.pg_pool import make_pool
+
+        pool = make_pool(database_url, min_size=0, max_size=1, name="spillway-dashboard")
+        closers.append(pool.close)
+        ledger = PgLedger(pool)
+    meters = {name: s for name, s in (slots or {}).items() if isinstance(s, SlotMeter)}
+    readers = {name: (s.reading if isinstance(s, SlotMeter) else s)
+               for name, s in (slots or {}).items()}
+    sources = Sources(
+        queues=queue_reader(queue) if queue is not None else None,
+        breaker=breaker_reader(breaker_status) if breaker_status is not None else None,
+        slots=(lambda: {name: read() for name, read in readers.items()}) if readers else None,
+        ledger=ledger, acks=acks, labels=dict(labels or {}))
+    sampler = Sampler(sources, step_s=step_s, window_s=window_s).start()
+    try:
+        server = serve(sampler, port, host)
+    except OSError:
+        sampler.stop()
+        for close in closers:
+            close()
+        raise
+    return Dashboard(sampler, server, acks, meters, closers)
+
+
+def from_environment(port: int = 0) -> Dashboard:
+    """A dashboard on the backend configured by the environment (``SPILLWAY_BACKEND``,
+    ``DATABASE_URL``, ... as :mod:`chalicelib.settings` reads them), e.g. the variables a
+    running ``spillway local`` wrote to its env file."""
+    from chalicelib import wiring
+
+    settings = wiring.get_settings()
+    return start(queue=wiring.get_queue(), breaker_status=wiring.breaker_status,
+                 database_url=settings.database_url or None,
+                 labels={"backend": settings.backend}, port=port)
