@@ -59,7 +59,10 @@ def start(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = N
     if database_url:
         from chalicelib.adapters.pg_pool import make_pool
 
-        pool = make_pool(database_url, min_size=0, max_size=1, name="spillway-dashboard")
+        # A short wait for a connection: while the database is down the ledger reads fail fast
+        # (and show as an error on the page) instead of holding their thread.
+        pool = make_pool(database_url, min_size=0, max_size=1, timeout_s=2.0,
+                         name="spillway-dashboard")
         closers.append(pool.close)
         ledger = PgLedger(pool)
     meters = {name: s for name, s in (slots or {}).items() if isinstance(s, SlotMeter)}
@@ -91,3 +94,25 @@ def from_environment(port: int = 0) -> Dashboard:
     return start(queue=wiring.get_queue(), breaker_status=wiring.breaker_status,
                  database_url=settings.database_url or None,
                  labels={"backend": settings.backend}, port=port)
+
+
+def for_stack(stack, *, port: int = 0, acks: AckFeed | None = None,
+              edge_slots: Callable[[], SlotReading] | None = None) -> Dashboard:
+    """The dashboard of a started local stack (``spillway.runtime.stack.LocalStack`` or its
+    successor: read are ``stack.env``, ``stack.options.backend``, ``stack.url`` and
+    ``stack.mappings``). Every event source mapping's handler is wrapped in a
+    :class:`SlotMeter` (slots named by worker function, limit = its maximum concurrency);
+    ``edge_slots`` reads the edge's busy execution environments when given; ``acks`` is the
+    feed the edge records into (a new one if None: :attr:`Dashboard.acks`)."""
+    from chalicelib import wiring
+
+    slots: dict[str, SlotMeter | Callable[[], SlotReading]] = {}
+    if edge_slots is not None:
+        slots["edge"] = edge_slots
+    for mapping in stack.mappings:
+        meter = SlotMeter(mapping.maximum_concurrency)
+        mapping.handler = meter.wrap(mapping.handler)
+        slots[mapping.function_name] = meter
+    return start(queue=wiring.get_queue(), breaker_status=wiring.breaker_status,
+                 database_url=stack.env.get("DATABASE_URL"), acks=acks, slots=slots,
+                 labels={"backend": stack.options.backend, "webhook": stack.url}, port=port)

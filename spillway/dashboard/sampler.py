@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ log = logging.getLogger("spillway.dashboard")
 #: Defaults: one sample a second, ten minutes kept (600 samples).
 STEP_S = 1.0
 WINDOW_S = 600.0
+#: Share of a step the sources are given to answer (the rest keeps the steps regular).
+ANSWER_WITHIN = 0.8
 
 
 @dataclass
@@ -66,26 +69,40 @@ class Sampler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One thread per source, so a slow one never delays the others.
+        self._pool = futures.ThreadPoolExecutor(max_workers=4,
+                                                thread_name_prefix="dashboard-source")
+        self._pending: dict[str, futures.Future] = {}
 
     def sample_now(self) -> Sample:
-        """Read every source once and append the sample to the window."""
-        errors: dict[str, str] = {}
+        """Read every source once (in parallel, each given :data:`ANSWER_WITHIN` of a step to
+        answer) and
+        append the sample to the window. A source still busy from an earlier step (a database
+        that is down: its pool waits for a connection) is not asked again until it answers; its
+        reading is None and ``errors`` says it is waited for."""
         s = self.sources
-
-        def read(name: str, fn: Callable[[], Any] | None) -> Any:
-            if fn is None:
-                return None
-            try:
-                return fn()
-            except Exception as exc:  # shown on the page; the other sources still count
+        readers = {"queues": s.queues, "breaker": s.breaker, "slots": s.slots,
+                   "ledger": s.ledger}
+        for name, fn in readers.items():
+            if fn is not None and name not in self._pending:
+                self._pending[name] = self._pool.submit(fn)
+        budget = ANSWER_WITHIN * self.step_s
+        futures.wait(self._pending.values(), timeout=budget)
+        readings: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, future in list(self._pending.items()):
+            if not future.done():
+                errors[name] = f"no answer within {budget:g} s"
+                continue
+            del self._pending[name]
+            exc = future.exception()
+            if exc is None:
+                readings[name] = future.result()
+            else:  # shown on the page; the other sources still count
                 errors[name] = f"{type(exc).__name__}: {exc}"
-                log.debug("dashboard source %s failed", name, exc_info=True)
-                return None
-
-        sample = Sample(
-            t=self.clock(), queues=read("queues", s.queues), breaker=read("breaker", s.breaker),
-            slots=read("slots", s.slots), ledger=read("ledger", s.ledger),
-            acks=s.acks.drain() if s.acks is not None else None, errors=errors)
+                log.debug("dashboard source %s failed", name, exc_info=exc)
+        sample = Sample(t=self.clock(), acks=s.acks.drain() if s.acks is not None else None,
+                        errors=errors, **readings)
         with self._lock:
             self._samples.append(sample)
         return sample
@@ -103,9 +120,11 @@ class Sampler:
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop sampling; a source still reading is left to finish in its daemon thread."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         next_at = time.monotonic()

@@ -7,19 +7,16 @@ the store like a worker, and sees the stored count and the table change -- all b
 page, never by timing.
 
 ``SPILLWAY_DASHBOARD_SCREENSHOT=PATH`` saves a screenshot of the page with the burst on it
-(``docs/dashboard.png`` is made that way). Skips, naming what is missing, only when Playwright or
-the browser is not there (``scripts/ensure-chromium`` installs it; ``make test`` runs that).
+(``docs/dashboard.png`` comes from the whole-stack test, ``tests/e2e/test_dashboard_local_stack.py``).
+Skips, naming what is missing, only when Playwright or the browser is not there
+(``scripts/ensure-chromium`` installs it; ``make test`` runs that).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
-from pathlib import Path
-
-import pytest
 
 from chalicelib import breaker
 from chalicelib.core.breaker import CircuitState
@@ -27,29 +24,13 @@ from chalicelib.core.classify import priority_for
 from spillway.dashboard.feeds import AckFeed, SlotMeter
 from spillway.dashboard.local import start
 from spillway.replay import iter_payloads
+from tests.browser import browser, latest, open_dashboard  # noqa: F401  (fixture)
 from tests.contract.conftest import queue_pool  # noqa: F401  (fixture)
 from tests.corpus import CORPUS
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 BURST = 40
-#: Seconds the page may take to show a change (polled; generous for a loaded 2-core machine).
+#: Milliseconds the page may take to show a change (polled; generous for a loaded 2-core machine).
 SHOW_WITHIN_MS = 30_000
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="Playwright for Python is not installed")
-    if not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)):
-        pytest.skip(f"no browser: {CHROMIUM} is missing (scripts/ensure-chromium installs "
-                    "Debian's chromium when run as root with apt-get)")
-    with sync_api.sync_playwright() as pw:
-        # Playwright gives every launch a fresh profile directory of its own.
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 def corpus_payloads(n: int) -> list[tuple[str, dict]]:
@@ -85,11 +66,7 @@ def _drain(queue, store, stop: threading.Event, meter: SlotMeter) -> None:
             stop.wait(0.2)
 
 
-def page_eval(page, expr: str):
-    return page.evaluate(f"() => {{ const s = window.spillway.latest(); return {expr}; }}")
-
-
-def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811
+def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811 (fixtures)
     import time
     import uuid
 
@@ -108,20 +85,10 @@ def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811
     stop, failures = threading.Event(), []
     worker = threading.Thread(target=drain, args=(queue, store, stop, meter, failures),
                               daemon=True)
-    page = browser.new_page(viewport={"width": 1280, "height": 1500})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = None
     try:
-        page.goto(dashboard.url)
-        page.wait_for_function("() => window.spillway && window.spillway.updates >= 2",
-                               timeout=SHOW_WITHIN_MS)
-        sizes = page.evaluate("""() => Object.entries(window.spillway.charts).map(([k, u]) => {
-            const c = u.root.querySelector('canvas');
-            return [k, c ? c.width : 0, c ? c.height : 0, u.data[0].length]; })""")
-        assert sorted(k for k, *_ in sizes) == ["ack", "breaker", "depth", "rates", "slots"]
-        for name, w, h, points in sizes:
-            assert w > 0 and h > 0 and points > 0, (name, w, h, points)
-        assert page_eval(page, "s.totals.stored") == 0
+        page, errors = open_dashboard(browser, dashboard.url, SHOW_WITHIN_MS)
+        assert latest(page, "s.totals.stored") == 0
 
         # The burst: BURST real payloads enqueued; each send's latency goes to the ack feed
         # as the edge's would (its acknowledgement waits on the enqueue).
@@ -138,7 +105,7 @@ def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811
                 const last = i => u.data[i][u.data[i].length - 1] || 0;
                 return last(1) + last(2) + last(3) >= {len(sent)}; }}""",
             timeout=SHOW_WITHIN_MS)
-        assert page_eval(page, "s.totals.accepted") == len(sent)
+        assert latest(page, "s.totals.accepted") == len(sent)
 
         # A database outage as the operator sees it: the breaker forced open, then reset.
         breaker.force(state, "postgres", CircuitState.FORCED_OPEN, reason="test", by="test")
@@ -153,11 +120,11 @@ def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811
                     && d.high[n] + d.medium[n] + d.low[n] === 0
                     && s.series.stored_per_s.some(v => v > 0); }}""",
             timeout=SHOW_WITHIN_MS * 4)
-        transitions = page_eval(page, "s.transitions.map(t => t.to)")
+        transitions = latest(page, "s.transitions.map(t => t.to)")
         assert transitions[:2] == ["FORCED_OPEN", "CLOSED"]
         rows = page.locator("#recent tbody tr")
-        assert rows.count() == page_eval(page, "s.recent.length")
-        assert page_eval(page, "s.recent[0].delivery_id") in sent
+        assert rows.count() == latest(page, "s.recent.length")
+        assert latest(page, "s.recent[0].delivery_id") in sent
         stored_points = page.evaluate(
             "() => window.spillway.charts.rates.data[2].filter(v => v > 0).length")
         assert stored_points > 0
@@ -166,10 +133,11 @@ def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811
         shot = os.environ.get("SPILLWAY_DASHBOARD_SCREENSHOT")
         if shot:
             page.wait_for_timeout(1500)  # two more samples after the drain, for the picture
-            page.screenshot(path=str(Path(shot)), full_page=True)
+            page.screenshot(path=shot, full_page=True)
     finally:
         stop.set()
         if worker.is_alive():
             worker.join(10)
-        page.close()
+        if page is not None:
+            page.close()
         dashboard.stop()

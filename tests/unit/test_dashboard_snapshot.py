@@ -4,6 +4,7 @@ the sampler's isolation of failing sources (fake clock, no I/O)."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from hypothesis import given
@@ -170,6 +171,31 @@ def test_sampler_isolates_a_failing_source():
     assert snap["totals"]["stored"] == 7 and snap["queues"] == {}
     assert snap["labels"] == {"backend": "postgres"}
     assert snap["series"]["t"] == [T0, T0 + 1]
+
+
+def test_a_source_that_hangs_delays_neither_the_others_nor_itself_twice():
+    release, calls = threading.Event(), []
+
+    def hanging():
+        calls.append(1)
+        release.wait()
+        return LedgerReading(5)
+
+    sampler = Sampler(Sources(ledger=hanging, queues=lambda: depths(high=2)), step_s=0.05)
+    try:
+        first = sampler.sample_now()
+        second = sampler.sample_now()
+        assert first.ledger is None and first.queues["high"].total == 2
+        assert second.errors == {"ledger": "no answer within 0.04 s"}
+        assert len(calls) == 1  # not asked again while still busy
+        release.set()
+        for _ in range(200):  # the answer arrives at a later step
+            if sampler.sample_now().ledger is not None:
+                break
+        assert sampler.snapshot()["totals"]["stored"] == 5
+    finally:
+        release.set()
+        sampler.stop()
 
 
 def test_sampler_rejects_a_bad_step():
