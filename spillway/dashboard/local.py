@@ -41,19 +41,17 @@ class Dashboard:
             close()
 
 
-def start(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = None,
-          database_url: str | None = None, acks: AckFeed | None = None,
-          slots: Mapping[str, SlotMeter | Callable[[], SlotReading]] | None = None,
-          labels: Mapping[str, str] | None = None, port: int = 0, host: str = "127.0.0.1",
-          step_s: float = STEP_S, window_s: float = WINDOW_S) -> Dashboard:
-    """Start sampling and serving. ``queue``: the stack's
-    :class:`~chalicelib.ports.QueuePort` (``wiring.get_queue()``); ``breaker_status``:
-    ``wiring.breaker_status``; ``database_url``: the application database (the ledger; a
-    pool of one connection is opened for it); ``acks``: the edge's feed (a new one if None);
-    ``slots``: pool name -> :class:`SlotMeter` or a callable returning a
-    :class:`SlotReading`. ``port`` 0 picks a free port. Raises ``OSError`` if the port is
-    taken."""
-    acks = acks or AckFeed()
+def make_sources(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = None,
+                 database_url: str | None = None, acks: AckFeed | None = None,
+                 slots: Mapping[str, SlotMeter | Callable[[], SlotReading]] | None = None,
+                 labels: Mapping[str, str] | None = None
+                 ) -> tuple[Sources, list[Callable[[], None]]]:
+    """The sampler's :class:`Sources` from the stack's pieces, and the closers of what was
+    opened for them. ``queue``: the stack's :class:`~chalicelib.ports.QueuePort`
+    (``wiring.get_queue()``); ``breaker_status``: ``wiring.breaker_status``;
+    ``database_url``: the application database (the ledger; a pool of one connection is opened
+    for it); ``acks``: the edge's feed; ``slots``: pool name -> :class:`SlotMeter` or a
+    callable returning a :class:`SlotReading`."""
     closers: list[Callable[[], None]] = []
     ledger = None
     if database_url:
@@ -65,7 +63,6 @@ def start(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = N
                          name="spillway-dashboard")
         closers.append(pool.close)
         ledger = PgLedger(pool)
-    meters = {name: s for name, s in (slots or {}).items() if isinstance(s, SlotMeter)}
     readers = {name: (s.reading if isinstance(s, SlotMeter) else s)
                for name, s in (slots or {}).items()}
     sources = Sources(
@@ -73,6 +70,21 @@ def start(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = N
         breaker=breaker_reader(breaker_status) if breaker_status is not None else None,
         slots=(lambda: {name: read() for name, read in readers.items()}) if readers else None,
         ledger=ledger, acks=acks, labels=dict(labels or {}))
+    return sources, closers
+
+
+def start(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = None,
+          database_url: str | None = None, acks: AckFeed | None = None,
+          slots: Mapping[str, SlotMeter | Callable[[], SlotReading]] | None = None,
+          labels: Mapping[str, str] | None = None, port: int = 0, host: str = "127.0.0.1",
+          step_s: float = STEP_S, window_s: float = WINDOW_S) -> Dashboard:
+    """Start sampling and serving (arguments as :func:`make_sources`; ``acks`` a new feed if
+    None). ``port`` 0 picks a free port. Raises ``OSError`` if the port is taken."""
+    acks = acks or AckFeed()
+    sources, closers = make_sources(queue=queue, breaker_status=breaker_status,
+                                    database_url=database_url, acks=acks, slots=slots,
+                                    labels=labels)
+    meters = {name: s for name, s in (slots or {}).items() if isinstance(s, SlotMeter)}
     sampler = Sampler(sources, step_s=step_s, window_s=window_s).start()
     try:
         server = serve(sampler, port, host)
@@ -84,16 +96,36 @@ def start(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = N
     return Dashboard(sampler, server, acks, meters, closers)
 
 
+def _environment() -> dict:
+    from chalicelib import wiring
+
+    settings = wiring.get_settings()
+    return {"queue": wiring.get_queue(), "breaker_status": wiring.breaker_status,
+            "database_url": settings.database_url or None,
+            "labels": {"backend": settings.backend}}
+
+
 def from_environment(port: int = 0) -> Dashboard:
     """A dashboard on the backend configured by the environment (``SPILLWAY_BACKEND``,
     ``DATABASE_URL``, ... as :mod:`chalicelib.settings` reads them), e.g. the variables a
     running ``spillway local`` wrote to its env file."""
-    from chalicelib import wiring
+    return start(port=port, **_environment())
 
-    settings = wiring.get_settings()
-    return start(queue=wiring.get_queue(), breaker_status=wiring.breaker_status,
-                 database_url=settings.database_url or None,
-                 labels={"backend": settings.backend}, port=port)
+
+def status_snapshot(budget_s: float = 10.0) -> dict:
+    """One snapshot of the backend configured by the environment, for ``spillway status
+    --json``: every source read once, each given ``budget_s`` seconds. One sample has no step
+    before it, so its rates are null; acknowledgements and slots are null too (in-process
+    feeds of the stack that owns the edge)."""
+    sources, closers = make_sources(**_environment())
+    sampler = Sampler(sources)
+    try:
+        sampler.sample_now(budget_s=budget_s)
+        return sampler.snapshot()
+    finally:
+        sampler.stop()
+        for close in closers:
+            close()
 
 
 def for_stack(stack, *, port: int = 0, acks: AckFeed | None = None,

@@ -74,19 +74,19 @@ class Sampler:
                                                 thread_name_prefix="dashboard-source")
         self._pending: dict[str, futures.Future] = {}
 
-    def sample_now(self) -> Sample:
-        """Read every source once (in parallel, each given :data:`ANSWER_WITHIN` of a step to
-        answer) and
-        append the sample to the window. A source still busy from an earlier step (a database
-        that is down: its pool waits for a connection) is not asked again until it answers; its
-        reading is None and ``errors`` says it is waited for."""
+    def sample_now(self, budget_s: float | None = None) -> Sample:
+        """Read every source once, in parallel, and append the sample to the window. Each
+        source is given ``budget_s`` seconds to answer (default :data:`ANSWER_WITHIN` of a
+        step). A source still busy from an earlier step (a database that is down: its pool
+        waits for a connection) is not asked again until it answers; its reading is None and
+        ``errors`` says it is waited for."""
         s = self.sources
         readers = {"queues": s.queues, "breaker": s.breaker, "slots": s.slots,
                    "ledger": s.ledger}
         for name, fn in readers.items():
             if fn is not None and name not in self._pending:
                 self._pending[name] = self._pool.submit(fn)
-        budget = ANSWER_WITHIN * self.step_s
+        budget = ANSWER_WITHIN * self.step_s if budget_s is None else budget_s
         futures.wait(self._pending.values(), timeout=budget)
         readings: dict[str, Any] = {}
         errors: dict[str, str] = {}
