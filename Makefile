@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint unit bench clean
+.PHONY: install run test lint unit bench browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint infra/template.yaml
 
-test: lint
+# The dashboard's browser test needs Chromium: installed with apt when missing (root only);
+# otherwise the script says why and that test skips.
+browser:
+	@sh scripts/ensure-chromium
+
+test: lint browser
 	$(BIN)/pytest
 
 unit: install

@@ -1,0 +1,66 @@
+"""The dashboard's HTTP server over real sockets: the page, its static files, the JSON
+snapshot, and nothing else (no path outside static/)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from spillway.dashboard.feeds import AckFeed
+from spillway.dashboard.sampler import Sampler, Sources
+from spillway.dashboard.server import serve
+from spillway.dashboard.snapshot import LedgerReading
+
+
+@pytest.fixture
+def dashboard():
+    acks = AckFeed()
+    sampler = Sampler(Sources(ledger=lambda: LedgerReading(3), acks=acks,
+                              labels={"backend": "postgres"}))
+    acks.record(12.5, 202)
+    sampler.sample_now()
+    server = serve(sampler)
+    yield server
+    server.stop()
+
+
+def get(url: str) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_binds_to_loopback_on_a_free_port(dashboard):
+    assert dashboard.url.startswith("http://127.0.0.1:") and dashboard.port > 0
+
+
+def test_status_is_the_samplers_snapshot(dashboard):
+    status, headers, body = get(dashboard.url + "api/status")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert headers["Cache-Control"] == "no-store"
+    snap = json.loads(body)
+    assert snap["totals"] == {"accepted": 1, "rejected": 0, "stored": 3}
+    assert snap["ack"]["p50_ms"] == 12.5 and snap["labels"] == {"backend": "postgres"}
+
+
+def test_page_and_bundled_chart_library(dashboard):
+    status, headers, page = get(dashboard.url)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    for ref in (b"/static/uPlot.iife.min.js", b"/static/dashboard.js", b"/static/uPlot.min.css"):
+        assert ref in page
+    status, headers, lib = get(dashboard.url + "static/uPlot.iife.min.js")
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert lib.startswith(b"/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
+    assert b"http://" not in page and b"https://" not in page  # nothing from a CDN
+
+
+@pytest.mark.parametrize("path", ["static/../server.py", "static/%2e%2e/server.py",
+                                  "static/uPlot.LICENSE", "static/", "api/other", "server.py"])
+def test_nothing_else_is_served(dashboard, path):
+    status, _, _ = get(dashboard.url + path)
+    assert status == 404
