@@ -48,14 +48,14 @@ def make_sources(*, queue=None, breaker_status: Callable[[], Mapping | None] | N
                  ) -> tuple[Sources, list[Callable[[], None]]]:
     """The sampler's :class:`Sources` from the stack's pieces, and the closers of what was
     opened for them. ``queue``: the stack's :class:`~chalicelib.ports.QueuePort`
-    (``wiring.get_queue()``); ``breaker_status``: ``wiring.breaker_status``;
+    (``wiring.get_queue()``); ``breaker_status``: ``spillway.ops.status.breaker_status``;
     ``database_url``: the application database (the ledger; a pool of one connection is opened
     for it); ``acks``: the edge's feed; ``slots``: pool name -> :class:`SlotMeter` or a
     callable returning a :class:`SlotReading`."""
     closers: list[Callable[[], None]] = []
     ledger = None
     if database_url:
-        from chalicelib.adapters.pg_pool import make_pool
+        from chalicelib.adapters.postgres.pool import make_pool
 
         # A short wait for a connection: while the database is down the ledger reads fail fast
         # (and show as an error on the page) instead of holding their thread.
@@ -98,9 +98,10 @@ def start(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = N
 
 def _environment() -> dict:
     from chalicelib import wiring
+    from spillway.ops.status import breaker_status
 
     settings = wiring.get_settings()
-    return {"queue": wiring.get_queue(), "breaker_status": wiring.breaker_status,
+    return {"queue": wiring.get_queue(), "breaker_status": breaker_status,
             "database_url": settings.database_url or None,
             "labels": {"backend": settings.backend}}
 
@@ -130,7 +131,7 @@ def status_snapshot(budget_s: float = 10.0) -> dict:
 
 def for_stack(stack, *, port: int = 0, acks: AckFeed | None = None,
               edge_slots: Callable[[], SlotReading] | None = None) -> Dashboard:
-    """The dashboard of a started local stack (``spillway.runtime.stack.LocalStack`` or its
+    """The dashboard of a started local stack (``spillway.local.stack.LocalStack`` or its
     successor: read are ``stack.env``, ``stack.options.backend``, ``stack.url`` and
     ``stack.mappings``). Every event source mapping's handler is wrapped in a
     :class:`SlotMeter` (slots named by worker function, limit = its maximum concurrency);
@@ -145,6 +146,8 @@ def for_stack(stack, *, port: int = 0, acks: AckFeed | None = None,
         meter = SlotMeter(mapping.maximum_concurrency)
         mapping.handler = meter.wrap(mapping.handler)
         slots[mapping.function_name] = meter
-    return start(queue=wiring.get_queue(), breaker_status=wiring.breaker_status,
+    from spillway.ops.status import breaker_status
+
+    return start(queue=wiring.get_queue(), breaker_status=breaker_status,
                  database_url=stack.env.get("DATABASE_URL"), acks=acks, slots=slots,
                  labels={"backend": stack.options.backend, "webhook": stack.url}, port=port)

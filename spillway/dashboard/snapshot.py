@@ -42,7 +42,7 @@ SNAPSHOT_VERSION = 1
 
 @dataclass(frozen=True)
 class BreakerReading:
-    """One read of the shared circuit breaker (from :func:`chalicelib.breaker.status`).
+    """One read of the shared circuit breaker (from :func:`spillway.ops.breaker.status`).
     ``changed_at``/``retry_after_s`` in seconds."""
 
     state: str
@@ -52,7 +52,7 @@ class BreakerReading:
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> BreakerReading:
-        """From the dict :func:`chalicelib.breaker.status` returns."""
+        """From the dict :func:`spillway.ops.breaker.status` returns."""
         return cls(state=str(status.get("state", "CLOSED")),
                    changed_at=float(status.get("changed_at") or 0.0),
                    trips=int(status.get("trips") or 0),

@@ -4,7 +4,7 @@ one reading, built from the ports and stores the stack already has.
 * :func:`queue_reader` -- depths of every queue (:data:`~chalicelib.ports.QUEUES`) from a
   :class:`~chalicelib.ports.QueuePort` (SQS on the emulator or PostgreSQL);
 * :func:`breaker_reader` -- the shared circuit breaker, from a callable returning
-  :func:`chalicelib.breaker.status`'s dict (``wiring.breaker_status``) or None;
+  :func:`spillway.ops.breaker.status`'s dict (``spillway.ops.status.breaker_status``) or None;
 * :class:`PgLedger` -- the ledger (``webhook_deliveries``, ``migrations/app``): rows stored
   and the last deliveries stored.
 
@@ -52,7 +52,7 @@ def queue_reader(queue: QueuePort) -> Callable[[], dict[str, QueueStats]]:
 
 def breaker_reader(status: Callable[[], Mapping[str, Any] | None]
                    ) -> Callable[[], BreakerReading | None]:
-    """Adapts ``status()`` (a :func:`chalicelib.breaker.status` dict, None when the breaker is
+    """Adapts ``status()`` (a :func:`spillway.ops.breaker.status` dict, None when the breaker is
     disabled) to a :class:`BreakerReading`."""
     def read() -> BreakerReading | None:
         data = status()
@@ -62,7 +62,7 @@ def breaker_reader(status: Callable[[], Mapping[str, Any] | None]
 
 class PgLedger:
     """Reads the ledger through ``pool`` (a ``psycopg_pool.ConnectionPool`` on the application
-    database, e.g. :func:`chalicelib.adapters.pg_pool.make_pool` of ``DATABASE_URL``).
+    database, e.g. :func:`chalicelib.adapters.postgres.pool.make_pool` of ``DATABASE_URL``).
     Raises the pool's translated errors (:mod:`chalicelib.errors`)."""
 
     def __init__(self, pool: ConnectionPool, recent: int = RECENT_ROWS):
@@ -70,7 +70,7 @@ class PgLedger:
         self._recent = recent
 
     def __call__(self) -> LedgerReading:
-        from chalicelib.adapters.pg_pool import pooled
+        from chalicelib.adapters.postgres.pool import pooled
 
         with pooled(self._pool) as conn:
             (total,) = conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone()

@@ -17,6 +17,7 @@ from chalicelib.breaker_item import KEY_PREFIX, breaker_key, cas_update
 from chalicelib.core import breaker as core
 from chalicelib.core.breaker import DEFAULT_CONFIG, BreakerConfig, BreakerState, CircuitState
 from chalicelib.ports import StatePort
+from spillway.ops import breaker_manual as manual
 
 AUDIT_PREFIX = "breaker-audit#"
 #: Audit records are kept (``expires_at``) for 400 days.
@@ -32,7 +33,7 @@ def force(store: StatePort, name: str, state: CircuitState | str, *, reason: str
     target = CircuitState(state)
     now = clock()
     return _operate(store, name, now, "force", reason, by, until,
-                    lambda st: core.force(st, target, now, reason=reason, by=by, until=until))
+                    lambda st: manual.force(st, target, now, reason=reason, by=by, until=until))
 
 
 def reset(store: StatePort, name: str, by: str, reason: str,
@@ -41,7 +42,7 @@ def reset(store: StatePort, name: str, by: str, reason: str,
     audit record. Returns the new state."""
     now = clock()
     return _operate(store, name, now, "reset", reason, by, None,
-                    lambda st: core.reset(st, now))
+                    lambda st: manual.reset(st, now))
 
 
 def _operate(store: StatePort, name: str, now: float, action: str, reason: str, by: str,

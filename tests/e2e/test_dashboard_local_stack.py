@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from spillway.dashboard.local import for_stack
+from spillway.local.stack import LocalStack, StackOptions
 from spillway.replay import iter_payloads, replay
-from spillway.runtime.stack import LocalStack, StackOptions
 from tests.browser import browser, latest, open_dashboard  # noqa: F401  (fixture)
 from tests.corpus import CORPUS
 

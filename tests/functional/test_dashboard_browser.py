@@ -1,7 +1,7 @@
 """The dashboard in a real browser (Debian's Chromium, headless, driven by Playwright).
 
 Sources are real: a PostgreSQL queue (:class:`PgQueue`) on a fresh database, the ledger written
-by the real :class:`DeliveryStore` from corpus payloads, the shared breaker on
+by the real :class:`~chalicelib.appdb.AppDatabase` from corpus payloads, the shared breaker on
 :class:`PgState`. The test enqueues a burst, sees the queue-depth chart rise, drains it through
 the store like a worker, and sees the stored count and the table change -- all by polling the
 page, never by timing.
@@ -18,11 +18,11 @@ import json
 import os
 import threading
 
-from chalicelib import breaker
 from chalicelib.core.breaker import CircuitState
 from chalicelib.core.classify import priority_for
 from spillway.dashboard.feeds import AckFeed, SlotMeter
 from spillway.dashboard.local import start
+from spillway.ops import breaker
 from spillway.replay import iter_payloads
 from tests.browser import browser, latest, open_dashboard  # noqa: F401  (fixture)
 from tests.contract.conftest import queue_pool  # noqa: F401  (fixture)
@@ -70,14 +70,14 @@ def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811 (fi
     import time
     import uuid
 
-    from chalicelib.adapters.pg_queue import PgQueue
-    from chalicelib.adapters.pg_state import PgState
-    from chalicelib.adapters.pg_store import DeliveryStore
+    from chalicelib.adapters.postgres.queue import PgQueue
+    from chalicelib.adapters.postgres.state import PgState
+    from chalicelib.appdb import AppDatabase
     from spillway.migrate import migrate
 
     migrate(pg_url, "app")
     queue, state = PgQueue(queue_pool, max_receive_count=3), PgState(queue_pool)
-    store = DeliveryStore(queue_pool)
+    store = AppDatabase(queue_pool)
     acks, meter = AckFeed(), SlotMeter(limit=1)
     dashboard = start(queue=queue, breaker_status=lambda: breaker.status(state, "postgres"),
                       database_url=pg_url, acks=acks, slots={"worker": meter},

@@ -18,9 +18,7 @@ from chalicelib.core.breaker import (
     classify_outcome,
     decide,
     expire,
-    force,
     record,
-    reset,
     transition,
     window_rates,
 )
@@ -35,6 +33,7 @@ from chalicelib.errors import (
     SignatureInvalid,
     Throttled,
 )
+from spillway.ops.breaker_manual import force, reset
 
 S = CircuitState
 CFG = BreakerConfig()

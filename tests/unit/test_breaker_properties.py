@@ -22,7 +22,6 @@ from chalicelib.core.breaker import (
     Tripped,
     classify_outcome,
     decide,
-    force,
     record,
 )
 from chalicelib.errors import (
@@ -32,6 +31,7 @@ from chalicelib.errors import (
     PermanentDependencyError,
     SignatureInvalid,
 )
+from spillway.ops.breaker_manual import force
 
 S = CircuitState
 CFG = BreakerConfig(wait_in_open_s=10, probe_lease_s=3, minimum_calls=5, window_size=30)

@@ -26,8 +26,9 @@ admits one prober).
 Files: ``config`` (:class:`BreakerConfig`), ``outcomes`` (:func:`classify_outcome`),
 ``window`` (:class:`Tally`, buckets, :func:`window_rates`), ``events``, ``state``
 (:class:`BreakerState` and its JSON form), ``transitions`` (:data:`TRANSITIONS`,
-:func:`decide`, :func:`record`, :func:`expire`), ``manual`` (operator :func:`force` /
-:func:`reset` on a state). The public names are re-exported here.
+:func:`decide`, :func:`record`, :func:`expire`, :func:`transition`). The public names are
+re-exported here. Operator transitions (force a manual state, reset) are not here: Lambda
+never makes them; they live with the operator verbs in ``spillway/ops/breaker_manual.py``.
 
 May import: the standard library and :mod:`chalicelib.errors` only (pure: no I/O, no SDKs).
 """
@@ -40,7 +41,6 @@ from chalicelib.core.breaker.events import (
     StateTransition,
     Tripped,
 )
-from chalicelib.core.breaker.manual import force, reset
 from chalicelib.core.breaker.outcomes import Outcome, classify_outcome
 from chalicelib.core.breaker.state import MANUAL_STATES, BreakerState, CircuitState, Forced
 from chalicelib.core.breaker.transitions import (
@@ -58,6 +58,6 @@ __all__ = [
     "AUTO", "DEFAULT_CONFIG", "MANUAL", "MANUAL_STATES", "TRANSITIONS", "BreakerConfig",
     "BreakerState", "Bucket", "CallNotPermitted", "CircuitState", "Decision", "Forced",
     "IllegalTransition", "Outcome", "StateTransition", "Tally", "Tripped", "classify_outcome",
-    "decide", "expire", "force", "merge_buckets", "record", "reset", "transition",
+    "decide", "expire", "merge_buckets", "record", "transition",
     "window_rates",
 ]

@@ -2,7 +2,7 @@
 
 The whole state of one slot pool is one serialisable :class:`SlotState` that an adapter keeps as
 one item (DynamoDB, or the PostgreSQL backend's state table) and changes by compare-and-set on
-``version``, as :mod:`chalicelib.breaker` does for the circuit breaker:
+``version``, as :mod:`chalicelib.shared_breaker` does for the circuit breaker:
 
 * :func:`acquire` -- read the item, decide, write the returned ``state`` with the condition
   ``version == old version`` (on :class:`~chalicelib.errors.ConflictError` re-read and retry).

@@ -1,6 +1,8 @@
-"""Operator transitions on a state, pure: :func:`force` a manual state, :func:`reset` to
-CLOSED. Writing them to the shared store (with an audit record) is operator tooling
-(``spillway/ops/breaker.py``), never the Lambda's."""
+"""Operator transitions on a breaker state, pure (no I/O, time passed in): :func:`force` a
+manual state, :func:`reset` to CLOSED. Lambda never makes them, so they live with the
+operator verbs; :mod:`spillway.ops.breaker` writes them to the shared store by
+compare-and-set, with an audit record. The transitions themselves are checked against the
+core's table (:data:`chalicelib.core.breaker.TRANSITIONS`)."""
 
 from __future__ import annotations
 
