@@ -180,6 +180,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: One decoder for every call: ``json.loads`` with hooks builds a new decoder each time.
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def loads_strict(text: str) -> Any:
     """``json.loads`` that also rejects ``NaN``/``Infinity`` and numbers that overflow a double
     (``1e400``) -- PostgreSQL jsonb refuses them once Python has turned them into ``inf``.
@@ -188,7 +192,7 @@ def loads_strict(text: str) -> Any:
     parser's recursion (RecursionError is turned into ValueError).
     """
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        return _STRICT_DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nests too deeply to parse") from None
 
