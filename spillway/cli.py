@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     from spillway.deploy import register as register_deploy
 
     register_deploy(sub)
+    from spillway.cost.command import register as register_cost
+    register_cost(sub)
     return parser
 
 
