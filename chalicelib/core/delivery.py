@@ -191,6 +191,8 @@ def loads_strict(text: str) -> Any:
     Raises ValueError for any invalid input, including nesting deep enough to exhaust the
     parser's recursion (RecursionError is turned into ValueError).
     """
+    if text.startswith("\ufeff"):  # what json.loads says; the decoder itself does not check
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
         return _STRICT_DECODER.decode(text)
     except RecursionError:
