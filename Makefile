@@ -34,8 +34,11 @@ test: lint browser
 unit: install
 	$(BIN)/pytest tests/unit
 
+# Benchmarks (never tests): queue throughput, then every figure of bench/run.py, written to
+# .spillway/bench/last.json for `spillway cost`.
 bench: install
 	$(BIN)/python -m bench.queues
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .spillway .pytest_cache .ruff_cache .hypothesis

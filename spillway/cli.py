@@ -18,6 +18,7 @@ import sys
 
 from spillway.commands import (
     breaker,
+    cost,
     db,
     demo,
     deploy,
@@ -29,7 +30,7 @@ from spillway.commands import (
     status,
 )
 
-COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy)
+COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy, cost)
 
 
 def build_parser() -> argparse.ArgumentParser:

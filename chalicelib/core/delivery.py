@@ -176,6 +176,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: One decoder for every call: ``json.loads`` with hooks builds a new decoder each time.
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def loads_strict(text: str) -> Any:
     """``json.loads`` that also rejects ``NaN``/``Infinity`` and numbers that overflow a double
     (``1e400``) -- PostgreSQL jsonb refuses them once Python has turned them into ``inf``.
@@ -183,8 +187,10 @@ def loads_strict(text: str) -> Any:
     Raises ValueError for any invalid input, including nesting deep enough to exhaust the
     parser's recursion (RecursionError is turned into ValueError).
     """
+    if text.startswith("\ufeff"):  # what json.loads says; the decoder itself does not check
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        return _STRICT_DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nests too deeply to parse") from None
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +91,8 @@ class Envelope:
         ``action`` is absent when None or ``""`` and ``hook_id`` when ``""``. Values are cut to
         :data:`MAX_ATTRIBUTE_CHARS` and characters SQS rejects become U+FFFD.
         """
-        record = {"v": ENVELOPE_VERSION, **dataclasses.asdict(self)}
+        # Every field is a scalar: no need for dataclasses.asdict's recursive deep copy.
+        record = {"v": ENVELOPE_VERSION, **{name: getattr(self, name) for name in _FIELDS}}
         body = json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
         raw = {
             "event": self.event,
@@ -122,6 +124,8 @@ def build_envelope(delivery: Delivery, cls: Classification) -> Envelope:
     )
 
 
+#: The envelope's field names, in declaration order (the body's key order).
+_FIELDS = tuple(f.name for f in dataclasses.fields(Envelope))
 _STR_FIELDS = ("delivery_id", "hook_id", "event", "priority", "target")
 _OPTIONAL_STR_FIELDS = ("action", "payload_json", "payload_ref")
 
@@ -166,14 +170,13 @@ def _typed(record: Mapping[str, Any], name: str, types: type | tuple[type, ...])
     return value
 
 
-def _sqs_allowed(ch: str) -> bool:
-    code = ord(ch)
-    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
-            or code >= 0x10000)
+#: One character SQS rejects: anything outside #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
+#: #x10000-#x10FFFF (AWS SQS ``SendMessage`` API reference).
+_SQS_REJECTED = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _sqs_safe(value: str) -> str:
     """``value`` with every character SQS rejects replaced by U+FFFD."""
-    if all(_sqs_allowed(ch) for ch in value):
+    if _SQS_REJECTED.search(value) is None:
         return value
-    return "".join(ch if _sqs_allowed(ch) else "\ufffd" for ch in value)
+    return _SQS_REJECTED.sub("\ufffd", value)

@@ -33,11 +33,11 @@ def message_bytes(body: str, attributes: Mapping[str, str] | None = None) -> int
     """Size in bytes that counts against the queue's message limit: the UTF-8 length of
     ``body`` plus, for each attribute, its name, its data type (``"String"``) and its value
     (AWS SQS quotas: attributes count toward the message size)."""
-    size = len(body.encode("utf-8", "surrogatepass"))
+    # An ASCII str (every to_message body) is its own UTF-8: len() is the size, no copy.
+    size = len(body) if body.isascii() else len(body.encode("utf-8", "surrogatepass"))
     for name, value in (attributes or {}).items():
         size += sum(len(s.encode("utf-8", "surrogatepass")) for s in (name, "String", value))
     return size
-
 
 
 def check_message(body: str, attributes: Mapping[str, str] | None, limit: int) -> None:

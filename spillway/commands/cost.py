@@ -1,0 +1,63 @@
+"""``spillway cost``: the argparse wiring of the cost model (``register(subparsers)``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from spillway.cost import inputs, model
+from spillway.cost.tiers import TIERS
+
+
+def _volume(text: str) -> int:
+    """A positive whole number of deliveries; ``1e7`` and ``10_000_000`` are accepted."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 1 or value != int(value) or value > 1e15:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the number of deliveries must be a whole number of at least 1")
+    return int(value)
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``cost`` command to ``subparsers``."""
+    p = subparsers.add_parser(
+        "cost", help="monthly AWS bill for a delivery volume (prices + measured usage)",
+        description="The monthly AWS bill, line by line, from spillway/cost/prices.json and "
+                    "the request counts and durations of the last `make bench`.")
+    p.add_argument("--deliveries-per-month", type=_volume, required=True, metavar="N")
+    p.add_argument("--tier", choices=tuple(TIERS), default="pro",
+                   help="memory sizes of the functions (default: %(default)s)")
+    p.add_argument("--api", choices=model.APIS, default="rest",
+                   help="what fronts the edge (default: %(default)s, as Chalice deploys)")
+    p.add_argument("--arch", choices=model.ARCHES, default="x86_64",
+                   help="Lambda architecture (default: %(default)s)")
+    p.add_argument("--bench", type=Path, default=inputs.BENCH_PATH,
+                   help="benchmark results to read (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_cost)
+    return p
+
+
+def cmd_cost(args) -> int:
+    try:
+        table = inputs.load_prices()
+        usage = inputs.load_usage(args.bench)
+        result = model.estimate(args.deliveries_per_month, prices=table["prices"], usage=usage,
+                                tier=args.tier, api=args.api, arch=args.arch,
+                                alarms=inputs.count_alarms())
+    except ValueError as exc:
+        print(f"spillway cost: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        doc = result.to_dict()
+        doc["prices"] = {"region": table.get("region"), "read_on": table.get("read_on"),
+                         "file": str(inputs.PRICES_PATH)}
+        print(json.dumps(doc, indent=1))
+    else:
+        print(model.render(result))
+    return 0
