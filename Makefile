@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint unit bench clean
+.PHONY: install run test lint unit bench clean test-localstack clean-localstack
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,17 @@ test: lint
 unit: install
 	$(BIN)/pytest tests/unit
 
+# The second emulator tier (tests/localstack/): LocalStack on the host, no Docker, in its own
+# venv (.localstack/, Python >= 3.12). If the setup fails, the tier's tests skip and name why.
+test-localstack: install
+	-scripts/localstack-setup
+	$(BIN)/pytest -m localstack tests/localstack
+
 bench: install
 	$(BIN)/python -m bench.queues
 
 clean:
 	rm -rf $(VENV) .spillway .pytest_cache .ruff_cache .hypothesis
+
+clean-localstack:
+	rm -rf .localstack .spillway/localstack
