@@ -7,6 +7,8 @@ for the session, started from ``.localstack/venv`` (``scripts/localstack-setup``
 * ``stack``      -- a fresh ``infra/template.yaml`` stack under a prefix of its own (returns
   the prefix and the stack's outputs), created through CloudFormation by
   :func:`spillway.runtime.stack.provision`.
+* ``queue_backend`` -- the contract suites' one on LocalStack, its ``advance`` allowing for
+  LocalStack's 1 s SQS timer tick (:data:`SQS_TICK_S`).
 * ``aws_env``    -- overrides the moto one of ``tests/conftest.py`` so that the contract suites
   re-collected here (``test_contract_suites.py``) run on LocalStack: before each test the
   contract stack (prefix ``ct``) is deleted, so ``provision`` creates it anew, as moto's reset
@@ -34,10 +36,10 @@ from tests.contract.conftest import (  # noqa: F401
     PREFIX as CONTRACT_PREFIX,
 )
 from tests.contract.conftest import (  # noqa: F401
+    Backend,
     aws_stack,
     blob_backend,
     idempotency_backend,
-    queue_backend,
     queue_pool,
     state_backend,
 )
@@ -45,13 +47,11 @@ from tests.localstack.server import LocalStackServer, LocalStackUnavailable
 
 HERE = Path(__file__).resolve().parent
 NON_AWS_PARAMS = {"postgres", "memory"}
-#: Contract tests whose expectation LocalStack does not meet for a reason outside our code
-#: (tests/README.md, "LocalStack tier"); skipped here with the reason, kept on moto.
-KNOWN_EMULATOR_GAPS = {
-    "test_delay_hides_a_message": (
-        "LocalStack releases delayed messages on a 1 s tick (DelaySeconds=1 became visible "
-        "after 1.7-2.0 s); the contract test receives once, 1.5 s after sending"),
-}
+#: LocalStack's SQS returns expired in-flight messages and due delayed ones to their queue on a
+#: 1 s scheduler tick (``QueueUpdateWorker``, ``period=1``, in localstack/services/sqs/
+#: provider.py): a timer set for T s fires by T + 1 s (seen: DelaySeconds=1 visible after
+#: 1.7-2.0 s). The contract suites' ``advance`` on SQS sleeps that much longer here.
+SQS_TICK_S = 1.0
 _started: dict[str, float] = {}
 _opted_out: list[int] = []
 
@@ -97,9 +97,6 @@ def pytest_collection_modifyitems(config, items):
         if not requested or (contract and not _touches_aws(item)):
             dropped.append(item)
             continue
-        gap = KNOWN_EMULATOR_GAPS.get(getattr(item, "originalname", item.name))
-        if contract and gap:
-            item.add_marker(pytest.mark.skip(reason=f"LocalStack: {gap}"))
         keep.append(item)
     if not requested:
         _opted_out.append(len(dropped))
@@ -192,3 +189,16 @@ def stack(ls_env):
                         stack_name=f"{prefix}-stack", timeout_s=120)
     yield prefix, outputs
     delete_stack(cfn, f"{prefix}-stack")
+
+
+@pytest.fixture(params=["aws"])
+def queue_backend(request) -> Backend:
+    """The contract suites' ``queue_backend`` (``aws`` only) with LocalStack's clock: ``advance``
+    sleeps :data:`SQS_TICK_S` longer than asked."""
+    import boto3
+
+    request.getfixturevalue("aws_stack")
+    from chalicelib.adapters.sqs_queue import SqsQueue
+
+    return Backend("aws", SqsQueue.from_prefix(boto3.client("sqs"), CONTRACT_PREFIX),
+                   lambda seconds: time.sleep(seconds + SQS_TICK_S))

@@ -54,7 +54,7 @@ def test_tables_have_hash_key_and_ttl(stack):
 
 @pytest.mark.xfail(strict=True, reason="LocalStack 2026.3.0's AWS::S3::Bucket resource ignores "
                    "LifecycleConfiguration (GetBucketLifecycleConfiguration: "
-                   "NoSuchLifecycleConfiguration); moto and AWS apply it")
+                   "NoSuchLifecycleConfiguration), as moto 5.2.5's does; AWS applies it")
 def test_claim_check_bucket_expires_objects_after_14_days(stack):
     prefix, outputs = stack
     bucket = outputs["ClaimCheckBucketName"]
