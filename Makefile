@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint unit bench browser clean
+.PHONY: install run test lint unit bench browser clean test-localstack clean-localstack
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: lint browser
 unit: install
 	$(BIN)/pytest tests/unit
 
+# The second emulator tier (tests/localstack/): LocalStack on the host, no Docker, in its own
+# venv (.localstack/, Python >= 3.12). If the setup fails, the tier's tests skip and name why.
+test-localstack: install
+	-scripts/localstack-setup
+	$(BIN)/pytest -m localstack tests/localstack
+
 # Benchmarks (never tests): queue throughput, then every figure of bench/run.py, written to
 # .spillway/bench/last.json for `spillway cost`.
 bench: install
@@ -42,3 +48,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .spillway .pytest_cache .ruff_cache .hypothesis
+
+clean-localstack:
+	rm -rf .localstack .spillway/localstack
