@@ -1,0 +1,65 @@
+"""Composition root of the reconciler: builds it from the environment, once per process.
+
+The known-deliveries lookup (:mod:`chalicelib.adapters.known_deliveries`) reads the ledger in
+the application database, then the edge's dedup records (DynamoDB on the ``aws`` backend; the
+queue database's ``idempotency_records`` and its DLQ table on ``postgres``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from chalicelib import wiring
+from chalicelib.reconcile_settings import ReconcileSettings
+
+
+def known_lookup() -> Any:
+    """``known(hook_id, guids) -> {guid: where}`` over the ledger, then the dedup records."""
+    from chalicelib.adapters.known_deliveries import DynamoAccepted, PgAccepted, in_ledger
+
+    settings = wiring.get_settings()
+    app_pool = wiring._built(wiring._app_pool)
+    if settings.backend == "postgres":
+        accepted = PgAccepted(wiring.queue_pool())
+    else:
+        accepted = DynamoAccepted(wiring.boto_client("dynamodb"), settings.idempotency_table)
+
+    def known(hook_id: str | None, guids: Sequence[str]) -> dict[str, str]:
+        found = dict.fromkeys(in_ledger(app_pool, hook_id, guids), "ledger")
+        rest = [g for g in guids if g not in found]
+        return {**accepted.accepted(hook_id, rest), **found}
+
+    return known
+
+
+def build_reconciler(env: Mapping[str, str] | None = None):
+    """A :class:`~chalicelib.reconciler.Reconciler` and its :class:`ReconcileSettings`.
+    Raises :class:`~chalicelib.errors.ConfigError` naming a bad or missing key."""
+    from chalicelib.adapters.github import GitHubDeliveries
+    from chalicelib.adapters.github_auth import GitHubAuth
+    from chalicelib.reconcile_store import ReconcileStore
+    from chalicelib.reconciler import Reconciler
+
+    env = os.environ if env is None else env
+    settings = ReconcileSettings.from_env(env)
+    github = GitHubDeliveries(GitHubAuth.from_env(env), base_url=settings.api_url)
+    store = ReconcileStore(wiring._built(wiring._app_pool))
+    return Reconciler(github, store, known_lookup(), metrics=wiring.get_metrics()), settings
+
+
+@lru_cache(maxsize=1)
+def get_reconciler():
+    return build_reconciler()
+
+
+def handle_schedule(context: Any = None) -> dict:
+    """The scheduled function: reconcile every hook of ``GITHUB_HOOKS``; flushes metrics.
+    Returns ``{"hooks": [report, …]}`` (see :meth:`Reconciler.run_hook`)."""
+    reconciler, settings = get_reconciler()
+    try:
+        return {"hooks": reconciler.run(settings.hooks, settings.options)}
+    finally:
+        wiring._flush_metrics()

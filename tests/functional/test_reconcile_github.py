@@ -1,0 +1,291 @@
+"""The reconciler against the GitHub stand-in over real HTTP, and end to end: the stand-in
+sends deliveries while the edge is down, the real edge (``EdgeServer``) and workers store what
+arrives in real PostgreSQL, the reconciler asks GitHub for what is missing."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pytest
+
+from chalicelib.adapters.github import (
+    GitHubAuthError,
+    GitHubDeliveries,
+    GitHubRateLimited,
+    HookNotFound,
+    HookRef,
+)
+from chalicelib.adapters.github_auth import GitHubAuth
+from chalicelib.errors import ConfigError
+from spillway.embedded import free_port
+from spillway.github_standin import GitHubStandIn
+from spillway.replay import Payload
+from tests.functional.conftest import ISSUE_PAYLOAD, SECRET, compact, corpus_payload
+
+TOKEN = "test-token-not-a-secret"
+REPO = "repo:octo/spill:77"
+
+
+def payload() -> Payload:
+    return Payload("issues", ISSUE_PAYLOAD, compact(corpus_payload(ISSUE_PAYLOAD)))
+
+
+def dead_url() -> str:
+    """A URL nothing listens on: the edge is unreachable (GitHub records status 0)."""
+    return f"http://127.0.0.1:{free_port()}/webhooks/github"
+
+
+def client(standin: GitHubStandIn, **auth) -> GitHubDeliveries:
+    return GitHubDeliveries(GitHubAuth(**(auth or {"token": lambda: TOKEN})),
+                            base_url=standin.url)
+
+
+def reconciler_for(standin: GitHubStandIn, monkeypatch):
+    """The reconciler as the scheduled function builds it, pointed at ``standin``."""
+    from chalicelib import reconcile_wiring
+
+    for key, value in {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": standin.url,
+                       "GITHUB_HOOKS": REPO}.items():
+        monkeypatch.setenv(key, value)
+    return reconcile_wiring.build_reconciler()
+
+
+@pytest.fixture
+def standin():
+    with GitHubStandIn(token=TOKEN) as s:
+        yield s
+
+
+# --- the adapter against the stand-in --------------------------------------------------------
+def test_pages_follow_the_link_cursor_newest_first(standin):
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    guids = [str(uuid.uuid4()) for _ in range(5)]
+    for guid in guids:
+        standin.deliver(hook, payload(), guid)
+    gh, ref = client(standin), HookRef.parse(REPO)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = gh.list_page(ref, cursor, per_page=2)
+        pages += 1
+        seen += [item["guid"] for item in page.items]
+        assert page.rate is not None and page.rate.limit == 5000
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert pages == 3 and seen == guids[::-1]
+    item = gh.list_page(ref).items[0]
+    assert {"id", "guid", "delivered_at", "redelivery", "duration", "status", "status_code",
+            "event", "action", "installation_id", "repository_id"} <= set(item)
+    assert item["status_code"] == 0 and item["redelivery"] is False
+    with pytest.raises(ValueError):
+        gh.list_page(ref, per_page=101)
+
+
+def test_errors_are_translated(standin):
+    standin.add_hook(REPO, dead_url(), SECRET)
+    with pytest.raises(GitHubAuthError):
+        client(standin, token=lambda: "wrong").list_page(HookRef.parse(REPO))
+    with pytest.raises(HookNotFound):
+        client(standin).list_page(HookRef.parse("org:octo:99"))
+    with pytest.raises(HookNotFound):
+        client(standin).redeliver(HookRef.parse(REPO), 424242)
+    with pytest.raises(ConfigError):
+        HookRef.parse("repo:octo:77")
+
+
+def test_primary_and_secondary_rate_limits_stop_with_a_wait():
+    with GitHubStandIn(token=TOKEN, rate_limit=2) as s:
+        s.add_hook(REPO, dead_url(), SECRET)
+        gh = client(s)
+        assert gh.list_page(HookRef.parse(REPO)).rate.remaining == 1
+        gh.list_page(HookRef.parse(REPO))
+        with pytest.raises(GitHubRateLimited) as primary:
+            gh.list_page(HookRef.parse(REPO))
+        assert primary.value.remaining == 0 and primary.value.retry_after_s > 3000
+    with GitHubStandIn(token=TOKEN, secondary_limit_after=1) as s:
+        s.add_hook(REPO, dead_url(), SECRET)
+        gh = client(s)
+        gh.list_page(HookRef.parse(REPO))
+        with pytest.raises(GitHubRateLimited) as secondary:
+            gh.list_page(HookRef.parse(REPO))
+        assert secondary.value.retry_after_s == 60
+
+
+def test_the_app_hook_authenticates_with_the_apps_jwt():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    with GitHubStandIn(token=TOKEN, app_id="4242", app_public_key=public.decode()) as s:
+        hook = s.add_hook("app:9", dead_url(), SECRET)
+        s.deliver(hook, payload(), "g-app")
+        gh = client(s, app_id="4242", app_key=lambda: pem)
+        assert [i["guid"] for i in gh.list_page(HookRef.parse("app:9")).items] == ["g-app"]
+        auth = GitHubAuth(app_id="4242", app_key=lambda: pem)
+        assert pem not in repr(auth) and "BEGIN" not in repr(auth)
+        with pytest.raises(GitHubAuthError):  # a token is not the App's JWT
+            client(s).list_page(HookRef.parse("app:9"))
+
+
+# --- end to end: edge outage, reconcile, redelivery -----------------------------------------
+class _SlowGateway(ThreadingHTTPServer):
+    """Forwards a delivery to the edge, then answers 504: the edge accepted it but GitHub
+    records a failure (an answer after its 10 s, without waiting 10 s here)."""
+
+    def __init__(self, edge_url: str):
+        target = urlsplit(edge_url)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+                conn.request("POST", target.path, body=body, headers=dict(self.headers))
+                conn.getresponse().read()
+                conn.close()
+                self.send_response(504)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.daemon_threads = True
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/webhooks/github"
+
+
+def drain(harness) -> None:
+    """Run the workers over every queued message, as the event source mappings would."""
+    for _ in range(10):
+        moved = 0
+        for queue in ("high", "medium", "low"):
+            msgs = harness.queue.receive(queue, 10, 60, 0.1)
+            if msgs:
+                harness.invoke_worker(queue, msgs)
+                moved += len(msgs)
+        if not moved:
+            return
+
+
+def ledger(url: str) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT delivery_id, count(*) FROM webhook_deliveries "
+                                 "GROUP BY delivery_id").fetchall())
+
+
+def table_count(url: str, table: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@pytest.mark.parametrize("worker", ["postgres", "aws"], indirect=True)
+def test_reconcile_redelivers_what_the_edge_never_accepted_once(worker, monkeypatch):
+    from chalicelib.reconciler import RunOptions
+    from spillway.runtime.edge_server import EdgeServer
+
+    edge = EdgeServer(concurrency=2).start()
+    gateway = _SlowGateway(edge.url + "/webhooks/github")
+    try:
+        with GitHubStandIn(token=TOKEN) as gh:
+            hook = gh.add_hook(REPO, dead_url(), SECRET)
+            lost = [str(uuid.uuid4()) for _ in range(3)]
+            for guid in lost:  # the edge is unreachable
+                assert gh.deliver(hook, payload(), guid)["status_code"] == 0
+            hook.url = edge.url + "/webhooks/github"
+            stored = [str(uuid.uuid4()) for _ in range(2)]
+            for guid in stored:
+                assert gh.deliver(hook, payload(), guid)["status_code"] == 202
+            drain(worker)
+            hook.url = gateway.url  # accepted by the edge, failed at GitHub
+            accepted = str(uuid.uuid4())
+            assert gh.deliver(hook, payload(), accepted)["status_code"] == 504
+            hook.url = edge.url + "/webhooks/github"  # the edge is back
+
+            reconciler, settings = reconciler_for(gh, monkeypatch)
+            options = RunOptions(cooldown_s=3600, rate_reserve=0)
+
+            dry = reconciler.run(settings.hooks, RunOptions(dry_run=True, rate_reserve=0))[0]
+            gh.wait_idle()
+            assert sorted(dry["redeliver"]) == sorted(lost) and dry["redelivery_requested"] == 0
+            assert dry["already_stored"] == 1 and dry["ok_at_github"] == 2
+            assert len(gh.attempts(hook)) == 6  # nothing was sent
+            assert table_count(worker.app_db, "reconcile_gaps") == 0
+            assert table_count(worker.app_db, "reconcile_cursors") == 0
+
+            first = reconciler.run(settings.hooks, options)[0]
+            gh.wait_idle()
+            assert sorted(first["redeliver"]) == sorted(lost) and first["gap"] == 3
+            redeliveries = [a for a in gh.attempts(hook) if a["redelivery"]]
+            assert sorted(a["guid"] for a in redeliveries) == sorted(lost)
+            assert {a["status_code"] for a in redeliveries} == {202}
+            drain(worker)
+            assert ledger(worker.app_db) == dict.fromkeys([*lost, *stored, accepted], 1)
+
+            again = reconciler.run(settings.hooks, options)[0]
+            gh.wait_idle()
+            assert again["redelivery_requested"] == 0 and again["gap"] == 0
+            assert len([a for a in gh.attempts(hook) if a["redelivery"]]) == 3
+            assert table_count(worker.app_db, "reconcile_runs") == 3
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
+        edge.stop()
+
+
+@pytest.mark.parametrize("worker", ["postgres"], indirect=True)
+def test_dry_run_report_is_json_serialisable(standin, worker, monkeypatch):
+    from chalicelib.reconciler import RunOptions
+
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    standin.deliver(hook, payload(), "g-1")
+    reconciler, settings = reconciler_for(standin, monkeypatch)
+    report = reconciler.run(settings.hooks, RunOptions(dry_run=True, rate_reserve=0))
+    assert json.loads(json.dumps(report))[0]["redeliver"] == ["g-1"]
+
+
+@pytest.mark.parametrize("worker", ["postgres"], indirect=True)
+def test_a_spent_budget_stops_cleanly_and_the_next_run_resumes_from_the_cursor(
+        standin, worker, monkeypatch):
+    import psycopg
+
+    from chalicelib.reconciler import RunOptions
+
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    guids = [f"g-{i}" for i in range(7)]
+    for guid in guids:
+        standin.deliver(hook, payload(), guid)
+    reconciler, settings = reconciler_for(standin, monkeypatch)
+    tight = RunOptions(max_requests=2, per_page=2, rate_reserve=0, cooldown_s=3600)
+    first = reconciler.run_hook(settings.hooks[0], tight)
+    assert first["stopped"] == "budget" and first["pages"] == 2
+    assert first["budget_exhausted"] == 4 and first["redelivery_requested"] == 0
+    standin.secondary_limit_after = standin.requests + 1  # GitHub's secondary limit next
+    limited = reconciler.run_hook(settings.hooks[0], tight)
+    assert limited["stopped"] == "rate_limited" and limited["redelivery_requested"] == 0
+    standin.secondary_limit_after = None
+    assert reconciler.run_hook(settings.hooks[0], tight)["stopped"] == "rate_limited"  # waits
+    with psycopg.connect(worker.app_db) as conn:
+        conn.execute("UPDATE reconcile_cursors SET not_before = NULL")
+    second = reconciler.run_hook(settings.hooks[0], RunOptions(rate_reserve=0,
+                                                               cooldown_s=3600, per_page=2))
+    standin.wait_idle()
+    assert second["stopped"] == "completed"
+    asked = [a["guid"] for a in standin.attempts(hook) if a["redelivery"]]
+    assert sorted(asked) == sorted(guids)  # every failed GUID asked for exactly once
