@@ -106,11 +106,12 @@ class GitHubAuth:
         now = self._clock()
         if self._jwt is None or self._jwt[1] - JWT_RENEW_S <= now:
             from gidgethub.apps import get_jwt
+            from jwt import PyJWTError
 
             try:
                 token = get_jwt(app_id=str(self._app_id), private_key=self._app_key(),
                                 expiration=JWT_LIFETIME_S - 60)
-            except (ValueError, TypeError) as exc:  # not a PEM RSA key; say so, not the key
+            except (PyJWTError, ValueError, TypeError) as exc:  # not a PEM RSA key; not the key
                 raise GitHubAuthError(f"GitHub App private key unusable: "
                                       f"{type(exc).__name__}") from None
             # gidgethub backdates iat by 60 s for clock drift: exp = now - 60 + lifetime.
