@@ -289,3 +289,44 @@ def test_a_spent_budget_stops_cleanly_and_the_next_run_resumes_from_the_cursor(
     assert second["stopped"] == "completed"
     asked = [a["guid"] for a in standin.attempts(hook) if a["redelivery"]]
     assert sorted(asked) == sorted(guids)  # every failed GUID asked for exactly once
+
+
+@pytest.mark.parametrize("worker", ["postgres"], indirect=True)
+def test_the_cli_dry_run_lists_what_it_would_redeliver_and_changes_nothing(
+        standin, worker, monkeypatch, capsys):
+    from spillway.cli import main
+
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    for guid in ("g-1", "g-2"):
+        standin.deliver(hook, payload(), guid)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.delenv("GITHUB_HOOKS", raising=False)
+    code = main(["reconcile", "--dry-run", "--json", "--hook", REPO, "--since", "1h",
+                 "--api-url", standin.url])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and out["dry_run"] is True
+    assert sorted(out["hooks"][0]["redeliver"]) == ["g-1", "g-2"]
+    standin.wait_idle()
+    assert not [a for a in standin.attempts(hook) if a["redelivery"]]
+    assert table_count(worker.app_db, "reconcile_gaps") == 0
+
+    code = main(["reconcile", "--hook", REPO, "--api-url", standin.url])
+    standin.wait_idle()
+    assert code == 0 and "redelivery requested 2" in capsys.readouterr().out
+    assert len([a for a in standin.attempts(hook) if a["redelivery"]]) == 2
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["reconcile", "--since", "4d"], "at most 3d"),
+    (["reconcile"], "no hook"),
+    (["reconcile", "--hook", "repo:nope"], "GITHUB_HOOKS"),
+    (["reconcile", "--hook", REPO, "--api-url", "ftp://x"], "GITHUB_API_URL"),
+])
+def test_cli_usage_mistakes_exit_2_with_a_message(argv, message, monkeypatch, capsys):
+    from spillway.cli import main
+
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.delenv("GITHUB_HOOKS", raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
