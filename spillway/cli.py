@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     from spillway.deploy import register as register_deploy
 
     register_deploy(sub)
+    from spillway.reconcile_cmd import register as register_reconcile
+    register_reconcile(sub)
     return parser
 
 
