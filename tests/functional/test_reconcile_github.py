@@ -330,3 +330,29 @@ def test_cli_usage_mistakes_exit_2_with_a_message(argv, message, monkeypatch, ca
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("worker", ["postgres"], indirect=True)
+def test_the_scheduled_function_reconciles_every_configured_hook(standin, worker, monkeypatch):
+    from chalicelib import reconcile_wiring
+
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    standin.deliver(hook, payload(), "g-scheduled")
+    event = worker.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={},
+        resources=["arn:aws:events:us-east-1:123456789012:rule/spillway-dev-reconcile"])
+    worker.configure(GITHUB_HOOKS="", GITHUB_TOKEN=TOKEN, GITHUB_API_URL=standin.url)
+    reconcile_wiring.get_reconciler.cache_clear()
+    idle = worker.client.lambda_.invoke("reconcile", event).payload
+    assert idle == {"hooks": [], "skipped": "GITHUB_HOOKS is empty"}
+
+    worker.configure(GITHUB_HOOKS=REPO)
+    reconcile_wiring.get_reconciler.cache_clear()
+    try:
+        result = worker.client.lambda_.invoke("reconcile", event).payload
+    finally:
+        reconcile_wiring.get_reconciler.cache_clear()
+    standin.wait_idle()
+    (report,) = result["hooks"]
+    assert report["hook"] == REPO and report["redeliver"] == ["g-scheduled"]
+    assert [a["guid"] for a in standin.attempts(hook) if a["redelivery"]] == ["g-scheduled"]
