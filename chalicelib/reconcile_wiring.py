@@ -35,8 +35,13 @@ def known_lookup() -> Any:
     return known
 
 
-def build_reconciler(env: Mapping[str, str] | None = None):
+_METRICS = object()  # "the process's Powertools Metrics"
+
+
+def build_reconciler(env: Mapping[str, str] | None = None, *, metrics: Any = _METRICS):
     """A :class:`~chalicelib.reconciler.Reconciler` and its :class:`ReconcileSettings`.
+    ``metrics``: Powertools ``Metrics`` (default: the process's), or None to emit nothing
+    (the CLI, which has no Lambda runtime to flush them to CloudWatch).
     Raises :class:`~chalicelib.errors.ConfigError` naming a bad or missing key."""
     from chalicelib.adapters.github import GitHubDeliveries
     from chalicelib.adapters.github_auth import GitHubAuth
@@ -47,7 +52,9 @@ def build_reconciler(env: Mapping[str, str] | None = None):
     settings = ReconcileSettings.from_env(env)
     github = GitHubDeliveries(GitHubAuth.from_env(env), base_url=settings.api_url)
     store = ReconcileStore(wiring._built(wiring._app_pool))
-    return Reconciler(github, store, known_lookup(), metrics=wiring.get_metrics()), settings
+    if metrics is _METRICS:
+        metrics = wiring.get_metrics()
+    return Reconciler(github, store, known_lookup(), metrics=metrics), settings
 
 
 @lru_cache(maxsize=1)

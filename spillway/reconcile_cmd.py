@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not ReconcileSettings.from_env(env).hooks:
             return _usage("no hook to reconcile: pass --hook SPEC or set GITHUB_HOOKS")
-        reconciler, settings = build_reconciler(env)
+        reconciler, settings = build_reconciler(env, metrics=None)
     except ConfigError as exc:
         return _usage(str(exc))
     options = dataclasses.replace(settings.options, window_s=args.since, dry_run=args.dry_run)

@@ -52,7 +52,7 @@ def reconciler_for(standin: GitHubStandIn, monkeypatch):
     for key, value in {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": standin.url,
                        "GITHUB_HOOKS": REPO}.items():
         monkeypatch.setenv(key, value)
-    return reconcile_wiring.build_reconciler()
+    return reconcile_wiring.build_reconciler(metrics=None)
 
 
 @pytest.fixture
@@ -333,8 +333,9 @@ def test_cli_usage_mistakes_exit_2_with_a_message(argv, message, monkeypatch, ca
 
 
 @pytest.mark.parametrize("worker", ["postgres"], indirect=True)
-def test_the_scheduled_function_reconciles_every_configured_hook(standin, worker, monkeypatch):
-    from chalicelib import reconcile_wiring
+def test_the_scheduled_function_reconciles_every_configured_hook(standin, worker, monkeypatch,
+                                                                capsys):
+    from chalicelib import reconcile_wiring, wiring
 
     hook = standin.add_hook(REPO, dead_url(), SECRET)
     standin.deliver(hook, payload(), "g-scheduled")
@@ -346,8 +347,10 @@ def test_the_scheduled_function_reconciles_every_configured_hook(standin, worker
     idle = worker.client.lambda_.invoke("reconcile", event).payload
     assert idle == {"hooks": [], "skipped": "GITHUB_HOOKS is empty"}
 
-    worker.configure(GITHUB_HOOKS=REPO)
+    worker.configure(GITHUB_HOOKS=REPO, POWERTOOLS_METRICS_DISABLED="false")
     reconcile_wiring.get_reconciler.cache_clear()
+    wiring.get_metrics().clear_metrics()  # Powertools keeps one metric set per process
+    capsys.readouterr()
     try:
         result = worker.client.lambda_.invoke("reconcile", event).payload
     finally:
@@ -356,3 +359,8 @@ def test_the_scheduled_function_reconciles_every_configured_hook(standin, worker
     (report,) = result["hooks"]
     assert report["hook"] == REPO and report["redeliver"] == ["g-scheduled"]
     assert [a["guid"] for a in standin.attempts(hook) if a["redelivery"]] == ["g-scheduled"]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+           if '"_aws"' in line]
+    (metrics,) = [m for m in emf if "ReconcileGap" in m]
+    values = {k: v if isinstance(v, list) else [v] for k, v in metrics.items()}
+    assert values["ReconcileGap"] == [1] and values["RedeliveriesRequested"] == [1]
