@@ -28,6 +28,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,6 +147,37 @@ class GitHubStandIn:
             hook.attempts.append(attempt)
             hook.payloads[attempt["id"]] = payload
         return attempt
+
+    def send_all(self, hook: Hook, payloads: list[Payload], *, concurrency: int = 8,
+                 on_attempt: Callable[[dict], None] | None = None) -> list[dict]:
+        """Deliver every payload with a fresh GUID, ``concurrency`` at a time (as GitHub
+        delivers a burst of events); returns the attempts in completion order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(p: Payload) -> dict:
+            attempt = self.deliver(hook, p, str(uuid.uuid4()))
+            if on_attempt is not None:
+                on_attempt(attempt)
+            return attempt
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            return list(pool.map(one, payloads))
+
+    def tally(self, hook: Hook) -> dict[str, set[str]]:
+        """GUIDs by fate, from the attempts: ``sent`` (all), ``failed_first`` (first attempt
+        failed), ``redelivered`` (a redelivery succeeded), ``never_ok`` (no attempt succeeded)."""
+        first: dict[str, dict] = {}
+        ok: set[str] = set()
+        redelivered: set[str] = set()
+        for a in sorted(self.attempts(hook), key=lambda a: a["id"]):
+            first.setdefault(a["guid"], a)
+            if a["status"] == "OK":
+                ok.add(a["guid"])
+                if a["redelivery"]:
+                    redelivered.add(a["guid"])
+        return {"sent": set(first), "failed_first": {g for g, a in first.items()
+                                                     if a["status"] != "OK"},
+                "redelivered": redelivered, "never_ok": set(first) - ok}
 
     def redeliver(self, hook: Hook, delivery_id: int) -> bool:
         """Re-send attempt ``delivery_id``'s payload, same GUID, in the background. False if

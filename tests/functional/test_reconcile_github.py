@@ -364,3 +364,43 @@ def test_the_scheduled_function_reconciles_every_configured_hook(standin, worker
     (metrics,) = [m for m in emf if "ReconcileGap" in m]
     values = {k: v if isinstance(v, list) else [v] for k, v in metrics.items()}
     assert values["ReconcileGap"] == [1] and values["RedeliveriesRequested"] == [1]
+
+
+def test_the_standin_sends_bursts_and_tallies_what_became_of_each_guid(standin):
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    attempts = standin.send_all(hook, [payload()] * 4, concurrency=3)
+    assert len({a["guid"] for a in attempts}) == 4 and {a["status_code"] for a in attempts} == {0}
+    assert standin.redeliver(hook, attempts[0]["id"])
+    standin.wait_idle()
+    tally = standin.tally(hook)
+    assert len(tally["sent"]) == 4 and tally["failed_first"] == tally["sent"]
+    assert tally["redelivered"] == set() and tally["never_ok"] == tally["sent"]
+    redelivery = max(standin.attempts(hook), key=lambda a: a["id"])
+    assert redelivery["redelivery"] and redelivery["guid"] == attempts[0]["guid"]
+
+
+def test_the_standin_api_bounds_per_page_and_refuses_bad_input(standin):
+    import urllib.error
+    import urllib.request
+
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    standin.send_all(hook, [payload()] * 3)
+
+    def get(path: str, token: str | None = TOKEN) -> tuple[int, object, dict]:
+        req = urllib.request.Request(standin.url + path, headers={
+            "Authorization": f"token {token}"} if token else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read()), dict(resp.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+    base = "/repos/octo/spill/hooks/77/deliveries"
+    status, items, headers = get(base + "?per_page=500")
+    assert status == 200 and len(items) == 3 and "Link" not in headers
+    status, items, headers = get(base + "?per_page=0")
+    assert status == 200 and len(items) == 1 and 'rel="next"' in headers["Link"]
+    assert get(base + "?redelivery=true")[1] == []
+    assert get(base, token=None)[0] == 401
+    assert get(base + "?cursor=nonsense")[0] == 400
+    assert get("/repos/octo/other/hooks/77/deliveries")[0] == 404
