@@ -9,6 +9,8 @@ Instants are written from the reconciler's clock (epoch seconds via ``to_timesta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,22 @@ class ReconcileStore:
 
     def __init__(self, pool: Any):
         self._pool = pool
+
+    @contextmanager
+    def exclusive(self, hook: str) -> Iterator[bool]:
+        """Hold ``hook``'s advisory lock for one run (a session lock on a connection kept for
+        the block): yields False when another run (the schedule, ``spillway reconcile``) holds
+        it, so two runs never decide about the same hook at once and a cool-down holds."""
+        with pooled(self._pool) as conn:
+            key = ("spillway.reconcile:" + hook,)
+            (got,) = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                                  key).fetchone()
+            conn.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", key)
 
     def cursor(self, hook: str) -> tuple[Cursor, float | None]:
         """``(cursor, not_before)`` of ``hook`` (epoch seconds or None); a fresh cursor when

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.adapters.github import GitHubDeliveries, GitHubRateLimited, HookNotFound, HookRef
-from chalicelib.core.reconcile import Cursor, Scan, Window, decide, group
+from chalicelib.core.reconcile import OUTCOMES, REDELIVER, Cursor, Scan, Window, decide, group
 from chalicelib.errors import PermanentDependencyError, SpillwayError
 from chalicelib.reconcile_store import ReconcileStore, RunRecord
 
@@ -76,8 +76,19 @@ class Reconciler:
         ``failed_at_github``, ``already_stored``, ``redelivery_requested``,
         ``skipped_cooldown``, ``skipped_outside_window``, ``budget_exhausted``, ``gap``,
         ``redeliver`` (GUIDs asked for, or that a dry run would ask for), ``rate_remaining``,
-        ``error``.
+        ``error``. ``stopped`` is ``busy`` (nothing done, nothing recorded) while another run
+        holds the hook.
         """
+        with self._store.exclusive(hook.key) as mine:
+            if not mine:
+                counts = dict.fromkeys((*OUTCOMES, "checked", "failed_at_github"), 0)
+                counts.pop(REDELIVER)
+                return {"hook": hook.key, "stopped": "busy", "pages": 0, "requests": 0,
+                        **counts, "redelivery_requested": 0, "gap": 0, "rate_remaining": None,
+                        "error": None, "redeliver": []}
+            return self._run_hook(hook, options)
+
+    def _run_hook(self, hook: HookRef, options: RunOptions) -> dict:
         started = self._clock()
         window = Window.last(options.window_s, started)
         cursor, not_before = self._store.cursor(hook.key)

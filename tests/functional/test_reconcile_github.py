@@ -404,3 +404,22 @@ def test_the_standin_api_bounds_per_page_and_refuses_bad_input(standin):
     assert get(base, token=None)[0] == 401
     assert get(base + "?cursor=nonsense")[0] == 400
     assert get("/repos/octo/other/hooks/77/deliveries")[0] == 404
+
+
+@pytest.mark.parametrize("worker", ["postgres"], indirect=True)
+def test_a_hook_another_run_holds_is_left_alone(standin, worker, monkeypatch):
+    import psycopg
+
+    from chalicelib.reconciler import RunOptions
+
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    standin.deliver(hook, payload(), "g-busy")
+    reconciler, settings = reconciler_for(standin, monkeypatch)
+    with psycopg.connect(worker.app_db, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+                      ("spillway.reconcile:" + REPO,))
+        busy = reconciler.run_hook(settings.hooks[0], RunOptions(rate_reserve=0))
+    assert busy["stopped"] == "busy" and standin.requests == 0
+    assert table_count(worker.app_db, "reconcile_runs") == 0
+    done = reconciler.run_hook(settings.hooks[0], RunOptions(rate_reserve=0))
+    assert done["stopped"] == "completed" and done["redeliver"] == ["g-busy"]
