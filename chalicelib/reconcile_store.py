@@ -36,7 +36,6 @@ class RunRecord:
     started_at: float
     finished_at: float
     window: Window
-    dry_run: bool
     stopped: str
     pages: int
     requests: int
@@ -113,19 +112,19 @@ class ReconcileStore:
     def record(self, run: RunRecord, cursor: Cursor, *, not_before: float | None = None
                ) -> int:
         """Write the run's audit rows, its gaps and the new cursor in one transaction.
-        Returns the run id. A dry run writes only its audit row and decisions. Gap rows are
-        safe to write after an error too: every run checks the known set again before asking."""
+        Returns the run id (the runner never records a dry run). Gap rows are safe to write
+        after an error too: every run checks the known set again before asking."""
         counts = run.plan.counts
         with pooled(self._pool) as conn, conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO reconcile_runs (hook, started_at, finished_at, window_since, "
-                "window_now, dry_run, stopped, pages, requests, checked, redelivery_requested, "
+                "window_now, stopped, pages, requests, checked, redelivery_requested, "
                 "gap, rate_remaining, error, " + ", ".join(_RUN_COLUMNS) + ") VALUES "
                 "(%s, to_timestamp(%s), to_timestamp(%s), to_timestamp(%s), to_timestamp(%s), "
-                "%s, %s, %s, %s, %s, %s, %s, %s, %s, " + ", ".join(["%s"] * len(_RUN_COLUMNS))
+                "%s, %s, %s, %s, %s, %s, %s, %s, " + ", ".join(["%s"] * len(_RUN_COLUMNS))
                 + ") RETURNING id",
                 (run.hook, run.started_at, run.finished_at, run.window.since, run.window.now,
-                 run.dry_run, run.stopped, run.pages, run.requests, counts["checked"],
+                 run.stopped, run.pages, run.requests, counts["checked"],
                  len(run.requested), run.plan.gap, run.rate_remaining, run.error,
                  *(counts[c] for c in _RUN_COLUMNS)))
             (run_id,) = cur.fetchone()
@@ -135,8 +134,6 @@ class ReconcileStore:
                 "known_as) VALUES (%s, %s, %s, %s, %s, %s)",
                 [(run_id, d.guid, d.attempt_id, _audit_outcome(d, run), d.reason, d.known_as)
                  for d in shown])
-            if run.dry_run:
-                return run_id
             gaps = [d for d in run.plan.decisions if d.failed_at_github or d.was_open]
             cur.executemany(_UPSERT_GAP, [_gap_params(d, run) for d in gaps])
             cur.execute(
@@ -162,12 +159,10 @@ class ReconcileStore:
 
 
 def _audit_outcome(decision, run: RunRecord) -> str:
-    """``redeliver`` becomes ``redelivery_requested`` once GitHub said 202, and
-    ``would_redeliver`` in a dry run; a redeliver GitHub refused stays ``redeliver``."""
+    """``redeliver`` becomes ``redelivery_requested`` once GitHub said 202; a redeliver
+    GitHub refused stays ``redeliver`` (open, asked for again next run)."""
     if decision.outcome != REDELIVER:
         return decision.outcome
-    if run.dry_run:
-        return "would_redeliver"
     return "redelivery_requested" if decision.guid in run.requested else REDELIVER
 
 

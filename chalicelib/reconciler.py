@@ -5,7 +5,7 @@ Per hook and run: at most ``max_requests`` GitHub requests (pages and redeliveri
 the primary rate limit's ``X-RateLimit-Remaining`` minus ``rate_reserve`` is lower (the token
 may serve other tools). A 403/429 rate limit stops the hook cleanly and stores ``not_before``;
 a spent budget stores the ``Link`` cursor, and the next run resumes there. A dry run reads
-everything, requests nothing and changes no state (only its audit row is written).
+everything, requests nothing and writes nothing (no state, no audit row).
 
 Metrics (Powertools EMF, namespace ``Spillway``): ``ReconcileGap`` (GUIDs failed at GitHub that
 Spillway does not have; an alarm on it staying above zero means deliveries are being lost) and
@@ -108,12 +108,13 @@ class Reconciler:
             self._redeliver(hook, plan.to_redeliver(), requested, state)
         finished = self._clock()
         run = RunRecord(hook=hook.key, started_at=started, finished_at=finished, window=window,
-                        dry_run=options.dry_run, stopped=state.stopped or "completed",
+                        stopped=state.stopped or "completed",
                         pages=scan.pages, requests=state.requests, plan=plan,
                         requested=frozenset(requested), rate_remaining=state.remaining,
                         error=state.error)
         new_cursor = scan.finish() if state.stopped != "error" else cursor
-        self._store.record(run, new_cursor, not_before=state.not_before or not_before)
+        if not options.dry_run:  # a dry run changes nothing, not even the audit
+            self._store.record(run, new_cursor, not_before=state.not_before or not_before)
         counts = plan.counts
         counts.pop("redeliver")
         return {"hook": hook.key, "stopped": run.stopped, "pages": scan.pages,

@@ -3,9 +3,9 @@
 ``spillway reconcile [--hook SPEC …] [--since DURATION] [--dry-run] [--json] [--api-url URL]``
 runs what the scheduled function runs (:mod:`chalicelib.reconcile_wiring`) for the hooks given
 (default ``GITHUB_HOOKS``), looking back ``--since`` (default 3 days, GitHub's retention, which
-is also the maximum). ``--dry-run`` lists what it would redeliver and changes nothing at GitHub
-or in the reconcile state. Needs ``DATABASE_URL`` (with ``migrations/app`` applied), the
-backend's settings (``SPILLWAY_BACKEND`` …; ``spillway --local reconcile`` reads the local
+is also the maximum). ``--dry-run`` lists what it would redeliver and changes nothing, at
+GitHub or in the database (no state, no audit row). Needs ``DATABASE_URL`` (with
+``migrations/app`` applied), the backend's settings (``SPILLWAY_BACKEND`` …; ``spillway --local reconcile`` reads the local
 stack's) and a credential (``GITHUB_TOKEN`` …, see ``chalicelib/adapters/github_auth.py``).
 
 Exit status: 0 when every hook's run completed, 1 when one stopped on an error, a spent budget

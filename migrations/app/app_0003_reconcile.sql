@@ -33,7 +33,7 @@ CREATE TABLE reconcile_gaps (
 );
 CREATE INDEX reconcile_gaps_open_idx ON reconcile_gaps (hook) WHERE closed_at IS NULL;
 
--- One row per run and hook: what it saw and did.
+-- One row per run and hook: what it saw and did (a dry run records nothing).
 CREATE TABLE reconcile_runs (
     id                     bigserial   PRIMARY KEY,
     hook                   text        NOT NULL,
@@ -41,7 +41,6 @@ CREATE TABLE reconcile_runs (
     finished_at            timestamptz NOT NULL,
     window_since           timestamptz NOT NULL,
     window_now             timestamptz NOT NULL,
-    dry_run                boolean     NOT NULL,
     stopped                text        NOT NULL,  -- completed | budget | rate_limited | error
     pages                  integer     NOT NULL,
     requests               integer     NOT NULL,  -- GitHub API requests spent
