@@ -8,12 +8,18 @@ queue database's ``idempotency_records`` and its DLQ table on ``postgres``).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 from chalicelib import wiring
 from chalicelib.reconcile_settings import ReconcileSettings
+
+#: Seconds kept free at the end of the scheduled invocation: one GitHub request (10 s timeout)
+#: plus recording the run.
+DEADLINE_MARGIN_S = 30.0
 
 
 def known_lookup() -> Any:
@@ -69,7 +75,12 @@ def handle_schedule(context: Any = None) -> dict:
     if not ReconcileSettings.from_env().hooks:
         return {"hooks": [], "skipped": "GITHUB_HOOKS is empty"}
     reconciler, settings = get_reconciler()
+    options = settings.options
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining_ms is not None:  # start no request that could outlive the invocation
+        options = replace(options, deadline=time.time() + remaining_ms() / 1000
+                          - DEADLINE_MARGIN_S)
     try:
-        return {"hooks": reconciler.run(settings.hooks, settings.options)}
+        return {"hooks": reconciler.run(settings.hooks, options)}
     finally:
         wiring._flush_metrics()

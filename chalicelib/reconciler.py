@@ -36,7 +36,9 @@ class RunOptions:
     """``window_s``: how far back to look (seconds, clipped to GitHub's 3 days);
     ``cooldown_s``: seconds between two redelivery requests for one GUID; ``max_requests``:
     GitHub requests per hook and run; ``rate_reserve``: requests of the primary limit left
-    untouched; ``per_page``: 1..100; ``dry_run``: decide only."""
+    untouched; ``per_page``: 1..100; ``dry_run``: decide only; ``deadline``: epoch seconds
+    after which no new GitHub request starts (the scheduled function sets it from the Lambda
+    context's remaining time, so the run is recorded before the function times out)."""
 
     window_s: float = 3 * 24 * 3600
     cooldown_s: float = 900.0
@@ -44,6 +46,7 @@ class RunOptions:
     rate_reserve: int = 500
     per_page: int = 100
     dry_run: bool = False
+    deadline: float | None = None
 
 
 class Reconciler:
@@ -94,7 +97,8 @@ class Reconciler:
         cursor, not_before = self._store.cursor(hook.key)
         gaps = self._store.open_gaps(hook.key)
         scan = Scan(cursor, window)
-        state = _Progress(budget=options.max_requests, reserve=options.rate_reserve)
+        state = _Progress(budget=options.max_requests, reserve=options.rate_reserve,
+                          deadline=options.deadline, clock=self._clock)
         if not_before is not None and not_before > started:
             state.stop("rate_limited", f"GitHub asked to wait until {not_before:.0f}")
         else:
@@ -126,8 +130,7 @@ class Reconciler:
     def _scan(self, hook: HookRef, scan: Scan, state: _Progress, options: RunOptions) -> None:
         next_cursor = scan.start_cursor()
         while True:
-            if state.budget <= 0:
-                state.stop("budget", None)
+            if not state.may_request():
                 return
             try:
                 page = self._github.list_page(hook, next_cursor, options.per_page)
@@ -166,6 +169,8 @@ class Reconciler:
     def _redeliver(self, hook: HookRef, todo: list, requested: set[str], state: _Progress
                    ) -> None:
         for decision in todo:
+            if not state.may_request():
+                return
             try:
                 state.spent(self._github.redeliver(hook, decision.attempt_id))
             except GitHubRateLimited as exc:
@@ -192,11 +197,21 @@ class _Progress:
 
     budget: int
     reserve: int
+    deadline: float | None = None
+    clock: Callable[[], float] = time.time
     requests: int = 0
     remaining: int | None = None
     stopped: str | None = None
     error: str | None = None
     not_before: float | None = None
+
+    def may_request(self) -> bool:
+        """False (and stopped: ``budget`` or ``deadline``) when no request may start now."""
+        if self.budget <= 0:
+            self.stop("budget", None)
+        elif self.deadline is not None and self.clock() >= self.deadline:
+            self.stop("deadline", None)
+        return self.stopped is None
 
     def spent(self, rate: Any) -> None:
         self.requests += 1

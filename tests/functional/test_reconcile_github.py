@@ -337,6 +337,8 @@ def test_cli_usage_mistakes_exit_2_with_a_message(argv, message, monkeypatch, ca
 @pytest.mark.parametrize("worker", ["postgres"], indirect=True)
 def test_the_scheduled_function_reconciles_every_configured_hook(standin, worker, monkeypatch,
                                                                 capsys):
+    from chalice.local import LambdaContext
+
     from chalicelib import reconcile_wiring, wiring
 
     hook = standin.add_hook(REPO, dead_url(), SECRET)
@@ -352,9 +354,15 @@ def test_the_scheduled_function_reconciles_every_configured_hook(standin, worker
     worker.configure(GITHUB_HOOKS=REPO, POWERTOOLS_METRICS_DISABLED="false")
     reconcile_wiring.get_reconciler.cache_clear()
     wiring.get_metrics().clear_metrics()  # Powertools keeps one metric set per process
-    capsys.readouterr()
     try:
-        result = worker.client.lambda_.invoke("reconcile", event).payload
+        # chalice.test's context has 3 s left: less than the 30 s the function keeps free
+        # for recording, so it starts no GitHub request at all.
+        (short,) = worker.client.lambda_.invoke("reconcile", event).payload["hooks"]
+        assert short["stopped"] == "deadline" and short["requests"] == 0
+        assert standin.requests == 0
+        capsys.readouterr()
+        # as Lambda calls it, with the stage's 300 s
+        result = worker.app_module.reconcile(event, LambdaContext("reconcile", 512, 300_000))
     finally:
         reconcile_wiring.get_reconciler.cache_clear()
     standin.wait_idle()
@@ -425,3 +433,20 @@ def test_a_hook_another_run_holds_is_left_alone(standin, worker, monkeypatch):
     assert table_count(worker.app_db, "reconcile_runs") == 0
     done = reconciler.run_hook(settings.hooks[0], RunOptions(rate_reserve=0))
     assert done["stopped"] == "completed" and done["redeliver"] == ["g-busy"]
+
+
+@pytest.mark.parametrize("worker", ["postgres"], indirect=True)
+def test_a_passed_deadline_starts_no_request_and_the_next_run_catches_up(
+        standin, worker, monkeypatch):
+    import time
+
+    from chalicelib.reconciler import RunOptions
+
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    standin.deliver(hook, payload(), "g-late")
+    reconciler, settings = reconciler_for(standin, monkeypatch)
+    late = reconciler.run_hook(settings.hooks[0], RunOptions(rate_reserve=0,
+                                                             deadline=time.time() - 1))
+    assert late["stopped"] == "deadline" and late["requests"] == 0 and standin.requests == 0
+    caught_up = reconciler.run_hook(settings.hooks[0], RunOptions(rate_reserve=0))
+    assert caught_up["stopped"] == "completed" and caught_up["redeliver"] == ["g-late"]
