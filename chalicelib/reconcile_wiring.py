@@ -56,7 +56,9 @@ def build_reconciler(env: Mapping[str, str] | None = None, *, metrics: Any = _ME
 
     env = os.environ if env is None else env
     settings = ReconcileSettings.from_env(env)
-    github = GitHubDeliveries(GitHubAuth.from_env(env), base_url=settings.api_url)
+    auth = GitHubAuth.from_env(env)
+    github = GitHubDeliveries(auth, base_url=settings.api_url)
+    auth.bind(github.installation_token)
     store = ReconcileStore(wiring._built(wiring._app_pool))
     if metrics is _METRICS:
         metrics = wiring.get_metrics()

@@ -18,8 +18,10 @@ GitHub is the one outside service Spillway cannot reach from here, so this plays
   ``Retry-After`` for a configured secondary limit).
 
 Credentials: ``token`` for repository and organization hooks (``Authorization: token T`` or
-``Bearer T``); for the App hook, a JWT verified with ``app_public_key`` (RS256, ``iss`` =
-``app_id``), or the token when no App key is configured.
+``Bearer T``), or an installation token from ``POST /app/installations/{installation_id}/
+access_tokens`` (201, ``token`` and ``expires_at`` one hour on); for the App hook and that POST,
+a JWT verified with ``app_public_key`` (RS256, ``iss`` = ``app_id``), or the token when no App
+key is configured.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
 _ROUTE = re.compile(r"^/(?:repos/(?P<repo>[^/]+/[^/]+)/hooks/(?P<rid>\d+)|orgs/(?P<org>[^/]+)"
                     r"/hooks/(?P<oid>\d+)|(?P<app>app)/hook)/deliveries"
                     r"(?:/(?P<delivery>\d+)(?P<attempts>/attempts)?)?$")
+_INSTALLATION = re.compile(r"^/app/installations/(?P<id>\d+)/access_tokens$")
 
 
 @dataclass
@@ -67,12 +70,15 @@ class GitHubStandIn:
     :meth:`start` / :meth:`stop`. ``clock`` gives epoch seconds for ``delivered_at``."""
 
     def __init__(self, *, token: str = "standin-token", app_id: str | None = None,
-                 app_public_key: str | None = None, rate_limit: int = 5000,
+                 app_public_key: str | None = None, installation_id: str | None = None,
+                 rate_limit: int = 5000,
                  secondary_limit_after: int | None = None, port: int = 0,
                  clock: Callable[[], float] = time.time):
         self.token = token
         self.app_id = app_id
         self.app_public_key = app_public_key
+        self.installation_id = installation_id
+        self.installation_tokens: set[str] = set()
         self.rate_limit = rate_limit
         self.secondary_limit_after = secondary_limit_after
         self.requests = 0  # API requests answered (any status)
@@ -210,7 +216,7 @@ class GitHubStandIn:
         scheme, _, credential = (header or "").partition(" ")
         if scheme.lower() not in ("token", "bearer") or not credential:
             return False
-        if hook_path == "/app/hook" and self.app_public_key:
+        if hook_path.startswith("/app/") and self.app_public_key:
             import jwt
 
             try:
@@ -218,7 +224,7 @@ class GitHubStandIn:
             except jwt.PyJWTError:
                 return False
             return str(claims.get("iss")) == str(self.app_id)
-        return credential == self.token
+        return credential == self.token or credential in self.installation_tokens
 
     def answer(self, method: str, target: str, authorization: str | None
                ) -> tuple[int, dict[str, str], object]:
@@ -230,6 +236,9 @@ class GitHubStandIn:
                 "X-RateLimit-Remaining": str(max(0, self.rate_limit - used)),
                 "X-RateLimit-Reset": str(self.reset_at), "X-RateLimit-Resource": "core"}
         parts = urlsplit(target)
+        token_route = _INSTALLATION.match(parts.path)
+        if token_route and method == "POST":
+            return self._installation_token(token_route["id"], authorization, rate)
         match = _ROUTE.match(parts.path)
         if match is None:
             return 404, rate, {"message": "Not Found"}
@@ -257,6 +266,20 @@ class GitHubStandIn:
             found = [a for a in self.attempts(hook) if a["id"] == int(match["delivery"])]
             return (200, rate, found[0]) if found else (404, rate, {"message": "Not Found"})
         return self._list(hook, parse_qs(parts.query), rate)
+
+    def _installation_token(self, installation_id: str, authorization: str | None,
+                            rate: dict) -> tuple[int, dict, object]:
+        if not self._authorized("/app/installations", authorization):
+            return 401, rate, {"message": "A JSON web token could not be decoded"}
+        if installation_id != str(self.installation_id):
+            return 404, rate, {"message": "Not Found"}
+        token = f"ghs_{uuid.uuid4().hex}"
+        with self._lock:
+            self.installation_tokens.add(token)
+        expires = datetime.fromtimestamp(self._clock() + 3600, UTC)
+        return 201, rate, {"token": token, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "permissions": {"repository_hooks": "write"},
+                           "repository_selection": "all"}
 
     def _list(self, hook: Hook, query: dict, rate: dict) -> tuple[int, dict, object]:
         try:

@@ -29,6 +29,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -177,13 +178,26 @@ class GitHubDeliveries:
         _, rate, _ = self._call("POST", hook, f"{hook.path}/{int(delivery_id)}/attempts")
         return rate
 
-    def _call(self, method: str, hook: HookRef, path: str) -> tuple[Any, RateLimit | None,
-                                                                      str | None]:
+    def installation_token(self, installation_id: str, jwt: str) -> tuple[str, float]:
+        """An installation access token for ``installation_id``, bought with the App's
+        ``jwt`` (``POST /app/installations/{id}/access_tokens``, 201): ``(token, expires_at)``
+        in epoch seconds. Raises as :meth:`list_page`."""
+        data, _, _ = self._call("POST", None, f"/app/installations/{int(installation_id)}"
+                                "/access_tokens", authorization=f"Bearer {jwt}")
+        try:
+            expires = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00"))
+            return str(data["token"]), expires.timestamp()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentDependencyError("GitHub: installation token answer has no "
+                                           "token/expires_at") from exc
+
+    def _call(self, method: str, hook: HookRef | None, path: str, *,
+              authorization: str | None = None) -> tuple[Any, RateLimit | None, str | None]:
         import urllib3
         from gidgethub import GitHubException, sansio
 
         headers = sansio.create_headers(self._requester)
-        headers["authorization"] = self._auth(hook)
+        headers["authorization"] = authorization or self._auth(hook)
         headers["x-github-api-version"] = API_VERSION
         url = self._base + path
         try:

@@ -12,8 +12,11 @@ Where they come from (first found wins):
   before it expires. ``/app/hook/deliveries`` needs it (GitHub docs, "Authenticating as a
   GitHub App").
 
-A repository or organization hook uses the token; the App hook uses the JWT. Secrets are never
-logged, never in an exception message and never in a ``repr``.
+A repository or organization hook uses the token, or -- with ``GITHUB_APP_INSTALLATION_ID``
+and no token -- an installation access token the App's JWT buys (``POST
+/app/installations/{id}/access_tokens``, valid 1 hour, renewed 5 minutes before it expires;
+the App needs the "Webhooks" permission, read and write). The App hook uses the JWT. Secrets are
+never logged, never in an exception message and never in a ``repr``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from chalicelib.errors import ConfigError
 #: A JWT lives at most 10 minutes (GitHub docs); renew this many seconds before it expires.
 JWT_LIFETIME_S = 600
 JWT_RENEW_S = 60
+#: Renew an installation token this many seconds before its ``expires_at`` (GitHub: 1 hour).
+INSTALLATION_RENEW_S = 300
 #: Powertools Parameters cache, seconds.
 SECRET_MAX_AGE_S = 300
 
@@ -59,19 +64,29 @@ class GitHubAuth:
     """``auth(hook)`` -> the ``Authorization`` header value for ``hook``.
 
     ``token`` / ``app_key``: callables returning the token / the App's PEM private key (None
-    when not configured); ``app_id``: the App's id. ``clock``: epoch seconds.
+    when not configured); ``app_id``: the App's id; ``installation_id``: the App's installation
+    whose token serves repository and organization hooks when there is no ``token`` (needs
+    :meth:`bind` first). ``clock``: epoch seconds.
     Raises :class:`~chalicelib.adapters.github.GitHubAuthError` when the hook's kind has no
     credential configured.
     """
 
     def __init__(self, *, token: Callable[[], str] | None = None,
                  app_id: str | None = None, app_key: Callable[[], str] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 installation_id: str | None = None, clock: Callable[[], float] = time.time):
         self._token = token
         self._app_id = app_id
         self._app_key = app_key
+        self._installation_id = installation_id
         self._clock = clock
         self._jwt: tuple[str, float] | None = None
+        self._installation: tuple[str, float] | None = None
+        self._exchange: Callable[[str, str], tuple[str, float]] | None = None
+
+    def bind(self, exchange: Callable[[str, str], tuple[str, float]]) -> None:
+        """``exchange(installation_id, jwt) -> (token, expires_at epoch s)``: the adapter's
+        :meth:`~chalicelib.adapters.github.GitHubDeliveries.installation_token`."""
+        self._exchange = exchange
 
     def __repr__(self) -> str:  # never the secret
         return (f"GitHubAuth(token={'set' if self._token else None}, "
@@ -85,22 +100,35 @@ class GitHubAuth:
         key = _fetcher(env, "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PARAM",
                        "GITHUB_APP_PRIVATE_KEY_SECRET")
         app_id = env.get("GITHUB_APP_ID") or None
+        installation = env.get("GITHUB_APP_INSTALLATION_ID") or None
+        if installation is not None and (not installation.isdigit() or key is None):
+            raise ConfigError("GITHUB_APP_INSTALLATION_ID must be a number and needs "
+                              "GITHUB_APP_ID with its private key")
         if (app_id is None) != (key is None):
             raise ConfigError("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY(_PARAM|_SECRET) must be "
                               "set together")
         if token is None and key is None:
             raise ConfigError("GITHUB_TOKEN (or GITHUB_TOKEN_PARAM / GITHUB_TOKEN_SECRET) or "
                               "GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY is required to reconcile")
-        return cls(token=token, app_id=app_id, app_key=key)
+        return cls(token=token, app_id=app_id, app_key=key, installation_id=installation)
 
     def __call__(self, hook: HookRef) -> str:
         if hook.kind == "app":
             if self._app_key is None or self._app_id is None:
                 raise GitHubAuthError("the App hook needs GITHUB_APP_ID and its private key")
             return f"Bearer {self._app_jwt()}"
-        if self._token is None:
-            raise GitHubAuthError(f"hook {hook.key} needs a token (GITHUB_TOKEN…)")
-        return f"token {self._token()}"
+        if self._token is not None:
+            return f"token {self._token()}"
+        if self._installation_id is not None and self._exchange is not None:
+            return f"token {self._installation_token()}"
+        raise GitHubAuthError(f"hook {hook.key} needs a token (GITHUB_TOKEN…) or an App "
+                              "installation (GITHUB_APP_INSTALLATION_ID)")
+
+    def _installation_token(self) -> str:
+        now = self._clock()
+        if self._installation is None or self._installation[1] - INSTALLATION_RENEW_S <= now:
+            self._installation = self._exchange(str(self._installation_id), self._app_jwt())
+        return self._installation[0]
 
     def _app_jwt(self) -> str:
         now = self._clock()

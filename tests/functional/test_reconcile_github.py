@@ -135,6 +135,21 @@ def test_the_app_hook_authenticates_with_the_apps_jwt():
         with pytest.raises(GitHubAuthError):  # a token is not the App's JWT
             client(s).list_page(HookRef.parse("app:9"))
 
+        # a repository hook through the App's installation: the JWT buys the token
+        s.installation_id = "55"
+        repo = s.add_hook(REPO, dead_url(), SECRET)
+        s.deliver(repo, payload(), "g-repo")
+        installed = GitHubAuth(app_id="4242", app_key=lambda: pem, installation_id="55")
+        gh = GitHubDeliveries(installed, base_url=s.url)
+        installed.bind(gh.installation_token)
+        for _ in range(2):
+            assert [i["guid"] for i in gh.list_page(HookRef.parse(REPO)).items] == ["g-repo"]
+        assert len(s.installation_tokens) == 1  # bought once, reused until near expiry
+        elsewhere = GitHubAuth(app_id="4242", app_key=lambda: pem, installation_id="56")
+        elsewhere.bind(gh.installation_token)
+        with pytest.raises(HookNotFound):
+            GitHubDeliveries(elsewhere, base_url=s.url).list_page(HookRef.parse(REPO))
+
 
 # --- end to end: edge outage, reconcile, redelivery -----------------------------------------
 class _SlowGateway(ThreadingHTTPServer):

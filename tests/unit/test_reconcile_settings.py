@@ -43,6 +43,12 @@ def test_credentials_come_from_the_environment_and_never_show():
         GitHubAuth.from_env({})
     with pytest.raises(ConfigError, match="GITHUB_APP_ID"):
         GitHubAuth.from_env({"GITHUB_APP_ID": "1"})
+    with pytest.raises(ConfigError, match="GITHUB_APP_INSTALLATION_ID"):
+        GitHubAuth.from_env({"GITHUB_TOKEN": "t", "GITHUB_APP_INSTALLATION_ID": "7"})
+    unbound = GitHubAuth.from_env({"GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY": "k",
+                                   "GITHUB_APP_INSTALLATION_ID": "7"})
+    with pytest.raises(GitHubAuthError, match="GITHUB_APP_INSTALLATION_ID"):
+        unbound(HookRef.parse("repo:o/r:1"))
 
 
 def test_an_unusable_app_key_is_named_without_its_content():
