@@ -12,7 +12,9 @@ its mapping's maximum concurrency (``.chalice/config.json``). Chalice does not s
 ReportBatchItemFailures: ``spillway deploy`` and ``infra/chalice-merge.json`` do.
 """
 
-from chalice import Chalice, Response
+import os
+
+from chalice import Chalice, Rate, Response
 
 from chalicelib import wiring
 from chalicelib.ports import queue_name
@@ -20,6 +22,10 @@ from chalicelib.settings import queue_prefix
 
 app = Chalice(app_name="spillway")
 _PREFIX = queue_prefix()
+
+#: Minutes between two reconciliations with GitHub's delivery log; fixed when Chalice packages
+#: the app, so a stage sets it in the packaging environment (default 5).
+RECONCILE_EVERY_MIN = int(os.environ.get("SPILLWAY_RECONCILE_EVERY_MIN", "5"))
 
 #: (batch size, maximum batching window s, maximum concurrency) per priority queue.
 WORKER_SCALING = {"high": (10, 1, 10), "medium": (10, 2, 4), "low": (10, 5, 2)}
@@ -60,3 +66,11 @@ def worker_medium(event):
 @_sqs("low")
 def worker_low(event):
     return wiring.handle_sqs(event.to_dict(), event.context, queue="low")
+
+
+# Redeliver what GitHub failed to deliver (GITHUB_HOOKS of the stage; none: nothing to do).
+@app.schedule(Rate(RECONCILE_EVERY_MIN, unit=Rate.MINUTES), name="reconcile")
+def reconcile(event):
+    from chalicelib.reconcile import wiring as reconcile_wiring
+
+    return reconcile_wiring.handle_schedule(event.context)

@@ -35,10 +35,24 @@ def _built(getter: Callable[[], Any]) -> Any:
         return getter()
 
 
+#: Cache-clearing functions of other composition roots (e.g. the reconciler's), called by
+#: :func:`reset`; they register with :func:`on_reset`.
+_reset_hooks: list[Callable[[], None]] = []
+
+
+def on_reset(fn: Callable[[], None]) -> Callable[[], None]:
+    """Have :func:`reset` call ``fn`` (a cache's ``cache_clear``) too; returns ``fn``."""
+    _reset_hooks.append(fn)
+    return fn
+
+
 def reset() -> None:
     """Close the connection pools and forget every cached object (tests; the local runtime
     after changing settings). Safe to call at any time; never raises."""
     with _lock:
+        for hook in _reset_hooks:
+            with contextlib.suppress(Exception):
+                hook()
         for getter in (get_queue_pool, _app_pool):
             if getter.cache_info().currsize:
                 with contextlib.suppress(Exception):
@@ -70,6 +84,12 @@ def get_queue_pool():
         raise ConfigError("QUEUE_DATABASE_URL (or DATABASE_URL) is required for the postgres backend")
     return make_pool(settings.queue_database_url, min_size=1, max_size=settings.queue_pool_size,
                      name="spillway-queue")
+
+
+def app_pool():
+    """The workers' (and the reconciler's) pool on the application database, built once.
+    Raises :class:`ConfigError` when neither ``DATABASE_URL`` nor ``DATABASE_URL_PARAM`` is set."""
+    return _built(_app_pool)
 
 
 @lru_cache(maxsize=1)
@@ -213,7 +233,7 @@ def handle_webhook(headers: Any, body: bytes | None, context: Any):
     try:
         return edge.handle(headers, body)
     finally:
-        _flush_metrics()
+        flush_metrics()
 
 
 def handle_sqs(event: dict, context: Any, *, queue: str) -> dict:
@@ -221,7 +241,7 @@ def handle_sqs(event: dict, context: Any, *, queue: str) -> dict:
     try:
         return _built(get_worker).handle_batch(event, context, queue=queue)
     finally:
-        _flush_metrics()
+        flush_metrics()
 
 
 def liveness() -> dict:
@@ -231,7 +251,8 @@ def liveness() -> dict:
     return {"status": "ok", "backend": get_settings().backend}
 
 
-def _flush_metrics() -> None:
+def flush_metrics() -> None:
+    """Write out (or, when disabled, drop) the metrics recorded so far; never raises."""
     # Powertools' log_metrics cannot wrap a one-argument Chalice handler (DESIGN.md 2b).
     try:
         metrics = get_metrics()

@@ -25,12 +25,14 @@ from spillway.commands import (
     loadtest,
     local,
     promote,
+    reconcile,
     redrive,
     replay,
     status,
 )
 
-COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy, cost)
+COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy, cost,
+            reconcile)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -99,6 +99,18 @@ def test_reserved_concurrency_matches_config_and_covers_the_mappings(packaged):
         _stage_function(stage, "api_handler")["reserved_concurrency"]
 
 
+def test_the_reconciler_runs_on_a_schedule_with_its_own_small_reserved_concurrency(packaged):
+    stage, template, _ = packaged
+    (function,) = [r for r in template["Resources"].values()
+                   if r.get("Properties", {}).get("Handler") == "app.reconcile"]
+    props = function["Properties"]
+    assert props["ReservedConcurrentExecutions"] == \
+        _stage_function(stage, "reconcile")["reserved_concurrency"] == 1
+    (event,) = props["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == f"rate({app.RECONCILE_EVERY_MIN} minutes)"
+
+
 def test_functions_use_the_stage_policy_file(packaged):
     stage, template, _ = packaged
     policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())

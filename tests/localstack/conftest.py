@@ -198,7 +198,7 @@ def queue_backend(request) -> Backend:
     import boto3
 
     request.getfixturevalue("aws_stack")
-    from chalicelib.adapters.sqs_queue import SqsQueue
+    from chalicelib.adapters.aws.sqs_queue import SqsQueue
 
     return Backend("aws", SqsQueue.from_prefix(boto3.client("sqs"), CONTRACT_PREFIX),
                    lambda seconds: time.sleep(seconds + SQS_TICK_S))

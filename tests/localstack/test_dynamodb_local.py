@@ -1,5 +1,5 @@
 """DynamoDB Local's validation (LocalStack's DynamoDB is Amazon's DynamoDB Local) through the
-real :class:`~chalicelib.adapters.dynamo_state.DynamoState` on the template's state table.
+real :class:`~chalicelib.adapters.aws.dynamo_state.DynamoState` on the template's state table.
 
 Limits from the AWS DynamoDB developer guide ("Service, account, and table quotas"): item size
 at most 400 KB = 409,600 bytes, counted as the UTF-8 bytes of every attribute name plus value;
@@ -11,8 +11,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from chalicelib.adapters.dynamo_state import DynamoState
-from chalicelib.breaker import breaker_key
+from chalicelib.adapters.aws.dynamo_state import DynamoState
+from chalicelib.breaker_item import breaker_key
 from chalicelib.errors import ConflictError, PermanentDependencyError
 
 #: 400 KB (AWS DynamoDB quotas).

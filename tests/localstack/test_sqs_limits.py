@@ -1,5 +1,5 @@
 """SQS's message size limit in bytes, attributes included, on LocalStack's SQS, through the real
-:class:`~chalicelib.adapters.sqs_queue.SqsQueue`.
+:class:`~chalicelib.adapters.aws.sqs_queue.SqsQueue`.
 
 AWS SQS quotas: a message is at most 1 MiB (1,048,576 bytes), counting the body and, for every
 message attribute, its name, data type and value. The adapter checks this before the call
@@ -11,7 +11,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from chalicelib.adapters.sqs_queue import SQS_MAX_MESSAGE_BYTES, SqsQueue
+from chalicelib.adapters.aws.sqs_queue import SQS_MAX_MESSAGE_BYTES, SqsQueue
 from chalicelib.core.envelope import message_bytes
 from chalicelib.errors import PermanentDependencyError
 

@@ -1,0 +1,337 @@
+"""Reconciliation with GitHub's delivery log: the pure decision core (no I/O, clock passed in).
+
+GitHub records every attempt to deliver a webhook and never retries a failed one by itself; it
+keeps the log for 3 days and redelivers on request with the same ``X-GitHub-Delivery`` GUID
+(GitHub docs, "Handling failed webhook deliveries"). This module decides, from pages of that log,
+which deliveries Spillway must ask GitHub to redeliver. The runner
+(:mod:`chalicelib.reconcile.runner`) does the I/O around it.
+
+Shapes (GitHub REST, "List deliveries for a repository webhook", schema ``hook-delivery-item``):
+a page is a list of objects with ``id`` (int, one per attempt), ``guid`` (str, shared by every
+attempt of an event and by every hook subscribed to it), ``delivered_at`` (ISO 8601),
+``redelivery`` (bool), ``duration`` (seconds, float), ``status_code`` (int, 0 when no answer),
+``event``, ``action`` (str or null). Pages come newest first; the ``Link`` header's ``next``
+cursor walks towards older attempts.
+
+Rules:
+
+* attempts are grouped by GUID within one hook; the key of a decision is ``(hook, guid)``
+  because a GUID is shared by all hooks subscribed to the event (DESIGN.md, "X-GitHub-Delivery");
+* an attempt failed when its status is not 2xx or it took 10 s or more (GitHub waits 10 s for an
+  answer, then records a failure: "Best practices for using webhooks"); a GUID failed only if
+  **all** its attempts failed, redeliveries included;
+* a failed GUID Spillway knows (stored in the ledger, accepted by the edge, dead-lettered) is
+  never redelivered; one asked for within ``cooldown_s`` is not asked for again; one whose latest
+  attempt is older than the 3 days GitHub keeps cannot be redelivered any more;
+* every request (a page, a redelivery) spends one unit of ``budget``; when it is spent the scan
+  stops cleanly and the :class:`Cursor` says where the next run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+#: How long GitHub keeps the delivery log and accepts redelivery requests, seconds (GitHub docs,
+#: "Handling failed webhook deliveries": deliveries from the past 3 days).
+RETENTION_S = 3 * 24 * 3600
+#: GitHub's answer timeout, seconds ("Best practices for using webhooks": 10 s).
+GITHUB_TIMEOUT_S = 10.0
+#: GitHub's largest page (``per_page`` max 100, REST "List deliveries for a repository webhook").
+MAX_PER_PAGE = 100
+
+OK_AT_GITHUB = "ok_at_github"
+ALREADY_STORED = "already_stored"
+REDELIVER = "redeliver"
+SKIPPED_COOLDOWN = "skipped_cooldown"
+SKIPPED_OUTSIDE_WINDOW = "skipped_outside_window"
+BUDGET_EXHAUSTED = "budget_exhausted"
+OUTCOMES = (OK_AT_GITHUB, ALREADY_STORED, REDELIVER, SKIPPED_COOLDOWN, SKIPPED_OUTSIDE_WINDOW,
+            BUDGET_EXHAUSTED)
+#: Outcomes that leave a GUID open: a later run looks at it again.
+OPEN_OUTCOMES = frozenset({REDELIVER, SKIPPED_COOLDOWN, BUDGET_EXHAUSTED})
+
+
+class DeliveryLogError(ValueError):
+    """An item of the delivery log does not have GitHub's shape; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a delivery. ``delivered_at``: epoch seconds; ``duration_s``: seconds."""
+
+    id: int
+    guid: str
+    delivered_at: float
+    redelivery: bool
+    status_code: int
+    duration_s: float
+    event: str
+    action: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Not 2xx, or answered only after GitHub's 10 s."""
+        return not 200 <= self.status_code < 300 or self.duration_s >= GITHUB_TIMEOUT_S
+
+
+def parse_attempt(item: Mapping) -> Attempt:
+    """An :class:`Attempt` from one ``hook-delivery-item``. Raises :class:`DeliveryLogError`."""
+    if not isinstance(item, Mapping):
+        raise DeliveryLogError(f"delivery item must be an object, got {type(item).__name__}")
+    try:
+        ident, guid, when = item["id"], item["guid"], item["delivered_at"]
+        status, event = item["status_code"], item["event"]
+    except KeyError as exc:
+        raise DeliveryLogError(f"delivery item lacks {exc.args[0]!r}") from None
+    if isinstance(ident, bool) or not isinstance(ident, int):
+        raise DeliveryLogError(f"delivery item 'id' must be an integer, got {ident!r}")
+    if not isinstance(guid, str) or not guid:
+        raise DeliveryLogError(f"delivery item 'guid' must be a string, got {guid!r}")
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise DeliveryLogError(f"delivery item 'status_code' must be an integer, got {status!r}")
+    try:
+        delivered_at = datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise DeliveryLogError(f"delivery item 'delivered_at' is not a date: {when!r}") from None
+    duration = item.get("duration") or 0.0
+    if not isinstance(duration, int | float) or isinstance(duration, bool):
+        raise DeliveryLogError(f"delivery item 'duration' must be a number, got {duration!r}")
+    return Attempt(id=ident, guid=guid, delivered_at=delivered_at,
+                   redelivery=bool(item.get("redelivery")), status_code=status,
+                   duration_s=float(duration), event=str(event), action=item.get("action"))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The part of the log a run looks at: attempts delivered in ``[since, now]`` (epoch s)."""
+
+    since: float
+    now: float
+
+    @classmethod
+    def last(cls, seconds: float, now: float) -> Window:
+        """The last ``seconds`` before ``now``, clipped to GitHub's 3-day retention."""
+        if seconds <= 0:
+            raise ValueError(f"window must be positive, got {seconds} s")
+        return cls(since=now - min(seconds, RETENTION_S), now=now)
+
+    def __post_init__(self):
+        if self.since > self.now:
+            raise ValueError("window: since is after now")
+        if self.now - self.since > RETENTION_S:
+            object.__setattr__(self, "since", self.now - RETENTION_S)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a hook's scans stand, persisted between runs.
+
+    ``high_water_id``: the newest attempt id a completed scan covered; the next scan stops below
+    it. ``resume``: the ``Link`` cursor an interrupted scan (budget spent) continues from, with
+    ``resume_floor_id`` (where that scan was to stop) and ``resume_top_id`` (its newest id, the
+    high-water mark once it completes).
+    """
+
+    high_water_id: int | None = None
+    resume: str | None = None
+    resume_floor_id: int | None = None
+    resume_top_id: int | None = None
+
+    @property
+    def floor_id(self) -> int | None:
+        """Attempts with an id at or below this were covered by an earlier scan."""
+        return self.resume_floor_id if self.resume else self.high_water_id
+
+
+@dataclass
+class Scan:
+    """One scan of a hook's log, page by page (mutable; the runner feeds it pages).
+
+    Call :meth:`start_cursor` for the first request's cursor, :meth:`add_page` per page; it says
+    whether to fetch the next one. :meth:`finish` gives the new :class:`Cursor`.
+    """
+
+    cursor: Cursor
+    window: Window
+    attempts: list[Attempt] = field(default_factory=list)
+    pages: int = 0
+    top_id: int | None = None
+    next_cursor: str | None = None
+    done: bool = False
+    outside_window: int = 0
+
+    def start_cursor(self) -> str | None:
+        return self.cursor.resume
+
+    def add_page(self, items: Iterable[Mapping], next_cursor: str | None) -> bool:
+        """Take one page (newest first). Returns True when another page should be fetched.
+        Raises :class:`DeliveryLogError` on an item without GitHub's shape."""
+        self.pages += 1
+        floor = self.cursor.floor_id
+        for attempt in map(parse_attempt, items):
+            if floor is not None and attempt.id <= floor:
+                self.done = True
+                break
+            if attempt.delivered_at < self.window.since:
+                self.outside_window += 1
+                self.done = True
+                break
+            if self.top_id is None or attempt.id > self.top_id:
+                self.top_id = attempt.id
+            if attempt.delivered_at <= self.window.now:
+                self.attempts.append(attempt)
+        if not next_cursor:
+            self.done = True
+        self.next_cursor = None if self.done else next_cursor
+        return not self.done
+
+    def finish(self) -> Cursor:
+        """The cursor after this scan: complete, or interrupted (budget spent) at
+        :attr:`next_cursor`."""
+        old = self.cursor
+        top = max((i for i in (self.top_id, old.resume_top_id if old.resume else None,
+                               old.high_water_id) if i is not None), default=None)
+        if self.done:
+            return Cursor(high_water_id=top)
+        if old.resume:  # an interrupted resume: keep its floor and top
+            return replace(old, resume=self.next_cursor)
+        return Cursor(high_water_id=old.high_water_id, resume=self.next_cursor,
+                      resume_floor_id=old.high_water_id, resume_top_id=top)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A GUID left open by an earlier run: its newest attempt and the last redelivery request
+    (``last_requested_at`` epoch seconds or None; ``requests``: how many so far)."""
+
+    guid: str
+    latest: Attempt
+    last_requested_at: float | None = None
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do about one ``(hook, guid)``: ``outcome`` (one of :data:`OUTCOMES`),
+    ``reason`` (human text), ``attempt_id`` (the newest attempt, the one a redelivery targets),
+    ``attempts`` (how many this run saw), ``known_as`` (``ledger``/``accepted``/``dead_letter``
+    or None), ``requests`` (redeliveries asked before this run), ``was_open`` (an earlier run
+    left it open)."""
+
+    hook: str
+    guid: str
+    outcome: str
+    reason: str
+    attempt_id: int
+    delivered_at: float
+    event: str
+    action: str | None
+    attempts: int
+    failed_at_github: bool
+    known_as: str | None = None
+    requests: int = 0
+    was_open: bool = False
+
+    @property
+    def open(self) -> bool:
+        return self.outcome in OPEN_OUTCOMES
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Decisions for one hook, sorted oldest first, and their counts per outcome."""
+
+    hook: str
+    decisions: tuple[Decision, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(OUTCOMES, 0)
+        for d in self.decisions:
+            out[d.outcome] += 1
+        out["checked"] = len(self.decisions)
+        out["failed_at_github"] = sum(d.failed_at_github for d in self.decisions)
+        return out
+
+    @property
+    def gap(self) -> int:
+        """GUIDs that failed at GitHub and that Spillway does not have (``ReconcileGap``)."""
+        return sum(d.failed_at_github and d.known_as is None and d.outcome != OK_AT_GITHUB
+                   for d in self.decisions)
+
+    def to_redeliver(self) -> list[Decision]:
+        return [d for d in self.decisions if d.outcome == REDELIVER]
+
+
+def group(attempts: Iterable[Attempt]) -> dict[str, list[Attempt]]:
+    """Attempts per GUID, newest first within each."""
+    out: dict[str, list[Attempt]] = {}
+    for a in attempts:
+        out.setdefault(a.guid, []).append(a)
+    for items in out.values():
+        items.sort(key=lambda a: a.id, reverse=True)
+    return out
+
+
+def decide(hook: str, attempts: Iterable[Attempt], *, now: float,
+           known: Mapping[str, str], gaps: Mapping[str, Gap] | None = None,
+           cooldown_s: float, budget: int) -> Plan:
+    """Decide about every GUID seen in ``attempts`` and every open ``gaps`` entry of ``hook``.
+
+    ``known``: GUID -> where Spillway has it (``ledger``, ``accepted``, ``dead_letter``), for
+    this hook. ``cooldown_s``: seconds between two redelivery requests for a GUID. ``budget``:
+    requests left; each redelivery spends one, the rest become ``budget_exhausted`` (open).
+    Oldest GUIDs are redelivered first (closest to the end of GitHub's retention).
+    """
+    gaps = gaps or {}
+    by_guid = group(attempts)
+    pending: list[tuple[float, str, list[Attempt], Gap | None]] = []
+    for guid, items in by_guid.items():
+        pending.append((items[-1].delivered_at, guid, items, gaps.get(guid)))
+    for guid, gap in gaps.items():
+        if guid not in by_guid:
+            pending.append((gap.latest.delivered_at, guid, [], gap))
+    pending.sort(key=lambda p: (p[0], p[1]))
+    decisions = []
+    for _, guid, items, gap in pending:
+        d = _decide_one(hook, guid, items, gap, now=now, known=known, cooldown_s=cooldown_s,
+                        budget=budget)
+        if d.outcome == REDELIVER:
+            budget -= 1
+        decisions.append(d)
+    return Plan(hook, tuple(decisions))
+
+
+def _decide_one(hook: str, guid: str, items: list[Attempt], gap: Gap | None, *, now: float,
+                known: Mapping[str, str], cooldown_s: float, budget: int) -> Decision:
+    latest = items[0] if items else gap.latest  # newest first
+    if gap is not None and gap.latest.id > latest.id:
+        latest = gap.latest
+    requests = gap.requests if gap else 0
+    base = dict(hook=hook, guid=guid, attempt_id=latest.id, delivered_at=latest.delivered_at,
+                event=latest.event, action=latest.action, attempts=len(items),
+                requests=requests, was_open=gap is not None)
+    ok = [a for a in items if not a.failed]
+    if ok:
+        return Decision(**base, outcome=OK_AT_GITHUB, failed_at_github=False,
+                        reason=f"attempt {ok[0].id} answered {ok[0].status_code}")
+    where = known.get(guid)
+    if where is not None:
+        return Decision(**base, outcome=ALREADY_STORED, failed_at_github=True, known_as=where,
+                        reason=f"failed at GitHub but Spillway has it ({where})")
+    if now - latest.delivered_at >= RETENTION_S:
+        return Decision(**base, outcome=SKIPPED_OUTSIDE_WINDOW, failed_at_github=True,
+                        reason="newest attempt is older than GitHub's 3-day retention")
+    last = gap.last_requested_at if gap else None
+    if last is not None and now - last < cooldown_s:
+        return Decision(**base, outcome=SKIPPED_COOLDOWN, failed_at_github=True,
+                        reason=f"redelivery asked {now - last:.0f} s ago "
+                               f"(cool-down {cooldown_s:.0f} s)")
+    if budget <= 0:
+        return Decision(**base, outcome=BUDGET_EXHAUSTED, failed_at_github=True,
+                        reason="rate-limit budget spent; next run asks")
+    return Decision(**base, outcome=REDELIVER, failed_at_github=True,
+                    reason=f"all {max(len(items), 1)} attempt(s) failed "
+                           f"(newest: {latest.status_code}, {latest.duration_s:.1f} s)")
