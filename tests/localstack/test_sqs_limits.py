@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from chalicelib.adapters.aws.sqs_queue import SQS_MAX_MESSAGE_BYTES, SqsQueue
-from chalicelib.core.envelope import message_bytes
+from chalicelib.core.queues import message_bytes
 from chalicelib.errors import PermanentDependencyError
 
 ATTRIBUTES = {"priority": "high", "event": "issues", "delivery_id": "d-ü-1"}
