@@ -22,8 +22,11 @@ def breaker_key(name: str) -> str:
 def cas_update(store: StatePort, key: str,
                fn: Callable[[BreakerState], tuple[BreakerState | None, list, Any]], *,
                item: StateItem | None | bool = False, attempts: int = 5,
-               on_item: Callable[[StateItem | None], None] | None = None) -> tuple[list, Any]:
-    """Read-modify-write the breaker item by compare-and-set.
+               on_item: Callable[[StateItem | None], None] | None = None,
+               decode: Callable[[Any], Any] = BreakerState.from_dict) -> tuple[list, Any]:
+    """Read-modify-write a shared item (the breaker's, or any other whose state has
+    ``to_dict``: ``decode`` turns the stored ``data``, None when absent, into it) by
+    compare-and-set.
 
     ``fn(state) -> (new_state or None, events, result)``; None means nothing to write.
     ``item``: the last-seen item to try first (``False``: read it now). On ConflictError the
@@ -36,7 +39,7 @@ def cas_update(store: StatePort, key: str,
         if on_item:
             on_item(item)
     for _ in range(attempts):
-        new, events, result = fn(BreakerState.from_dict(item.data if item else None))
+        new, events, result = fn(decode(item.data if item else None))
         if new is None:
             return events, result
         try:
