@@ -56,6 +56,8 @@ log = logging.getLogger("spillway.slots")
 #: Key prefix of slot pool items: ``slots#<dependency>``.
 KEY_PREFIX = "slots#"
 _UNSEEN = object()
+#: Operations that read the item first after this instance lost a compare-and-set race.
+READ_FIRST_OPS = 8
 
 
 def slots_key(name: str) -> str:
@@ -127,6 +129,7 @@ class SharedSlots:
         self.max_cas_attempts = max_cas_attempts
         self._sleep = sleep
         self._item: Any = _UNSEEN
+        self._read_first = 0
 
     def acquire(self, holder: str, priority: str, count: int | None = None
                 ) -> SlotLease | SlotWait:
@@ -196,10 +199,32 @@ class SharedSlots:
         self._item = item
 
     def _cas(self, fn: Callable[[SlotState], tuple]) -> tuple[list, Any]:
-        item = self._item  # a hint: a stale one only costs a failed write and a read
-        return cas_update(self.store, self.key, fn, item=False if item is _UNSEEN else item,
-                          attempts=self.max_cas_attempts, on_item=self._remember,
-                          decode=self._decode)
+        """CAS ``fn`` onto the item. The last-seen item is tried blind (one write when nobody
+        else wrote meanwhile); after a lost race the next :data:`READ_FIRST_OPS` operations read
+        first instead (a contended item: a blind write would mostly lose and cost a third
+        request), then blind writes are tried again."""
+        item = self._item
+        blind = item is not _UNSEEN and self._read_first <= 0
+        self._read_first -= 1
+        lost = []
+
+        def pause(attempt: int) -> None:
+            lost.append(attempt)
+            self._backoff(attempt)
+
+        try:
+            return cas_update(self.store, self.key, fn, item=item if blind else False,
+                              attempts=self.max_cas_attempts, on_item=self._remember,
+                              decode=self._decode, pause=pause)
+        finally:
+            if lost:
+                self._read_first = READ_FIRST_OPS
+
+    def _backoff(self, attempt: int) -> None:
+        """Full-jitter exponential backoff before re-reading a contended item: up to 5 ms
+        doubled per lost race, at most 100 ms (so the racers spread out instead of re-reading
+        together and losing again)."""
+        self._sleep(self.jitter() * min(0.1, 0.005 * 2 ** (attempt - 1)))
 
     def _gauges(self, state: SlotState) -> None:
         if self.metrics is not None:

@@ -17,6 +17,8 @@ from chalicelib.core.concurrency.slots import PRIORITY_ORDER, SlotState, reclaim
 from chalicelib.ports import DLQ, StatePort
 from chalicelib.shared_slots import KEY_PREFIX, slots_key
 
+DEFAULT_THRESHOLDS = HealthThresholds()
+
 
 def _pool(data: Mapping[str, Any] | None, key: str, now: float, max_limit: int | None
           ) -> dict[str, Any]:
@@ -60,7 +62,7 @@ def slots_status(store: StatePort, name: str | None = None, *, max_limit: int | 
 
 def health(pool: Mapping[str, Any], *, queue_depths: Mapping[str, int], queue_capacity: int,
            breaker_state: str | None = None,
-           thresholds: HealthThresholds = HealthThresholds()) -> dict[str, Any]:
+           thresholds: HealthThresholds = DEFAULT_THRESHOLDS) -> dict[str, Any]:
     """``{"status": "healthy" | "degraded" | "critical", "reasons": [str, ...]}`` for one slot
     pool (an entry of :func:`slots_status`, with ``max_limit`` set -- else the current limit is
     taken as the max), the queues' depths (queue name -> messages waiting, visible + delayed;
