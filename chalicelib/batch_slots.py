@@ -9,6 +9,8 @@ per batch, whatever its size.
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from typing import Any
 
 from chalicelib.core.concurrency.slot_state import PRIORITY_ORDER
@@ -20,22 +22,29 @@ from chalicelib.shared_slots import SharedSlots, SlotLease
 log = logging.getLogger("spillway.worker")
 
 
+#: This execution environment's id, drawn at cold start.
+INSTANCE_ID = uuid.uuid4().hex[:12]
+
+
 def batch_identity(event: dict, queue: str) -> tuple[str, str]:
-    """``(holder, priority)`` of an SQS batch (Lambda's event shape). The holder is the queue and
-    the first record's delivery id, which a held-back record keeps when it is re-sent (its
-    message id changes), so a retried batch keeps its place among the waiters. The priority is
-    the queue's when it is one (high / medium / low), else the first record's envelope's (the
-    heavy / batch queues carry every priority); ``low`` when neither is readable."""
+    """``(holder, priority)`` of an SQS batch (Lambda's event shape).
+
+    The holder is this instance (and thread: the local runtime hosts several "instances" in
+    one process) on ``queue``. An instance runs one batch at a time, so the id is unique among
+    leases in flight, and it is what comes back: the messages of a held-back batch are re-sent
+    and regrouped by SQS (new message ids, other batches, maybe another instance), but this
+    instance asks again with its next batch of the same queue a moment later and so keeps its
+    place among the waiters (a per-batch id would leave a stale waiter behind instead).
+    The priority is the queue's when it is one (high / medium / low), else the first record's
+    envelope's (the heavy / batch queues carry every priority); ``low`` when unreadable."""
+    holder = f"{queue}:{INSTANCE_ID}:{threading.get_ident()}"
+    if queue in PRIORITY_ORDER:
+        return holder, queue
     records = event.get("Records") or []
-    first = records[0] if records else {}
-    envelope = None
     try:
-        envelope = parse_envelope(first.get("body", ""))
-    except Exception:  # an unusable message: the worker dead-letters it, the lease needs a name
-        pass
-    delivery = envelope.delivery_id if envelope else first.get("messageId", "empty")
-    priority = queue if queue in PRIORITY_ORDER else (envelope.priority if envelope else "low")
-    return f"{queue}:{delivery}", priority
+        return holder, parse_envelope(records[0].get("body", "")).priority
+    except Exception:  # an unusable message: the worker dead-letters it
+        return holder, "low"
 
 
 def acquire_for_batch(slots: SharedSlots | None, event: dict, queue: str,
