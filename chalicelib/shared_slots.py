@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,7 +113,8 @@ class SharedSlots:
     released. ``count``: slots per lease (connections a batch holds: the pool size).
     ``algorithm``: :class:`~chalicelib.core.concurrency.limit.Aimd` (default) or ``Gradient2``.
     ``clock`` returns epoch seconds (shared across instances); ``jitter`` returns [0, 1).
-    Thread-safe (no shared mutable state but the last-seen item, a hint)."""
+    Thread-safe: a process's threads take turns on the item (the local runtime hosts several
+    worker "instances" in one process), so only other processes race for it."""
 
     def __init__(self, name: str, store: StatePort, *, bounds: Bounds, lease_s: float,
                  config: SlotConfig = DEFAULT_SLOT_CONFIG, count: int = 1,
@@ -130,6 +132,7 @@ class SharedSlots:
         self._sleep = sleep
         self._item: Any = _UNSEEN
         self._read_first = 0
+        self._lock = threading.Lock()
 
     def acquire(self, holder: str, priority: str, count: int | None = None
                 ) -> SlotLease | SlotWait:
@@ -203,6 +206,10 @@ class SharedSlots:
         else wrote meanwhile); after a lost race the next :data:`READ_FIRST_OPS` operations read
         first instead (a contended item: a blind write would mostly lose and cost a third
         request), then blind writes are tried again."""
+        with self._lock:  # this process's threads take turns rather than race each other
+            return self._cas_locked(fn)
+
+    def _cas_locked(self, fn: Callable[[SlotState], tuple]) -> tuple[list, Any]:
         item = self._item
         blind = item is not _UNSEEN and self._read_first <= 0
         self._read_first -= 1
