@@ -8,6 +8,7 @@ import time
 
 from chalicelib import wiring
 from chalicelib.shared_slots import SharedSlots, SlotLease
+from spillway.ops.health import system_health
 from tests.functional.conftest import ISSUE_PAYLOAD, corpus_payload
 from tests.functional.test_worker_sqs import accepted, failures, ledger
 
@@ -43,6 +44,11 @@ def test_second_batch_is_held_back_while_the_first_holds_the_only_slot(worker):
     stats = worker.queue.stats("high")
     assert stats.delayed == 3 and worker.depths()["dlq"] == 0
     assert worker.queue.receive("high", 10, 60, 0.0) == []  # held back: delayed
+    report = system_health(queue_capacity=3, max_limit=1)
+    assert report["status"] == "critical"
+    assert "slots saturated: 1/1 used, 1 waiting" in report["reasons"]
+    assert "queue high depth 3 >= capacity 3" in report["reasons"]
+    assert report["slots"]["waiters_by_priority"]["high"] == 1
 
     lease.release()  # the first batch is done
     again = _receive_within(worker, "high", 3)
