@@ -50,6 +50,13 @@ def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     raise ConfigError(f"{key} must be true or false, got {raw!r}")
 
 
+def _choice(env: Mapping[str, str], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(key) or default).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {allowed}, got {value!r}")
+    return value
+
+
 def queue_prefix(env: Mapping[str, str] | None = None) -> str:
     """``SPILLWAY_QUEUE_PREFIX`` from ``env`` (default ``os.environ``; default ``spillway``),
     validated, without reading any other key: safe when ``chalice package`` imports ``app.py``
@@ -80,6 +87,12 @@ class Settings:
     postgres-backend queue database). ``retry_base_s``/``retry_max_s`` shape the
     worker's exponential backoff (seconds; original strategy: 1 min to 1 h). ``breaker_open_s``
     is how long the database circuit breaker stays open before a half-open probe (seconds).
+    ``slots_enabled`` turns on the shared database slots (``chalicelib/shared_slots.py``):
+    ``slot_min_limit`` .. ``slot_max_limit`` bound the adaptive limit (the tier plan's
+    ``slot_min_limit`` / ``slot_max_limit``; defaults are the free tier's), ``slot_lease_s`` is
+    a lease's life in seconds (the plan's ``WorkerPlan.lease_s``: function timeout + grace),
+    ``slot_count`` the slots a batch holds (the plan's pool size) and ``slot_algorithm`` the
+    adaptive limit (``aimd`` or ``gradient2``).
     """
 
     backend: str = "aws"
@@ -100,6 +113,12 @@ class Settings:
     retry_max_s: int = 3600
     breaker_enabled: bool = True
     breaker_open_s: int = 60
+    slots_enabled: bool = False
+    slot_min_limit: int = 3
+    slot_max_limit: int = 15
+    slot_lease_s: int = 35
+    slot_count: int = 1
+    slot_algorithm: str = "aimd"
 
     @property
     def state_table(self) -> str:
@@ -148,7 +167,16 @@ class Settings:
             retry_max_s=_int(env, "RETRY_MAX_S", 3600, 1, 43200),
             breaker_enabled=_bool(env, "BREAKER_ENABLED", True),
             breaker_open_s=_int(env, "BREAKER_OPEN_S", 60, 1, 86400),
+            slots_enabled=_bool(env, "SLOTS_ENABLED", False),
+            slot_min_limit=_int(env, "SLOT_MIN_LIMIT", 3, 1, 10_000),
+            slot_max_limit=_int(env, "SLOT_MAX_LIMIT", 15, 1, 10_000),
+            slot_lease_s=_int(env, "SLOT_LEASE_S", 35, 1, 900 + 60),
+            slot_count=_int(env, "SLOT_COUNT", 1, 1, 100),
+            slot_algorithm=_choice(env, "SLOT_ALGORITHM", "aimd", ("aimd", "gradient2")),
         )
+        if settings.slot_max_limit < settings.slot_min_limit:
+            raise ConfigError(f"SLOT_MAX_LIMIT ({settings.slot_max_limit}) must be at least "
+                              f"SLOT_MIN_LIMIT ({settings.slot_min_limit})")
         if settings.retry_max_s < settings.retry_base_s:
             raise ConfigError(f"RETRY_MAX_S ({settings.retry_max_s}) must be at least "
                               f"RETRY_BASE_S ({settings.retry_base_s})")

@@ -58,7 +58,8 @@ def reset() -> None:
                 with contextlib.suppress(Exception):
                     getter().close()
         for fn in (get_settings, boto_client, get_queue_pool, _app_pool, get_queue, get_state,
-                   get_blobs, get_edge, get_worker, get_breaker, _secret_getter, get_metrics):
+                   get_blobs, get_edge, get_worker, get_breaker, get_slots, _secret_getter,
+                   get_metrics):
             fn.cache_clear()
 
 
@@ -214,13 +215,30 @@ def get_breaker():
 
 
 @lru_cache(maxsize=1)
+def get_slots():
+    """The shared database slots guarding the application database, or None when
+    ``SLOTS_ENABLED`` is off (see :mod:`chalicelib.shared_slots`)."""
+    settings = get_settings()
+    if not settings.slots_enabled:
+        return None
+    from chalicelib.core.concurrency.limit import Aimd, Bounds, Gradient2
+    from chalicelib.shared_slots import SharedSlots
+
+    algorithm = Gradient2() if settings.slot_algorithm == "gradient2" else Aimd()
+    return SharedSlots(BREAKER_NAME, get_state(),
+                       bounds=Bounds(settings.slot_min_limit, settings.slot_max_limit),
+                       lease_s=settings.slot_lease_s, count=settings.slot_count,
+                       algorithm=algorithm, metrics=get_metrics())
+
+
+@lru_cache(maxsize=1)
 def get_worker():
     from chalicelib.appdb import AppDatabase
     from chalicelib.worker import Worker
 
     settings = get_settings()
     return Worker(queue=get_queue(), blobs=get_blobs(), store=AppDatabase(_app_pool()),
-                  breaker=get_breaker(), retry_base_s=settings.retry_base_s,
+                  breaker=get_breaker(), slots=get_slots(), retry_base_s=settings.retry_base_s,
                   retry_max_s=settings.retry_max_s, metrics=get_metrics())
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.batch_slots import acquire_for_batch, release_after_batch
 from chalicelib.core.backoff import backoff_s
 from chalicelib.core.envelope import Envelope, parse_envelope
 from chalicelib.errors import (
@@ -60,17 +61,21 @@ class Worker:
 
     ``store`` has ``store(**delivery fields) -> bool`` (see ``chalicelib.appdb``);
     ``breaker`` (optional) has ``try_acquire() -> permit`` raising ``CircuitOpen``, and the permit
-    has ``success(duration_s)`` / ``failure(exc, duration_s)``. ``retry_base_s`` and
+    has ``success(duration_s)`` / ``failure(exc, duration_s)``. ``slots`` (optional) is the
+    :class:`~chalicelib.shared_slots.SharedSlots`: a lease per batch is taken before the batch
+    touches the database, and a refused batch is held back whole. ``retry_base_s`` and
     ``retry_max_s`` shape the backoff (seconds).
     """
 
     def __init__(self, *, queue: QueuePort, blobs: BlobPort | None, store: Any,
-                 breaker: Any = None, retry_base_s: float = 60.0, retry_max_s: float = 3600.0,
-                 metrics: Any = None, clock: Callable[[], float] = time.monotonic):
+                 breaker: Any = None, slots: Any = None, retry_base_s: float = 60.0,
+                 retry_max_s: float = 3600.0, metrics: Any = None,
+                 clock: Callable[[], float] = time.monotonic):
         self._queue = queue
         self._blobs = blobs
         self._store = store
         self._breaker = breaker
+        self._slots = slots
         self._retry_base_s = retry_base_s
         self._retry_max_s = retry_max_s
         self._metrics = metrics
@@ -90,10 +95,13 @@ class Worker:
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         batch = BatchState()
+        lease, batch.hold_back_s = acquire_for_batch(self._slots, event, queue, self._metrics)
+        started = self._clock()
         try:
             return self._process(process_partial_response, processor, event, context, queue,
                                  batch)
         finally:
+            release_after_batch(lease, self._clock() - started, batch.database_failures)
             if self._breaker is not None:
                 # Outcomes are aggregated locally and written at most once a second; failures
                 # are written before Lambda may freeze (or reap) this instance, successes

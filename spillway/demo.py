@@ -14,10 +14,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from chalicelib.core.concurrency.plan import build_plan
 from chalicelib.errors import ConfigError
 from chalicelib.ports import DLQ
+from spillway.demo_tier import format_tier, tier_stack_options, tier_summary
 from spillway.local.drain import wait_drained
 from spillway.local.stack import LocalStack, StackOptions
+from spillway.ops.dbwatch import ConnectionSampler
 from spillway.paths import SAMPLES
 from spillway.replay import SendResult, iter_payloads, replay
 
@@ -35,6 +38,8 @@ class DemoOptions:
     json_output: bool = False
     #: How to run the local stack (e.g. its ``workdir``); ``backend`` above always wins.
     stack_options: StackOptions | None = None
+    #: Tier plan to run with (free / pro / enterprise); None = the stack's defaults.
+    tier: str | None = None
 
 
 def _progress(msg: str) -> None:
@@ -59,17 +64,20 @@ def run_demo(opts: DemoOptions) -> dict:
               f"backend {opts.backend}; starting the local stack ...")
     stack_options = dataclasses.replace(opts.stack_options or StackOptions(),
                                         backend=opts.backend)
+    plan = build_plan(opts.tier) if opts.tier else None
+    if plan is not None:
+        stack_options = tier_stack_options(plan, stack_options)
     stack = LocalStack(stack_options)
     t0 = time.perf_counter()
     stack.start()
     try:
         _progress(f"  stack up in {time.perf_counter() - t0:.1f} s; webhook URL {stack.url}")
-        return _run(stack, payloads, opts, total)
+        return _run(stack, payloads, opts, total, plan)
     finally:
         stack.stop()
 
 
-def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
+def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) -> dict:
     from chalicelib import wiring
     from spillway.ops.ledger import ledger_counts_at
 
@@ -86,6 +94,9 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
 
     chaos = (_Chaos(stack, opts.chaos_db_outage_s, opts.chaos_after_s)
              if opts.chaos_db_outage_s > 0 else None)
+    sampler = ConnectionSampler(stack.env["DATABASE_URL"]) if plan else None
+    if sampler:
+        sampler.start()
     started = time.perf_counter()
     if chaos:
         chaos.start()
@@ -97,6 +108,8 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
     queue = wiring.get_queue()
     drained_at = wait_drained(queue, opts.drain_timeout_s)
     elapsed = time.perf_counter() - started
+    if sampler:
+        sampler.stop()
 
     accepted = [r for r in results if 200 <= r.status < 300]
     accepted_ids = {r.delivery_id for r in accepted}
@@ -122,6 +135,9 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
         "ack_max_ms": round(max(latencies, default=0.0) * 1000, 1),
         "drained": drained_at is not None,
     }
+    if plan is not None:
+        summary.update(tier_summary(plan, [r.status for r in results], summary["ack_p95_ms"],
+                                    sampler, stack.env["DATABASE_URL"], sorted(accepted_ids)))
     rejected = [r for r in results if not 200 <= r.status < 300]
     if rejected:
         summary["rejected_examples"] = [
@@ -195,6 +211,7 @@ def format_summary(summary: dict) -> str:
                  f"{summary['stored_per_s']} stored/s end to end")
     lines.append(f"  ack latency    p50 {summary['ack_p50_ms']} ms, p95 {summary['ack_p95_ms']} ms,"
                  f" max {summary['ack_max_ms']} ms (GitHub allows 10,000 ms)")
+    lines += format_tier(summary)
     if "breaker_trips" in summary:
         lines.append(f"  chaos          breaker trips {summary['breaker_trips']}, "
                      f"recovery {summary['recovery_s']} s")

@@ -1,6 +1,6 @@
 """``spillway demo [PATH...] [--json] [--backend aws|postgres] [--burst K] [--concurrency N]
-[--chaos db-outage=SECONDS] [--workdir DIR]``: the main job end to end (``spillway.demo``);
-exit status 0 only when nothing is missing or stored twice and the queues drained."""
+[--chaos db-outage=SECONDS] [--workdir DIR] [--tier NAME]``: the main job end to end
+(``spillway.demo``); exit status 0 only when nothing is missing or stored twice and the queues drained."""
 
 from __future__ import annotations
 
@@ -31,17 +31,25 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="last line of stdout is a JSON summary")
     p.add_argument("--burst", type=int, default=1, metavar="K",
                    help="replay the payloads K times over, fresh delivery ids")
-    p.add_argument("--concurrency", type=int, default=8, help="sender threads")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="sender threads (default 8; with --tier, the tier's burst)")
     p.add_argument("--chaos", type=parse_chaos, default=0.0, metavar="db-outage=SECONDS",
                    help="stop the application PostgreSQL for SECONDS during the replay")
+    p.add_argument("--tier", metavar="NAME", choices=["free", "pro", "enterprise"],
+                   help="run with that tier plan's concurrency, pools and database slots")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from chalicelib.core.concurrency.plan import build_plan
     from spillway.demo import DemoOptions, main_demo
 
+    concurrency = args.concurrency
+    if concurrency is None:  # a tier is sized for its burst of concurrent requests
+        concurrency = build_plan(args.tier).burst if args.tier else 8
     opts = DemoOptions(backend=args.backend, burst=max(1, args.burst), json_output=args.json,
-                       concurrency=max(1, args.concurrency), chaos_db_outage_s=args.chaos)
+                       concurrency=max(1, concurrency), chaos_db_outage_s=args.chaos,
+                       tier=args.tier)
     if args.paths:
         opts.paths = args.paths
     if args.workdir:

@@ -47,6 +47,9 @@ class StackOptions:
     retry_max_s: int = 30
     breaker_open_s: int = 5
     prefix: str = "spillway"
+    #: Extra Lambda environment variables, winning over the stack's own (e.g. a tier plan's
+    #: DB_POOL_SIZE and SLOT_* settings).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class LocalStack:
@@ -84,7 +87,7 @@ class LocalStack:
             retry_max_s=opts.retry_max_s, BREAKER_OPEN_S=str(opts.breaker_open_s),
             # One process hosts every edge and worker "instance" here (on AWS each has its own
             # pool): the queue pool serves the edge copies and every long-polling mapping.
-            DB_POOL_SIZE="20", QUEUE_POOL_SIZE="40")
+            **{"DB_POOL_SIZE": "20", "QUEUE_POOL_SIZE": "40", **opts.env})
         env["DATABASE_URL"], self.app_db = self._database("DATABASE_URL", "pg-app", "app")
         if opts.backend == "postgres":
             env["QUEUE_DATABASE_URL"], self.queue_db = self._database(

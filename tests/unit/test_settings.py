@@ -17,6 +17,16 @@ def test_defaults_need_nothing_set():
     assert s.claim_check_bucket is None  # no account id is guessed
 
 
+def test_slot_settings_default_to_the_free_tier_plan_and_off():
+    from chalicelib.core.concurrency.plan import build_plan
+
+    s, plan = Settings.from_env({}), build_plan("free")
+    assert s.slots_enabled is False and s.slot_algorithm == "aimd"
+    assert (s.slot_min_limit, s.slot_max_limit) == (plan.slot_min_limit, plan.slot_max_limit)
+    assert s.slot_lease_s == plan.worker("worker_high").lease_s
+    assert s.slot_count == plan.pool_size
+
+
 def test_queue_database_defaults_to_the_application_database():
     s = Settings.from_env({"DATABASE_URL": "postgresql://db/app"})
     assert s.queue_database_url == "postgresql://db/app"
@@ -35,6 +45,12 @@ def test_queue_database_defaults_to_the_application_database():
     ({"RETRY_BASE_S": "120", "RETRY_MAX_S": "60"}, "RETRY_MAX_S"),
     ({"BREAKER_ENABLED": "maybe"}, "BREAKER_ENABLED"),
     ({"CLAIM_CHECK_BUCKET": "spillway-claim-checks-ACCOUNT_ID"}, "CLAIM_CHECK_BUCKET"),
+    ({"SLOTS_ENABLED": "sometimes"}, "SLOTS_ENABLED"),
+    ({"SLOT_MIN_LIMIT": "0"}, "SLOT_MIN_LIMIT"),
+    ({"SLOT_MIN_LIMIT": "10", "SLOT_MAX_LIMIT": "5"}, "SLOT_MAX_LIMIT"),
+    ({"SLOT_LEASE_S": "0"}, "SLOT_LEASE_S"),
+    ({"SLOT_COUNT": "x"}, "SLOT_COUNT"),
+    ({"SLOT_ALGORITHM": "vegas"}, "SLOT_ALGORITHM"),
 ])
 def test_a_bad_value_is_refused_naming_its_key(env, key):
     with pytest.raises(ConfigError, match=key):

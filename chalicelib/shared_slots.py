@@ -1,0 +1,239 @@
+"""Shared database slots: one :class:`~chalicelib.ports.StatePort` item per protected
+dependency (key ``slots#<name>``, e.g. ``slots#postgres``) holding the whole slot pool
+(:class:`~chalicelib.core.concurrency.slots.SlotState`), changed by every Lambda instance through
+compare-and-set (:func:`chalicelib.breaker_item.cas_update`, as the circuit breaker does).
+
+The decisions are the pure core's (:func:`chalicelib.core.concurrency.manager.decide`: fold the
+reported database samples into the adaptive limit, then
+:func:`~chalicelib.core.concurrency.slots.acquire`); this module adds the sharing.
+
+* **Lease per batch.** A worker acquires ``count`` slots (its pool size) for a whole SQS batch
+  and releases once, so the cost is per batch, not per delivery.
+* **Cost.** The last item seen (read or written) is kept and tried first, blind: when nobody
+  wrote in between, the conditional write succeeds at once -- acquire = 1 write, release = 1
+  write. A lost race costs one read and one more write. Steady state with several instances:
+  between 2 and 3 state-store requests per batch on average (``bench``/tests count them at the
+  port), i.e. about 0.2-0.3 per delivery at BatchSize 10.
+* **Crash safety.** Leases expire at ``acquired_at + lease_s`` (the holder's function timeout plus
+  a grace, :attr:`~chalicelib.core.concurrency.plan.WorkerPlan.lease_s`) and every decision
+  reclaims expired leases first: a holder that dies gives its slots back by then at the latest.
+* **Refusal.** :meth:`SharedSlots.acquire` returns a :class:`SlotWait` with the 1-based queue
+  position and the estimated wait (seconds, <= 900, SQS's largest DelaySeconds) that the worker
+  uses as its hold-back delay.
+
+Metrics (duck-typed Powertools ``metrics.add_metric``): ``SlotWaits`` (Count, one per refused
+acquire), ``SlotLimit`` (Count: the adaptive limit after each decision), ``SlotsInUse`` (Count:
+slots held after each decision), ``SlotStoreFailures`` (Count: a release that could not be
+written; its lease runs out instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.breaker_item import cas_update
+from chalicelib.core.concurrency.limit import Aimd, Bounds, Gradient2
+from chalicelib.core.concurrency.manager import decide
+from chalicelib.core.concurrency.slots import (
+    DEFAULT_SLOT_CONFIG,
+    Granted,
+    SlotConfig,
+    SlotState,
+    apply_release,
+    release_delta,
+)
+from chalicelib.errors import ConflictError, DependencyError, NotFound
+from chalicelib.metrics import count_metric
+from chalicelib.ports import StateItem, StatePort
+
+log = logging.getLogger("spillway.slots")
+
+#: Key prefix of slot pool items: ``slots#<dependency>``.
+KEY_PREFIX = "slots#"
+_UNSEEN = object()
+#: Operations that read the item first after this instance lost a compare-and-set race.
+READ_FIRST_OPS = 8
+
+
+def slots_key(name: str) -> str:
+    return KEY_PREFIX + name
+
+
+@dataclass(frozen=True)
+class SlotWait:
+    """A refused acquire: hold the batch back ``wait_s`` seconds (float, >= the config's
+    ``min_wait_s``, <= 900), then ask again with the same holder id. ``position`` is 1-based
+    among live waiters (high before medium before low, then arrival; 0 when the state store was
+    too contended to queue the caller); ``limit`` / ``in_use`` are slots at the decision."""
+
+    position: int
+    wait_s: float
+    reason: str
+    limit: int
+    in_use: int
+
+
+@dataclass
+class SlotLease:
+    """A granted lease of ``count`` slots for ``holder`` until ``expires_at`` (epoch s).
+    Release it once with :meth:`release` (later calls do nothing)."""
+
+    slots: SharedSlots
+    holder: str
+    priority: str
+    count: int
+    expires_at: float
+    limit: int
+    in_use: int
+    state: SlotState = field(repr=False)
+    released: bool = False
+
+    def release(self, *, samples: int = 0, latency_s: float = 0.0, failures: int = 0) -> None:
+        """Give the slots back, reporting ``samples`` database calls made under the lease,
+        ``latency_s`` seconds in total, ``failures`` of them failed with a retryable dependency
+        error (they feed the adaptive limit). Never raises a store error (see
+        :meth:`SharedSlots.release`)."""
+        if not self.released:
+            self.released = True
+            self.slots.release(self, samples=samples, latency_s=latency_s, failures=failures)
+
+
+class SharedSlots:
+    """The slot pool ``name`` shared through ``store``.
+
+    ``bounds``: the adaptive limit's range (the tier's ``slot_min_limit..slot_max_limit``,
+    :func:`chalicelib.core.concurrency.manager.for_plan`); a new pool starts at its max.
+    ``config``: priority shares and wait bounds. ``lease_s``: seconds a lease lives unless
+    released. ``count``: slots per lease (connections a batch holds: the pool size).
+    ``algorithm``: :class:`~chalicelib.core.concurrency.limit.Aimd` (default) or ``Gradient2``.
+    ``clock`` returns epoch seconds (shared across instances); ``jitter`` returns [0, 1).
+    Thread-safe: a process's threads take turns on the item (the local runtime hosts several
+    worker "instances" in one process), so only other processes race for it."""
+
+    def __init__(self, name: str, store: StatePort, *, bounds: Bounds, lease_s: float,
+                 config: SlotConfig = DEFAULT_SLOT_CONFIG, count: int = 1,
+                 algorithm: Aimd | Gradient2 | None = None,
+                 clock: Callable[[], float] = time.time,
+                 jitter: Callable[[], float] = random.random, metrics: Any = None,
+                 max_cas_attempts: int = 20, sleep: Callable[[float], None] = time.sleep):
+        if lease_s <= 0 or count < 1:
+            raise ValueError(f"lease_s must be > 0 and count >= 1, got {lease_s}, {count}")
+        self.name, self.key, self.store = name, slots_key(name), store
+        self.bounds, self.config, self.lease_s, self.count = bounds, config, lease_s, count
+        self.algorithm = algorithm or Aimd()
+        self.clock, self.jitter, self.metrics = clock, jitter, metrics
+        self.max_cas_attempts = max_cas_attempts
+        self._sleep = sleep
+        self._item: Any = _UNSEEN
+        self._read_first = 0
+        self._lock = threading.Lock()
+
+    def acquire(self, holder: str, priority: str, count: int | None = None
+                ) -> SlotLease | SlotWait:
+        """Ask for ``count`` (default: the pool's) slots for ``holder`` (a stable id for the
+        batch) of ``priority`` (high / medium / low). Returns a :class:`SlotLease` or a
+        :class:`SlotWait`. Raises ValueError for a bad priority or count and the store's
+        :class:`~chalicelib.errors.DependencyError` / NotFound (the caller chooses its store
+        failure policy); a compare-and-set lost ``max_cas_attempts`` times is a SlotWait of
+        the config's ``min_wait_s`` (position 0)."""
+        count = count or self.count
+        now = self.clock()
+        jitter = self.jitter()
+
+        def step(state: SlotState) -> tuple[SlotState, list, Any]:
+            result = decide(state, holder, priority, count, now, self.lease_s, self.algorithm,
+                            self.bounds, self.config, jitter)
+            return result.state, [], result
+
+        try:
+            _, result = self._cas(step)
+        except ConflictError:
+            count_metric(self.metrics, "SlotWaits")
+            return SlotWait(0, self.config.min_wait_s, "state store contention", 0, 0)
+        state = result.state
+        self._gauges(state)
+        if isinstance(result, Granted):
+            return SlotLease(self, holder, priority, result.lease.count, result.lease.expires_at,
+                             state.limit, state.used(), state)
+        count_metric(self.metrics, "SlotWaits")
+        return SlotWait(result.position, result.wait_s, result.reason, state.limit, state.used())
+
+    def release(self, lease: SlotLease, *, samples: int = 0, latency_s: float = 0.0,
+                failures: int = 0) -> None:
+        """Remove ``lease`` from the pool and add the reported samples (see
+        :meth:`SlotLease.release`). A compare-and-set lost every attempt is retried after
+        short jittered pauses (``sleep``: 10, 40, 160 ms), then, like a store error, logged and counted (``SlotStoreFailures``), not raised: the lease expires by
+        ``lease.expires_at`` instead."""
+        delta = release_delta(lease.state, lease.holder, self.clock(), samples, latency_s,
+                              failures, self.config)
+        step = lambda state: (apply_release(state, delta, self.config), [], None)  # noqa: E731
+        try:
+            for backoff in (0.01, 0.04, 0.16, None):  # a lost release costs a whole lease_s
+                try:
+                    self._cas(step)
+                    break
+                except ConflictError:
+                    if backoff is None:
+                        raise
+                    self._sleep(backoff * (1 + self.jitter()))
+        except (DependencyError, NotFound, ConflictError) as exc:
+            count_metric(self.metrics, "SlotStoreFailures")
+            log.warning("slot release of %s not written (%s); it expires at %.0f",
+                        lease.holder, exc, lease.expires_at)
+
+    def read(self) -> SlotState:
+        """The pool as stored now (one read; an absent item is an empty pool at the max
+        limit). Store errors propagate."""
+        item = self.store.get(self.key)
+        self._item = item
+        return self._decode(item.data if item else None)
+
+    # --- internals -------------------------------------------------------------------------
+    def _decode(self, data: Any) -> SlotState:
+        return SlotState.from_dict(data, default_limit=self.bounds.max_limit)
+
+    def _remember(self, item: StateItem | None) -> None:
+        self._item = item
+
+    def _cas(self, fn: Callable[[SlotState], tuple]) -> tuple[list, Any]:
+        """CAS ``fn`` onto the item. The last-seen item is tried blind (one write when nobody
+        else wrote meanwhile); after a lost race the next :data:`READ_FIRST_OPS` operations read
+        first instead (a contended item: a blind write would mostly lose and cost a third
+        request), then blind writes are tried again."""
+        with self._lock:  # this process's threads take turns rather than race each other
+            return self._cas_locked(fn)
+
+    def _cas_locked(self, fn: Callable[[SlotState], tuple]) -> tuple[list, Any]:
+        item = self._item
+        blind = item is not _UNSEEN and self._read_first <= 0
+        self._read_first -= 1
+        lost = []
+
+        def pause(attempt: int) -> None:
+            lost.append(attempt)
+            self._backoff(attempt)
+
+        try:
+            return cas_update(self.store, self.key, fn, item=item if blind else False,
+                              attempts=self.max_cas_attempts, on_item=self._remember,
+                              decode=self._decode, pause=pause)
+        finally:
+            if lost:
+                self._read_first = READ_FIRST_OPS
+
+    def _backoff(self, attempt: int) -> None:
+        """Full-jitter exponential backoff before re-reading a contended item: up to 5 ms
+        doubled per lost race, at most 100 ms (so the racers spread out instead of re-reading
+        together and losing again)."""
+        self._sleep(self.jitter() * min(0.1, 0.005 * 2 ** (attempt - 1)))
+
+    def _gauges(self, state: SlotState) -> None:
+        if self.metrics is not None:
+            self.metrics.add_metric(name="SlotLimit", unit="Count", value=state.limit)
+            self.metrics.add_metric(name="SlotsInUse", unit="Count", value=state.used())
