@@ -56,7 +56,7 @@ def redrive(queue: QueuePort, store: StatePort, *, match: MessageFilter, max_mes
             details["moved"] += moved
             if progress is not None:
                 progress(details["moved"])
-            if moved < want or rate_per_s is None:
+            if moved < want or rate_per_s is None or details["moved"] >= max_messages:
                 break
             # Pace: the next chunk starts no earlier than moved / rate after the start.
             wait = started + details["moved"] / rate_per_s - clock()
