@@ -10,8 +10,9 @@ postgres backend; receive, move the matches, make the others visible again on SQ
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from chalicelib.errors import ConfigError
@@ -47,7 +48,7 @@ def redrive(queue: QueuePort, store: StatePort, *, match: MessageFilter, max_mes
                                "filter": match.to_dict(), "max": max_messages,
                                "rate_per_s": rate_per_s, "moved": 0}
     started = clock()
-    try:
+    with _audited(store, "redrive", by, reason, details, clock) as entry:
         while details["moved"] < max_messages:
             want = max_messages - details["moved"]
             if rate_per_s is not None:
@@ -62,12 +63,6 @@ def redrive(queue: QueuePort, store: StatePort, *, match: MessageFilter, max_mes
             wait = started + details["moved"] / rate_per_s - clock()
             if wait > 0:
                 sleep(wait)
-    except Exception as exc:
-        details["error"] = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        entry = audit.record(store, verb="redrive", by=by, reason=reason, details=details,
-                             clock=clock)
     return entry
 
 
@@ -80,15 +75,25 @@ def promote(queue: QueuePort, store: StatePort, *, source: str, max_messages: in
         raise ConfigError(f"--max must be at least 1, got {max_messages}")
     details: dict[str, Any] = {"source": source, "destination": "high", "max": max_messages,
                                "moved": 0}
-    try:
+    with _audited(store, "promote", by, reason, details, clock) as entry:
         details["moved"] = queue.move(source, "high", max_messages)
+    return entry
+
+
+@contextlib.contextmanager
+def _audited(store: StatePort, verb: str, by: str, reason: str, details: dict[str, Any],
+             clock: Callable[[], float]) -> Iterator[dict]:
+    """Run the block, then write its audit record with ``details`` as the block left them
+    (``error`` added if it raised, then re-raised). Yields the dict the record fills."""
+    entry: dict = {}
+    try:
+        yield entry
     except Exception as exc:
         details["error"] = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        entry = audit.record(store, verb="promote", by=by, reason=reason, details=details,
-                             clock=clock)
-    return entry
+        entry.update(audit.record(store, verb=verb, by=by, reason=reason, details=details,
+                                  clock=clock))
 
 
 def _describe(msg: QueueMessage) -> dict:
