@@ -35,12 +35,15 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         print("no audited actions" + (" in that window" if args.since else ""))
     for r in found:
-        details = ", ".join(f"{k}={_short(v)}" for k, v in r["details"].items() if v is not None)
+        details = ", ".join(f"{k}={_short(k, v)}" for k, v in sorted(r["details"].items())
+                            if v is not None)
         print(f"{when(r['at'])}  {r['by']:<12} {r['verb']:<14} {r['reason']!r}  {details}")
     return 0
 
 
-def _short(value: Any) -> str:
+def _short(key: str, value: Any) -> str:
+    if key in ("until", "since") and isinstance(value, (int, float)):
+        return when(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
     return str(value)

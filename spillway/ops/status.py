@@ -117,7 +117,8 @@ def health_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
         used, limit = concurrency["in_use"], concurrency["limit"]
         assessed.append("slots")
     else:
-        missing["slots"] = concurrency.get("reason", "no slot limit known")
+        missing["slots"] = ("no slot reading (see concurrency)" if "reason" in concurrency
+                            else "no slot limit known")
     missing["refusals"] = "slot refusals are counted by the shared slot item (issue 9)"
     found = assess(HealthInput(used=used, limit=limit, max_limit=limit, queue_depths=depths,
                                queue_capacity=capacity, breaker=state))
