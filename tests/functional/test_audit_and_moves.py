@@ -146,3 +146,25 @@ def test_a_bad_max_exits_2_without_a_traceback(edge, capsys):
 
     assert main(["redrive", "--max", "0", "--dry-run"]) == 2
     assert "--max must be at least 1" in capsys.readouterr().err
+
+
+def test_a_move_that_fails_part_way_is_audited_with_its_error(pg_url):
+    """The queue database goes away under a redrive: the error reaches the operator and the
+    audit record says what was asked and that it failed."""
+    from chalicelib.adapters.postgres.pool import make_pool
+    from chalicelib.adapters.postgres.queue import PgQueue
+    from chalicelib.errors import SpillwayError
+    from spillway.migrate import migrate
+    from tests.fakes import MemoryState
+
+    migrate(pg_url, "queue")
+    pool = make_pool(pg_url, min_size=0, max_size=1, timeout_s=1.0, name="audit-test")
+    queue, state = PgQueue(pool), MemoryState()
+    _dead_letters(queue, {"issues": 1})
+    pool.close()
+    with pytest.raises(SpillwayError):
+        moves.redrive(queue, state, match=MessageFilter(), max_messages=5, by="fay",
+                      reason="try it")
+    [entry] = audit.list_actions(state)
+    assert entry["verb"] == "redrive" and entry["details"]["moved"] == 0
+    assert entry["details"]["error"]
