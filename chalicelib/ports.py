@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chalicelib.core.message_filter import MessageFilter
 from chalicelib.core.queues import DLQ, PRIORITIES, QUEUES, queue_name
 
-__all__ = ["DLQ", "PRIORITIES", "QUEUES", "queue_name", "QueueMessage", "QueueStats",
+__all__ = ["DLQ", "PRIORITIES", "QUEUES", "queue_name", "MessageFilter", "QueueMessage",
+           "QueueStats",
            "QueuePort", "StateItem", "StatePort", "BlobPort"]
 
 @dataclass(frozen=True)
@@ -93,11 +95,21 @@ class QueuePort(Protocol):
         """Depth and age of the oldest message of ``queue``."""
         ...
 
-    def move(self, source: str, destination: str | None = None, max_messages: int = 1000) -> int:
+    def move(self, source: str, destination: str | None = None, max_messages: int = 1000,
+             *, match: MessageFilter | None = None) -> int:
         """Move up to ``max_messages`` visible messages from ``source`` to ``destination``
         (promote to ``high``, or redrive the DLQ). With ``destination=None`` each message goes
-        back to the queue named by its ``priority`` attribute (DLQ redrive). Receive counts
-        start again at 0. Returns how many were moved."""
+        back to the queue named by its ``priority`` attribute (DLQ redrive). With ``match``
+        only the messages it matches move; the others stay in ``source``, visible again by the
+        time the call returns. Receive counts start again at 0. Returns how many were moved."""
+        ...
+
+    def peek(self, queue: str, max_messages: int = 1000, *,
+             match: MessageFilter | None = None) -> list[QueueMessage]:
+        """Up to ``max_messages`` visible messages of ``queue`` that ``match`` takes (all when
+        None), oldest first as far as the backend orders them, left in the queue and visible
+        again by the time the call returns (a dry run of :meth:`move`). ``receipt_handle`` of
+        what is returned is no longer valid."""
         ...
 
     def purge(self, queue: str) -> None:

@@ -57,6 +57,26 @@ def _choice(env: Mapping[str, str], key: str, default: str, allowed: tuple[str, 
     return value
 
 
+def _instant(env: Mapping[str, str], key: str) -> float | None:
+    """An instant as epoch seconds from an ISO 8601 text (``2026-12-02T18:00:00Z``; no zone
+    means UTC) or a number of epoch seconds; None when unset."""
+    import datetime as dt
+
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{key} must be an ISO 8601 instant (2026-12-02T18:00:00Z) or epoch "
+                          f"seconds, got {raw!r}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
 def queue_prefix(env: Mapping[str, str] | None = None) -> str:
     """``SPILLWAY_QUEUE_PREFIX`` from ``env`` (default ``os.environ``; default ``spillway``),
     validated, without reading any other key: safe when ``chalice package`` imports ``app.py``
@@ -78,7 +98,9 @@ class Settings:
     stack's ``ClaimCheckBucketName`` output, ``<prefix>-claim-checks-<account id>``), required
     by the aws backend's edge and workers when they first need it. ``webhook_secret`` is the
     secret itself (local) and ``webhook_secret_param`` an SSM parameter name (AWS); one of them
-    is required by the edge. ``database_url`` is the application database (workers), or
+    is required by the edge. During a secret rotation ``webhook_secret_previous`` (or the SSM
+    parameter ``webhook_secret_previous_param``) is accepted too, until
+    ``webhook_secret_previous_until`` (epoch s; None: until removed). ``database_url`` is the application database (workers), or
     ``database_url_param`` the SSM SecureString parameter holding it (AWS: keeps the password out
     of the function's environment);
     ``queue_database_url`` is where the postgres backend keeps queues and state (defaults to
@@ -99,6 +121,9 @@ class Settings:
     queue_prefix: str = "spillway"
     webhook_secret: str | None = None
     webhook_secret_param: str | None = None
+    webhook_secret_previous: str | None = None
+    webhook_secret_previous_param: str | None = None
+    webhook_secret_previous_until: float | None = None
     database_url: str | None = None
     database_url_param: str | None = None
     queue_database_url: str | None = None
@@ -152,6 +177,9 @@ class Settings:
             queue_prefix=prefix,
             webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
             webhook_secret_param=env.get("GITHUB_WEBHOOK_SECRET_PARAM") or None,
+            webhook_secret_previous=env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS") or None,
+            webhook_secret_previous_param=env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS_PARAM") or None,
+            webhook_secret_previous_until=_instant(env, "GITHUB_WEBHOOK_SECRET_PREVIOUS_UNTIL"),
             database_url=database_url,
             database_url_param=env.get("DATABASE_URL_PARAM") or None,
             queue_database_url=env.get("QUEUE_DATABASE_URL") or database_url,
@@ -177,6 +205,11 @@ class Settings:
         if settings.slot_max_limit < settings.slot_min_limit:
             raise ConfigError(f"SLOT_MAX_LIMIT ({settings.slot_max_limit}) must be at least "
                               f"SLOT_MIN_LIMIT ({settings.slot_min_limit})")
+        if settings.webhook_secret_previous_until is not None and not (
+                settings.webhook_secret_previous or settings.webhook_secret_previous_param):
+            raise ConfigError("GITHUB_WEBHOOK_SECRET_PREVIOUS_UNTIL is set but there is no "
+                              "previous secret (GITHUB_WEBHOOK_SECRET_PREVIOUS or "
+                              "GITHUB_WEBHOOK_SECRET_PREVIOUS_PARAM)")
         if settings.retry_max_s < settings.retry_base_s:
             raise ConfigError(f"RETRY_MAX_S ({settings.retry_max_s}) must be at least "
                               f"RETRY_BASE_S ({settings.retry_base_s})")

@@ -2,7 +2,7 @@
 
 Commands: ``local`` (run the local stack), ``replay`` (send payloads as signed deliveries),
 ``demo`` (the main job end to end), ``db migrate|housekeep``, ``status``, ``redrive``,
-``promote``, ``breaker ...`` (runbook verbs for the shared circuit breaker), ``loadtest``,
+``promote``, ``audit``, ``breaker ...`` (runbook verbs for the shared circuit breaker), ``loadtest``,
 ``deploy``. Each lives in its own module under ``spillway.commands``; this one builds the
 top-level parser, dispatches, and reports errors: a user's mistake
 (:class:`~chalicelib.errors.ConfigError`) exits 2, any other Spillway error 1, with a message
@@ -17,6 +17,7 @@ import os
 import sys
 
 from spillway.commands import (
+    audit,
     breaker,
     cost,
     db,
@@ -32,7 +33,7 @@ from spillway.commands import (
 )
 
 COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy, cost,
-            reconcile)
+            reconcile, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

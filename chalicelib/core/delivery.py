@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -80,11 +80,14 @@ class Delivery:
         return idempotency_key(self.hook_id, self.delivery_id)
 
 
-def parse_delivery(headers: Mapping[str, str], body: bytes, *, secret: str | bytes,
+def parse_delivery(headers: Mapping[str, str], body: bytes, *,
+                   secret: str | bytes | Sequence[str | bytes],
                    max_body_bytes: int, received_at: float) -> Delivery:
     """Authenticate and parse a delivery.
 
     ``headers`` are matched case-insensitively; ``body`` is the raw request body (bytes);
+    ``secret`` the webhook secret, or the tuple of secrets accepted during a rotation
+    (:func:`~chalicelib.core.signature.accepted_secrets`);
     ``max_body_bytes`` is the size cap in bytes; ``received_at`` is epoch seconds (from the
     caller's clock). Raises the :class:`~chalicelib.errors.DeliveryRejected` subclasses listed
     in the module docstring, in that order.

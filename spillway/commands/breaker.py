@@ -17,41 +17,18 @@ DURATION is a number with an optional unit ``s`` (default), ``m``, ``h`` or ``d`
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import getpass
 import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib.ports import StatePort
+from spillway.commands.audited import add_who_why, parse_duration, when, wiring_state
 from spillway.ops import breaker
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+__all__ = ["parse_duration", "register"]
 
-
-def parse_duration(text: str) -> float:
-    """``"30s"`` -> 30.0, ``"5m"`` -> 300.0, ``"1h"`` -> 3600.0, ``"90"`` -> 90.0 (seconds).
-    Raises argparse.ArgumentTypeError for anything else or a value <= 0."""
-    raw = text.strip().lower()
-    unit = raw[-1] if raw and raw[-1] in UNITS else "s"
-    number = raw[:-1] if raw and raw[-1] in UNITS else raw
-    try:
-        seconds = float(number) * UNITS[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad duration {text!r} (e.g. 30s, 5m, 1h)") from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
-    return seconds
-
-
-def _wiring_state() -> StatePort:
-    from chalicelib import wiring
-
-    return wiring.get_state()
-
-
-def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = _wiring_state,
+def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring_state,
              clock: Callable[[], float] = time.time) -> None:
     """Add ``breaker`` and its verbs to ``subparsers``."""
     parser = subparsers.add_parser("breaker", help="show or change shared circuit breakers")
@@ -79,8 +56,7 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = _wirin
 
 def _common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("name")
-    sub.add_argument("--reason", required=True, help="why (kept in the audit record)")
-    sub.add_argument("--by", default=_whoami(), help="who (default: the current user)")
+    add_who_why(sub)
     sub.add_argument("--json", action="store_true")
 
 
@@ -101,7 +77,7 @@ def _print_change(new: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"name": args.name, **data}, indent=2))
     else:
-        until = f" until {_when(new.forced.until)}" if new.forced and new.forced.until else ""
+        until = f" until {when(new.forced.until)}" if new.forced and new.forced.until else ""
         print(f"{args.name}: {new.state.value}{until}")
     return 0
 
@@ -125,28 +101,15 @@ def _describe(item: dict) -> str:
              f"  window: {window['calls']} calls, {window['failure_rate']:.1f} % failed, "
              f"{window['slow_call_rate']:.1f} % slow"]
     if item["state"] == "OPEN":
-        lines.append(f"  open until {_when(item['open_until'])} "
+        lines.append(f"  open until {when(item['open_until'])} "
                      f"({item['retry_after_s']:.0f} s left)")
     if item["state"] == "HALF_OPEN":
-        lines.append(f"  probe lease: {item['lease_holder']} until {_when(item['lease_until'])}")
+        lines.append(f"  probe lease: {item['lease_holder']} until {when(item['lease_until'])}")
     forced = item.get("forced")
     if forced:
-        until = _when(forced["until"]) if forced.get("until") else "changed by hand"
+        until = when(forced["until"]) if forced.get("until") else "changed by hand"
         lines.append(f"  set by {forced['by']}: {forced['reason']!r}, until {until}")
     for record in item.get("audit", []):
-        lines.append(f"  audit {_when(record['at'])} {record['by']}: {record['action']} "
+        lines.append(f"  audit {when(record['at'])} {record['by']}: {record['action']} "
                      f"{record['from']} -> {record['to']} ({record['reason']})")
     return "\n".join(lines)
-
-
-def _when(epoch_s: float | None) -> str:
-    if epoch_s is None:
-        return "-"
-    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

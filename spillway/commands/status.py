@@ -1,29 +1,81 @@
-"""``spillway status [--json]``: queue depths (and breaker state) of the configured backend."""
+"""``spillway status [--json]``: the system on one screen -- health (with its reasons), the
+breaker, queue depths and oldest ages, concurrency and slots, the tier, lanes and each alarm's
+state. ``--json`` prints the dashboard's snapshot (the same document as its ``/api/status``;
+shape in ``spillway.dashboard.snapshot`` and ``spillway.ops.status``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from typing import Any
+
+from chalicelib.ports import QUEUES
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("status",
-                              help="queue depths (and breaker state) of the configured backend")
-    p.add_argument("--json", action="store_true")
+    p = subparsers.add_parser("status", help="health, breaker, queues, concurrency, lanes and "
+                                             "alarms on one screen")
+    p.add_argument("--json", action="store_true", help="the dashboard's snapshot, as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from spillway.ops.status import status as read_status
+    from spillway.dashboard.local import status_snapshot
 
-    status = read_status()
+    snap = status_snapshot()
     if args.json:
-        print(json.dumps(status, sort_keys=True))
-    else:
-        for name, s in status["queues"].items():
-            print(f"{name:<7} visible {s['visible']:>6}  in flight {s['in_flight']:>6}  "
-                  f"delayed {s['delayed']:>6}  oldest {s['oldest_age_s']:>7.1f} s")
-        if "breaker" in status:
-            print(f"breaker {status['breaker'].get('state')}")
+        print(json.dumps(snap, sort_keys=True, allow_nan=False))
+        return 0
+    print("\n".join(render(snap)))
     return 0
+
+
+def render(snap: Mapping[str, Any]) -> list[str]:
+    """The one-screen text of a snapshot (lines without newlines)."""
+    health = snap.get("health") or {}
+    lines = [f"health       {health.get('status', 'unknown').upper()}"
+             f"  ({(snap.get('labels') or {}).get('backend', '?')} backend)"]
+    lines += [f"  - {reason}" for reason in health.get("reasons", [])]
+    for signal, why in (health.get("not_assessed") or {}).items():
+        lines.append(f"  (not assessed: {signal}: {why})")
+    tier = snap.get("tier") or {}
+    lines.append("tier         " + (f"{tier['name']} (queue capacity {tier['queue_capacity']}, "
+                                    f"from {tier['source']})" if "name" in tier
+                                    else _missing(tier)))
+    b = snap.get("breaker")
+    lines.append("breaker      " + (f"{b['state']}  trips {b['trips']}  retry after "
+                                    f"{b['retry_after_s']:.0f} s" if b else
+                                    _missing({"reason": (snap.get("errors") or {}).get(
+                                        "breaker", "disabled (BREAKER_ENABLED off)")})))
+    queues = snap.get("queues") or {}
+    if not queues:
+        lines.append("queues       " + _missing({"reason": (snap.get("errors") or {}).get(
+            "queues", "no reading")}))
+    for name in QUEUES:
+        if name in queues:
+            q = queues[name]
+            lines.append(f"queue {name:<6} visible {q['visible']:>6}  in flight "
+                         f"{q['in_flight']:>6}  delayed {q['delayed']:>6}  oldest "
+                         f"{q['oldest_age_s']:>8.1f} s")
+    c = snap.get("concurrency") or {}
+    lines.append("concurrency  " + (f"{c['in_use']} in use of {c['limit'] or '?'}" if "in_use" in c
+                                    else _missing(c)))
+    lines.append("lanes        " + _section(snap.get("lanes") or {}))
+    alarms = snap.get("alarms") or {}
+    if isinstance(alarms.get("alarms"), list):
+        lines.append("alarms")
+        lines += [f"  {a.get('name', '?'):<40} {a.get('state', '?')}" for a in alarms["alarms"]]
+    else:
+        lines.append("alarms       " + _section(alarms))
+    return lines
+
+
+def _section(data: Mapping[str, Any]) -> str:
+    if data.get("available") is False:
+        return _missing(data)
+    return json.dumps(data, sort_keys=True)
+
+
+def _missing(data: Mapping[str, Any]) -> str:
+    return f"unavailable: {data.get('reason', 'no reading')}"

@@ -44,14 +44,16 @@ class Dashboard:
 def make_sources(*, queue=None, breaker_status: Callable[[], Mapping | None] | None = None,
                  database_url: str | None = None, acks: AckFeed | None = None,
                  slots: Mapping[str, SlotMeter | Callable[[], SlotReading]] | None = None,
-                 labels: Mapping[str, str] | None = None
+                 labels: Mapping[str, str] | None = None, status_sections: bool = True
                  ) -> tuple[Sources, list[Callable[[], None]]]:
     """The sampler's :class:`Sources` from the stack's pieces, and the closers of what was
     opened for them. ``queue``: the stack's :class:`~chalicelib.ports.QueuePort`
     (``wiring.get_queue()``); ``breaker_status``: ``spillway.ops.status.breaker_status``;
     ``database_url``: the application database (the ledger; a pool of one connection is opened
     for it); ``acks``: the edge's feed; ``slots``: pool name -> :class:`SlotMeter` or a
-    callable returning a :class:`SlotReading`."""
+    callable returning a :class:`SlotReading`; ``status_sections``: add the status sections
+    (``spillway.ops.status.SECTIONS`` and ``DERIVED``: tier, lanes, alarms, concurrency,
+    health), so the page and ``spillway status --json`` show one shape."""
     closers: list[Callable[[], None]] = []
     ledger = None
     if database_url:
@@ -70,6 +72,10 @@ def make_sources(*, queue=None, breaker_status: Callable[[], Mapping | None] | N
         breaker=breaker_reader(breaker_status) if breaker_status is not None else None,
         slots=(lambda: {name: read() for name, read in readers.items()}) if readers else None,
         ledger=ledger, acks=acks, labels=dict(labels or {}))
+    if status_sections:
+        from spillway.ops.status import DERIVED, SECTIONS
+
+        sources.sections, sources.derived = dict(SECTIONS), dict(DERIVED)
     return sources, closers
 
 
@@ -115,9 +121,10 @@ def from_environment(port: int = 0) -> Dashboard:
 
 def status_snapshot(budget_s: float = 10.0) -> dict:
     """One snapshot of the backend configured by the environment, for ``spillway status
-    --json``: every source read once, each given ``budget_s`` seconds. One sample has no step
-    before it, so its rates are null; acknowledgements and slots are null too (in-process
-    feeds of the stack that owns the edge)."""
+    [--json]``: every source and status section read once, each given ``budget_s`` seconds
+    (the same shape as the dashboard's ``/api/status``). One sample has no step before it, so
+    its rates are null; acknowledgements and slots are null too (in-process feeds of the
+    stack that owns the edge), and the sections built on them say so."""
     sources, closers = make_sources(**_environment())
     sampler = Sampler(sources)
     try:

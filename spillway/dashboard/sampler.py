@@ -43,7 +43,9 @@ class Sources:
     dlq); ``breaker()`` -> :class:`BreakerReading` or None; ``slots()`` -> pool name ->
     :class:`SlotReading`; ``ledger()`` -> :class:`LedgerReading`; ``acks``: the edge's
     :class:`~spillway.dashboard.feeds.AckFeed`. ``labels``: static text shown on the page
-    (backend, webhook URL)."""
+    (backend, webhook URL). ``sections``: status section name -> reader of a JSON-ready dict
+    (``spillway.ops.status.SECTIONS``), read each step like the others; ``derived``: section
+    name -> pure function of the snapshot (``spillway.ops.status.DERIVED``)."""
 
     queues: Callable[[], Mapping[str, QueueStats]] | None = None
     breaker: Callable[[], BreakerReading | None] | None = None
@@ -51,6 +53,9 @@ class Sources:
     ledger: Callable[[], LedgerReading] | None = None
     acks: AckFeed | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, Callable[[], Mapping[str, Any]]] = field(default_factory=dict)
+    derived: dict[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]] = \
+        field(default_factory=dict)
 
 
 class Sampler:
@@ -70,7 +75,7 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # One thread per source, so a slow one never delays the others.
-        self._pool = futures.ThreadPoolExecutor(max_workers=4,
+        self._pool = futures.ThreadPoolExecutor(max_workers=4 + len(sources.sections),
                                                 thread_name_prefix="dashboard-source")
         self._pending: dict[str, futures.Future] = {}
 
@@ -82,7 +87,7 @@ class Sampler:
         ``errors`` says it is waited for."""
         s = self.sources
         readers = {"queues": s.queues, "breaker": s.breaker, "slots": s.slots,
-                   "ledger": s.ledger}
+                   "ledger": s.ledger, **s.sections}
         for name, fn in readers.items():
             if fn is not None and name not in self._pending:
                 self._pending[name] = self._pool.submit(fn)
@@ -101,8 +106,9 @@ class Sampler:
             else:  # shown on the page; the other sources still count
                 errors[name] = f"{type(exc).__name__}: {exc}"
                 log.debug("dashboard source %s failed", name, exc_info=exc)
+        sections = {name: readings.pop(name) for name in s.sections if name in readings}
         sample = Sample(t=self.clock(), acks=s.acks.drain() if s.acks is not None else None,
-                        errors=errors, **readings)
+                        errors=errors, sections=sections, **readings)
         with self._lock:
             self._samples.append(sample)
         return sample
@@ -112,7 +118,9 @@ class Sampler:
         with self._lock:
             samples = list(self._samples)
         return build_snapshot(samples, now=self.clock(), step_s=self.step_s,
-                              window_s=self.window_s, labels=self.sources.labels)
+                              window_s=self.window_s, labels=self.sources.labels,
+                              sections=tuple(self.sources.sections),
+                              derived=self.sources.derived)
 
     def start(self) -> Sampler:
         self._thread = threading.Thread(target=self._run, name="dashboard-sampler", daemon=True)

@@ -26,12 +26,18 @@ seconds unless the name ends in ``_ms``; ``null`` wherever a source gave no read
 * ``recent``: the last deliveries stored, newest first: ``delivery_id``, ``event``, ``action``,
   ``repository`` (``owner/name`` or null), ``priority``, ``attempts``, ``status``,
   ``received_at``, ``stored_at`` (s), ``delay_s`` (= stored_at - received_at);
-* ``errors``: source name -> error text, for the sources that failed at the last step.
+* ``errors``: source name -> error text, for the sources that failed at the last step;
+* one key per **status section** the sources name (``spillway.ops.status.SECTIONS``: ``tier``,
+  ``lanes``, ``alarms``, ...): the section's latest reading, a dict; and one per **derived
+  section** (``spillway.ops.status.DERIVED``: ``concurrency``, ``health``), computed from the
+  snapshot built so far, in order. A section without a reading is
+  ``{"available": false, "reason": "..."}`` (the source's error, or why it has none); no
+  number is ever made up for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +149,7 @@ class Sample:
     ledger: LedgerReading | None = None
     acks: AckTally | None = None
     errors: Mapping[str, str] = field(default_factory=dict)
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _latest(samples: Sequence[Sample], attr: str) -> Any:
@@ -218,10 +225,29 @@ def _queue(stats: QueueStats) -> dict[str, Any]:
 
 
 def build_snapshot(samples: Sequence[Sample], *, now: float, step_s: float = 1.0,
-                   window_s: float = 600.0, labels: Mapping[str, str] | None = None
-                   ) -> dict[str, Any]:
+                   window_s: float = 600.0, labels: Mapping[str, str] | None = None,
+                   sections: Sequence[str] = (),
+                   derived: Mapping[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]]
+                   | None = None) -> dict[str, Any]:
     """The snapshot dict (module docstring) of ``samples`` (oldest first, the window the
-    sampler keeps) at instant ``now`` (epoch s). Pure: same arguments, same dict; JSON-ready."""
+    sampler keeps) at instant ``now`` (epoch s), with the status ``sections`` read into the
+    samples and the ``derived`` sections (name -> pure function of the snapshot so far). Pure
+    when they are: same arguments, same dict; JSON-ready."""
+    snapshot = _core_snapshot(samples, now=now, step_s=step_s, window_s=window_s,
+                              labels=labels)
+    kept = [s for s in samples if s.t > now - window_s]
+    errors = kept[-1].errors if kept else {}
+    for name in sections:
+        reading = next((s.sections[name] for s in reversed(kept) if name in s.sections), None)
+        snapshot[name] = dict(reading) if reading is not None else {
+            "available": False, "reason": errors.get(name, "not read yet")}
+    for name, derive in (derived or {}).items():
+        snapshot[name] = dict(derive(snapshot))
+    return snapshot
+
+
+def _core_snapshot(samples: Sequence[Sample], *, now: float, step_s: float, window_s: float,
+                   labels: Mapping[str, str] | None) -> dict[str, Any]:
     samples = [s for s in samples if s.t > now - window_s]
     series = _series(samples)
     queues = _latest(samples, "queues")

@@ -9,7 +9,6 @@ same compare-and-set as the Lambda's (:func:`chalicelib.breaker_item.cas_update`
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,11 +16,8 @@ from chalicelib.breaker_item import KEY_PREFIX, breaker_key, cas_update
 from chalicelib.core import breaker as core
 from chalicelib.core.breaker import DEFAULT_CONFIG, BreakerConfig, BreakerState, CircuitState
 from chalicelib.ports import StatePort
+from spillway.ops import audit
 from spillway.ops import breaker_manual as manual
-
-AUDIT_PREFIX = "breaker-audit#"
-#: Audit records are kept (``expires_at``) for 400 days.
-AUDIT_RETENTION_S = 400 * 24 * 3600
 
 
 def force(store: StatePort, name: str, state: CircuitState | str, *, reason: str, by: str,
@@ -52,17 +48,21 @@ def _operate(store: StatePort, name: str, now: float, action: str, reason: str, 
         return new, events, (st, new)
 
     _, (old, new) = cas_update(store, breaker_key(name), fn)
-    record = {"name": name, "action": action, "from": old.state.value, "to": new.state.value,
-              "reason": reason, "by": by, "at": now, "until": until}
-    key = f"{AUDIT_PREFIX}{name}#{now:017.6f}#{uuid.uuid4().hex[:6]}"
-    store.put(key, record, expected_version=None, expires_at=now + AUDIT_RETENTION_S)
+    audit.record(store, verb=f"breaker {action}", by=by, reason=reason,
+                 details={"name": name, "from": old.state.value, "to": new.state.value,
+                          "until": until}, clock=lambda: now)
     return new
 
 
 def audit_log(store: StatePort, name: str, limit: int = 20) -> list[dict]:
-    """The last ``limit`` audit records of breaker ``name``, oldest first."""
-    items = store.scan(f"{AUDIT_PREFIX}{name}#")
-    return [dict(item.data) for item in items[-limit:]] if limit else []
+    """The last ``limit`` audit records of breaker ``name``, oldest first, from the one audit
+    trail (:mod:`spillway.ops.audit`): ``{"name", "action" ("force" | "reset"), "from",
+    "to", "reason", "by", "at" (epoch s), "until" (epoch s or None)}``."""
+    records = [r for r in audit.list_actions(store, limit=None, verb="breaker")
+               if r["details"].get("name") == name]
+    return [{**r["details"], "action": r["verb"].removeprefix("breaker "),
+             "reason": r["reason"], "by": r["by"], "at": r["at"]}
+            for r in records[-limit:]] if limit else []
 
 
 def status(store: StatePort, name: str, *, config: BreakerConfig = DEFAULT_CONFIG,

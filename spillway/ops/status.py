@@ -1,16 +1,46 @@
-"""What ``spillway status`` and the demo read from a running system: queue depths, the age of
-each queue's oldest message, and the database circuit breaker's state; and the queue
-database's pool for housekeeping. Several requests each: operators only, never the Lambda's
-health route."""
+"""What ``spillway status`` and the live dashboard show beyond the raw readings: the status
+**sections**. One snapshot shape serves both (``spillway.dashboard.snapshot``): the sampler
+reads :data:`SECTIONS` (I/O) beside queues, breaker, slots and ledger, then computes
+:data:`DERIVED` (pure, from the snapshot so far, in order). Several requests each: operators
+only, never the Lambda's health route.
+
+Plugging a section in is one line: add ``"name": reader`` to :data:`SECTIONS` (a zero-argument
+callable returning a JSON-ready dict; an exception becomes ``{"available": false, "reason":
+<the error>}``) or ``"name": fn`` to :data:`DERIVED`. A section whose source is not built yet
+says so with :func:`unavailable`; no number is made up for it.
+
+Section shapes (seconds, messages, executions):
+
+* ``tier``: ``{"name", "queue_capacity", "edge_concurrency", "burst", "lanes", "source"}`` --
+  the tier plan (``chalicelib.core.concurrency.plan.PRESETS``) health measures queues against;
+  ``source`` says where the name came from (``SPILLWAY_TIER``, or the default ``free`` tier);
+* ``lanes``, ``alarms``: unavailable until ``spillway lanes`` (issue 9) and
+  ``spillway.ops.alarms`` (issue 10 item 3) plug in; ``alarms`` then reads ``{"alarms":
+  [{"name", "state" (OK | ALARM | INSUFFICIENT_DATA), ...}, ...]}`` (``spillway status``
+  prints each name and state);
+* ``concurrency``: ``{"in_use", "limit", "pools": {pool: {"in_use", "limit"}}}`` summed over
+  the execution-slot meters the snapshot has (the stack that owns the edge and workers);
+* ``health``: ``{"status": healthy|degraded|critical, "reasons": [...], "assessed": [signal,
+  ...], "not_assessed": {signal: why}, "queue_capacity"}`` from
+  :func:`chalicelib.core.concurrency.health.assess` over the visible depth of each priority
+  queue against the tier's queue capacity, the breaker state and the slots when present.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib import wiring
-from chalicelib.ports import QUEUES
+from chalicelib.core.concurrency.health import HealthInput, assess
+from chalicelib.core.concurrency.plan import PRESETS
+from chalicelib.ports import PRIORITIES
 from chalicelib.settings import get_settings
 from spillway.ops import breaker
+
+#: Tier assumed when ``SPILLWAY_TIER`` is unset (the smallest preset: the strictest capacity).
+DEFAULT_TIER = "free"
 
 
 def queue_pool():
@@ -28,18 +58,84 @@ def breaker_status() -> dict | None:
     return breaker.status(wiring.get_state(), wiring.BREAKER_NAME)
 
 
-def status() -> dict:
-    """``{"backend", "queues": {name: {"visible", "in_flight", "delayed", "oldest_age_s"}},
-    "breaker": {"state", "trips", "retry_after_s"}}`` (``breaker`` absent when disabled;
-    ``oldest_age_s`` in seconds, 0.0 when the backend cannot tell: SQS). Raises the queue's
-    and state store's errors (:mod:`chalicelib.errors`)."""
-    queue = wiring.get_queue()
-    out: dict[str, Any] = {"backend": get_settings().backend, "queues": {}}
-    for name in QUEUES:
-        stats = queue.stats(name)
-        out["queues"][name] = {"visible": stats.visible, "in_flight": stats.in_flight,
-                               "delayed": stats.delayed, "oldest_age_s": stats.oldest_age_s}
-    found = breaker_status()
-    if found is not None:
-        out["breaker"] = {k: found.get(k) for k in ("state", "trips", "retry_after_s")}
-    return out
+def unavailable(reason: str) -> dict[str, Any]:
+    """``{"available": False, "reason": reason}``: the snapshot's marker for a section without
+    a source (``spillway.dashboard.snapshot`` writes the same for a section never read)."""
+    return {"available": False, "reason": reason}
+
+
+def tier_section(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``tier`` section from ``SPILLWAY_TIER`` (a preset name; default :data:`DEFAULT_TIER`).
+    Raises :class:`~chalicelib.errors.ConfigError` for an unknown name."""
+    from chalicelib.errors import ConfigError
+
+    env = os.environ if env is None else env
+    name = (env.get("SPILLWAY_TIER") or "").strip().lower()
+    source = "SPILLWAY_TIER" if name else f"default ({DEFAULT_TIER}; SPILLWAY_TIER unset)"
+    name = name or DEFAULT_TIER
+    if name not in PRESETS:
+        raise ConfigError(f"SPILLWAY_TIER must be one of {sorted(PRESETS)}, got {name!r}")
+    return {"name": name, **PRESETS[name], "source": source}
+
+
+def concurrency_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``concurrency`` section from the snapshot's ``slots`` (pure)."""
+    pools = snapshot.get("slots") or {}
+    if not pools:
+        return unavailable("execution slots are metered in-process by the stack that runs the "
+                           "edge and workers (its dashboard shows them); no shared slot "
+                           "reading is available here")
+    limits = [p["limit"] for p in pools.values() if p.get("limit") is not None]
+    return {"in_use": sum(p["in_use"] for p in pools.values()),
+            "limit": sum(limits) if len(limits) == len(pools) else None, "pools": dict(pools)}
+
+
+def health_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``health`` section (pure): :func:`~chalicelib.core.concurrency.health.assess` over
+    what the snapshot holds; every signal it could not read is listed in ``not_assessed``."""
+    tier = snapshot.get("tier") or {}
+    capacity = tier.get("queue_capacity")
+    assessed: list[str] = []
+    missing: dict[str, str] = {}
+    queues = snapshot.get("queues") or {}
+    depths = {q: queues[q]["visible"] for q in PRIORITIES if q in queues}
+    if not capacity:
+        missing["queues"] = "no tier queue capacity: " + str(tier.get("reason", "unknown"))
+        depths, capacity = {}, 1
+    elif not depths:
+        missing["queues"] = snapshot.get("errors", {}).get("queues", "no queue reading")
+    else:
+        assessed.append("queues")
+    state = (snapshot.get("breaker") or {}).get("state")
+    if state:
+        assessed.append("breaker")
+    else:
+        missing["breaker"] = snapshot.get("errors", {}).get("breaker", "breaker disabled")
+    used = limit = 0
+    concurrency = snapshot.get("concurrency") or {}
+    if concurrency.get("limit"):
+        used, limit = concurrency["in_use"], concurrency["limit"]
+        assessed.append("slots")
+    else:
+        missing["slots"] = ("no slot reading (see concurrency)" if "reason" in concurrency
+                            else "no slot limit known")
+    missing["refusals"] = "slot refusals are counted by the shared slot item (issue 9)"
+    found = assess(HealthInput(used=used, limit=limit, max_limit=limit, queue_depths=depths,
+                               queue_capacity=capacity, breaker=state))
+    return {**found.to_dict(), "assessed": assessed, "not_assessed": missing,
+            "queue_capacity": tier.get("queue_capacity")}
+
+
+#: I/O sections the sampler reads each step (name -> reader). One line each to plug in.
+SECTIONS: dict[str, Callable[[], Mapping[str, Any]]] = {
+    "tier": tier_section,
+    "lanes": lambda: unavailable("`spillway lanes` (issue 9) is not on this branch"),
+    "alarms": lambda: unavailable("alarm definitions and states come from spillway.ops.alarms "
+                                  "(issue 10 item 3), not on this branch"),
+}
+
+#: Sections computed from the snapshot, in order (health last: it reads the others).
+DERIVED: dict[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]] = {
+    "concurrency": concurrency_section,
+    "health": health_section,
+}

@@ -240,3 +240,69 @@ def test_concurrent_receivers_never_share_a_message(queue_backend):
     with ThreadPoolExecutor(4) as pool:
         results = [body for part in pool.map(drain, range(4)) for body in part]
     assert sorted(results) == sorted(f"m{i}" for i in range(40))
+
+
+# --- filtered move and peek (the redrive filters: spillway redrive --event/--since/--error) ---
+def _dead_letters(q) -> dict[str, str]:
+    """Six DLQ messages: (event, error) pairs; returns body -> event."""
+    letters = {"i1": ("issues", "ValueError: bad payload"), "i2": ("issues", None),
+               "p1": ("push", "ValueError: BAD payload"), "p2": ("push", "TypeError: x"),
+               "i3": ("issues", "TypeError: y"), "n1": (None, "ValueError: bad")}
+    for body, (event, error) in letters.items():
+        attrs = {"priority": "high" if event == "issues" else "low"}
+        if event:
+            attrs["event"] = event
+        if error:
+            attrs["error"] = error
+        q.send(DLQ, body, attrs)
+    return {body: event for body, (event, _) in letters.items()}
+
+
+def _bodies(q, queue: str) -> list[str]:
+    got = []
+    while batch := q.receive(queue, visibility_timeout_s=300):
+        got += [m.body for m in batch]
+    return sorted(got)
+
+
+def test_peek_lists_matching_messages_and_moves_nothing(queue_backend):
+    from chalicelib.ports import MessageFilter
+
+    q = queue_backend.port
+    _dead_letters(q)
+    peeked = q.peek(DLQ, match=MessageFilter(event="issues"))
+    assert sorted(m.body for m in peeked) == ["i1", "i2", "i3"]
+    assert all(m.attributes["event"] == "issues" for m in peeked)
+    # Nothing moved and nothing left hidden: all six are visible again right away.
+    assert q.stats(DLQ).visible == 6 and q.stats("high").total == 0
+    assert len(q.peek(DLQ, max_messages=2)) == 2
+    assert _bodies(q, DLQ) == ["i1", "i2", "i3", "n1", "p1", "p2"]
+
+
+def test_filtered_move_takes_only_matches_and_leaves_the_rest_visible(queue_backend):
+    from chalicelib.ports import MessageFilter
+
+    q = queue_backend.port
+    _dead_letters(q)
+    assert q.move(DLQ, None, 100, match=MessageFilter(event="issues")) == 3
+    assert q.stats(DLQ).visible == 3  # the others were not left in flight
+    assert _bodies(q, "high") == ["i1", "i2", "i3"]
+    # --error is a case-insensitive substring of the dead-letter reason; no reason: no match.
+    assert q.move(DLQ, None, 100, match=MessageFilter(error="bad payload")) == 1
+    assert _bodies(q, "low") == ["p1"]
+    assert _bodies(q, DLQ) == ["n1", "p2"]
+
+
+def test_filtered_move_respects_max_and_since(queue_backend):
+    from chalicelib.ports import MessageFilter
+
+    q = queue_backend.port
+    _dead_letters(q)
+    assert q.move(DLQ, "medium", 2, match=MessageFilter(event="issues")) == 2
+    assert q.stats(DLQ).visible == 4
+    future = time.time() + 3600
+    assert q.peek(DLQ, match=MessageFilter(since=future)) == []
+    assert q.move(DLQ, "medium", 100, match=MessageFilter(since=future)) == 0
+    past = time.time() - 3600
+    assert len(q.peek(DLQ, match=MessageFilter(since=past, event="push"))) == 2
+    assert len(_bodies(q, "medium")) == 2 and len(_bodies(q, DLQ)) == 4

@@ -111,6 +111,11 @@ def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811 (fi
         breaker.force(state, "postgres", CircuitState.FORCED_OPEN, reason="test", by="test")
         page.wait_for_function("() => window.spillway.latest().breaker.state === 'FORCED_OPEN'",
                                timeout=SHOW_WITHIN_MS)
+        # The health section `spillway status` prints, on the page from the same snapshot.
+        page.wait_for_function(
+            "() => document.getElementById('health-state').textContent === 'critical'",
+            timeout=SHOW_WITHIN_MS)
+        assert "circuit breaker FORCED_OPEN" in page.locator("#health-detail").inner_text()
         breaker.reset(state, "postgres", by="test", reason="test")
         worker.start()
         page.wait_for_function(

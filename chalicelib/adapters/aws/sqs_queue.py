@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from chalicelib.adapters.aws.errors import translate_aws_errors
 from chalicelib.core.queues import check_message, target_queue
 from chalicelib.errors import DependencyError, NotFound, PermanentDependencyError
-from chalicelib.ports import QUEUES, QueueMessage, QueueStats, queue_name
+from chalicelib.ports import QUEUES, MessageFilter, QueueMessage, QueueStats, queue_name
 
 #: SQS maximum message size, bytes: 1 MiB (AWS SQS quotas, 2026; moto 5.2 enforces the same).
 #: Counts the body plus every attribute's name, data type and value (``chalicelib.core.queues.message_bytes``).
@@ -134,11 +134,14 @@ class SqsQueue:
                           delayed=int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
                           oldest_age_s=0.0)
 
-    def move(self, source: str, destination: str | None = None, max_messages: int = 1000) -> int:
+    def move(self, source: str, destination: str | None = None, max_messages: int = 1000,
+             *, match: MessageFilter | None = None) -> int:
         """Redrive by hand: receive -> ``SendMessageBatch`` to the destination ->
         ``DeleteMessageBatch`` from the source, until ``source`` answers empty (short polling)
         or ``max_messages`` were moved. moto has no ``StartMessageMoveTask``; this is what a
-        redrive task does.
+        redrive task does. With ``match``, the messages it does not take are held (invisible)
+        while the rest of the queue is scanned, then made visible again at once
+        (``ChangeMessageVisibility`` 0), also when a call fails.
 
         At-least-once: a crash between send and delete leaves the message in both queues (the
         source copy reappears after :data:`MOVE_VISIBILITY_S` s); worker idempotency absorbs the
@@ -148,26 +151,73 @@ class SqsQueue:
         """
         if destination is not None:
             self._url(destination)
-        moved = 0
-        while moved < max_messages:
-            batch = self.receive(source, max_messages=min(SQS_BATCH, max_messages - moved),
-                                 visibility_timeout_s=MOVE_VISIBILITY_S)
-            if not batch:
-                break
+
+        def send_then_delete(msgs: list[QueueMessage]) -> list[str]:
             by_target: dict[str, list[QueueMessage]] = {}
-            for msg in batch:
+            for msg in msgs:
                 by_target.setdefault(destination or target_queue(msg.attributes), []).append(msg)
-            for target, msgs in by_target.items():
+            for target, group in by_target.items():
                 entries = [{"Id": str(i), "MessageBody": m.body,
                             **({"MessageAttributes": _to_sqs_attributes(m.attributes)}
                                if m.attributes else {})}
-                           for i, m in enumerate(msgs)]
+                           for i, m in enumerate(group)]
                 resp = self._call(f"send_message_batch {target}", self._sqs.send_message_batch,
                                   QueueUrl=self._url(target), Entries=entries)
                 _raise_failed(f"send_message_batch {target}", resp)
-                self.delete(source, [m.receipt_handle for m in msgs])
-                moved += len(msgs)
-        return moved
+                self.delete(source, [m.receipt_handle for m in group])
+            return []
+
+        return len(self._scan(source, max_messages, match, send_then_delete))
+
+    def peek(self, queue: str, max_messages: int = 1000, *,
+             match: MessageFilter | None = None) -> list[QueueMessage]:
+        """Scan ``queue`` as :meth:`move` does, moving nothing: every message received is made
+        visible again (``ChangeMessageVisibility`` 0) before returning. Each receive counts
+        toward the queue's ``maxReceiveCount`` (none on the DLQ)."""
+        return self._scan(queue, max_messages, match,
+                          lambda msgs: [m.receipt_handle for m in msgs])
+
+    def _scan(self, source: str, max_messages: int, match: MessageFilter | None,
+              take: Callable[[list[QueueMessage]], list[str]]) -> list[QueueMessage]:
+        """Receive from ``source`` until it answers empty or ``max_messages`` were taken;
+        ``take`` gets each batch's matching messages and returns the receipt handles to make
+        visible again; the non-matching ones are held until the end, then released."""
+        held: list[str] = []
+        taken: list[QueueMessage] = []
+        seen: set[str] = set()
+        try:
+            while len(taken) < max_messages:
+                want = SQS_BATCH if match else min(SQS_BATCH, max_messages - len(taken))
+                batch = self.receive(source, max_messages=want,
+                                     visibility_timeout_s=MOVE_VISIBILITY_S)
+                if not batch:
+                    break
+                chosen: list[QueueMessage] = []
+                for msg in batch:
+                    fresh = msg.message_id not in seen
+                    seen.add(msg.message_id)
+                    if (fresh and len(taken) + len(chosen) < max_messages
+                            and (match is None or match.matches(msg.attributes, msg.sent_at))):
+                        chosen.append(msg)
+                    else:
+                        held.append(msg.receipt_handle)
+                if chosen:
+                    held.extend(take(chosen))
+                    taken.extend(chosen)
+        finally:
+            self._release(source, held)
+        return taken
+
+    def _release(self, queue: str, receipt_handles: Sequence[str]) -> None:
+        """``ChangeMessageVisibilityBatch`` to 0 in chunks of 10; stale handles ignored."""
+        url = self._url(queue)
+        for batch in chunks(list(receipt_handles)):
+            entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                       for i, h in enumerate(batch)]
+            resp = self._call(f"change_message_visibility_batch {queue}",
+                              self._sqs.change_message_visibility_batch,
+                              QueueUrl=url, Entries=entries)
+            _raise_failed(f"change_message_visibility_batch {queue}", resp, STALE_HANDLE_CODES)
 
     def purge(self, queue: str) -> None:
         """``PurgeQueue``. AWS allows one purge per queue per 60 s; a second one fails with

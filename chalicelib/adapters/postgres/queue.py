@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from chalicelib.adapters.postgres.pool import pooled
 from chalicelib.core.queues import DEFAULT_PRIORITY, check_message
 from chalicelib.errors import NotFound
-from chalicelib.ports import DLQ, PRIORITIES, QUEUES, QueueMessage, QueueStats
+from chalicelib.ports import DLQ, PRIORITIES, QUEUES, MessageFilter, QueueMessage, QueueStats
 
 #: Largest message accepted by :meth:`PgQueue.send`, bytes (body + attributes, counted as SQS
 #: does). Far above SQS's 1 MiB: no claim check is needed below it, but it is a real limit.
@@ -71,6 +71,22 @@ FROM queue_messages WHERE queue = %(queue)s
 """
 
 _PRIORITY_LIST = ", ".join(f"'{p}'" for p in PRIORITIES)
+# The rule of chalicelib.core.message_filter.MessageFilter in SQL (NULL parameter: any); the
+# case folding is ASCII only, as the Python side's.
+_UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+_MATCH = f"""
+    (%(event)s::text IS NULL OR attributes->>'event' = %(event)s::text)
+    AND (%(since)s::float8 IS NULL OR sent_at >= to_timestamp(%(since)s::float8))
+    AND (%(error)s::text IS NULL OR strpos(translate(attributes->>'error', '{_UPPER}', '{_LOWER}'),
+                                          translate(%(error)s::text, '{_UPPER}', '{_LOWER}')) > 0)
+"""
+_PEEK = f"""
+SELECT queue, message_id::text AS message_id, '' AS receipt_handle, body, attributes,
+       receive_count, extract(epoch FROM sent_at)::float8 AS sent_at
+FROM queue_messages
+WHERE queue = %(source)s AND visible_at <= to_timestamp(%(now)s) AND {_MATCH}
+ORDER BY visible_at, id LIMIT %(n)s
+"""
 _MOVE = f"""
 WITH moved AS (
     UPDATE queue_messages m SET
@@ -79,6 +95,7 @@ WITH moved AS (
         receive_count = 0, receipt_handle = NULL
     WHERE m.id IN (SELECT id FROM queue_messages
                    WHERE queue = %(source)s AND visible_at <= to_timestamp(%(now)s)
+                         AND {_MATCH}
                    ORDER BY visible_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED)
     RETURNING m.queue
 )
@@ -200,17 +217,34 @@ class PgQueue:
         return QueueStats(queue=queue, oldest_age_s=0.0 if oldest is None
                           else max(0.0, now - oldest), **row)
 
-    def move(self, source: str, destination: str | None = None, max_messages: int = 1000) -> int:
+    def move(self, source: str, destination: str | None = None, max_messages: int = 1000,
+             *, match: MessageFilter | None = None) -> int:
         """One UPDATE re-queues up to ``max_messages`` visible messages of ``source`` (oldest
-        first) to ``destination``, or with None to each one's ``priority`` attribute (``low``
-        when absent); receive counts restart at 0; ``sent_at`` is kept. Atomic: no duplicate."""
+        first) that ``match`` takes (all when None) to ``destination``, or with None to each
+        one's ``priority`` attribute (``low`` when absent); receive counts restart at 0;
+        ``sent_at`` is kept. Atomic: no duplicate; the others are not touched."""
         self._check_queue(source)
         if destination is not None:
             self._check_queue(destination)
         with pooled(self._pool) as conn:
-            rows = conn.execute(_MOVE, {"dest": destination, "source": source,
-                                        "now": self._now(), "n": max_messages}).fetchall()
+            rows = conn.execute(_MOVE, {"dest": destination, **self._filter(source, match),
+                                        "n": max_messages}).fetchall()
         return sum(row[1] for row in rows)
+
+    def peek(self, queue: str, max_messages: int = 1000, *,
+             match: MessageFilter | None = None) -> list[QueueMessage]:
+        """One SELECT of up to ``max_messages`` visible messages of ``queue`` that ``match``
+        takes, oldest first; nothing is claimed or changed (``receipt_handle`` is ``""``)."""
+        self._check_queue(queue)
+        with pooled(self._pool) as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(
+                _PEEK, {**self._filter(queue, match), "n": max_messages}).fetchall()
+        return [QueueMessage(**row) for row in rows]
+
+    def _filter(self, source: str, match: MessageFilter | None) -> dict[str, Any]:
+        match = match or MessageFilter()
+        return {"source": source, "now": self._now(), "event": match.event,
+                "since": match.since, "error": match.error}
 
     def purge(self, queue: str) -> None:
         """Delete every message of ``queue``."""

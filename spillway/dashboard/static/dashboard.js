@@ -125,6 +125,12 @@
       const b = document.createElement("b"); b.textContent = v;
       span.append(k + " ", b); return span;
     }));
+    // Health: the status section shared with `spillway status` (spillway/ops/status.py).
+    const health = snap.health || {}, hb = document.getElementById("health-state");
+    hb.textContent = health.status || "n/a";
+    hb.className = "state " + ({healthy: "s-closed", degraded: "s-half", critical: "s-open"}[
+      health.status] || "");
+    document.getElementById("health-detail").textContent = (health.reasons || []).join("; ");
     const br = snap.breaker, badge = document.getElementById("breaker-state");
     badge.textContent = br ? br.state : "n/a";
     badge.className = "state " + stateClass(br && br.state);
