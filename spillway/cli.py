@@ -1,7 +1,8 @@
-"""``spillway``: the operator's command line (never shipped to Lambda).
+"""spillway: the operator's command line (never shipped to Lambda).
 
 Commands: ``local`` (run the local stack), ``replay`` (send payloads as signed deliveries),
-``demo`` (the main job end to end), ``db migrate|housekeep``, ``status``, ``redrive``,
+``demo`` (the main job end to end), ``db migrate|housekeep``, ``status``, ``ledger`` (what was
+stored), ``dlq`` (what waits in the dead-letter queue), ``redrive``,
 ``promote``, ``breaker ...`` (runbook verbs for the shared circuit breaker), ``loadtest``,
 ``deploy``. Each lives in its own module under ``spillway.commands``; this one builds the
 top-level parser, dispatches, and reports errors: a user's mistake
@@ -22,6 +23,8 @@ from spillway.commands import (
     db,
     demo,
     deploy,
+    dlq,
+    ledger,
     loadtest,
     local,
     promote,
@@ -31,8 +34,8 @@ from spillway.commands import (
     status,
 )
 
-COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy, cost,
-            reconcile)
+COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, loadtest,
+            deploy, cost, reconcile)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
+    _accept_local_anywhere(sub)
     return parser
+
+
+def _accept_local_anywhere(subparsers: argparse._SubParsersAction) -> None:
+    """``--local`` after the verb too (``spillway status --local``): every (sub)command parser
+    gets it, defaulting to "not given" so that a ``--local`` before the verb still counts."""
+    for parser in set(subparsers.choices.values()):
+        if "--local" not in parser._option_string_actions:
+            parser.add_argument("--local", action="store_true", default=argparse.SUPPRESS,
+                                help="talk to the running `spillway local` stack (as "
+                                     "`spillway --local VERB`)")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_local_anywhere(action)
 
 
 def _command_name(args: argparse.Namespace) -> str:

@@ -9,6 +9,11 @@
    application-database outage never stops the edge from enqueueing), and its migrations;
 3. the environment variables the Lambda functions would get, then the edge (N app copies
    behind a local API Gateway) and one event source mapping per priority queue.
+
+Nothing outlives the stack: the moto child dies with its parent (even on SIGKILL), and the
+children a stack starts are recorded in ``workdir/local-children.json`` so that the next start
+stops what a killed one left behind (pg_ctl daemonizes postgres, so no parent-death signal can
+reach it). ``spillway --local <command>`` checks that the pid in the env file is alive.
 """
 
 from __future__ import annotations
@@ -17,16 +22,31 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from spillway.deploy import provision
-from spillway.local.embedded import FAKE_AWS_ENV, MOTO_ACCOUNT_ID, EmbeddedPostgres, MotoServer
+from spillway.local.embedded import (
+    FAKE_AWS_ENV,
+    MOTO_ACCOUNT_ID,
+    EmbeddedPostgres,
+    MotoServer,
+    stop_moto_pid,
+)
 from spillway.local.lambda_env import lambda_env
 from spillway.paths import WORKDIR
 
 #: File in the workdir holding a running local stack's environment (JSON object).
 LOCAL_ENV_FILE = "local-env.json"
+#: File in the workdir naming the children of the stack that owns it (JSON: ``pid`` of the
+#: owner, ``moto_pid``, ``pg_dirs``), for the next start to reap.
+CHILDREN_FILE = "local-children.json"
+#: Keys the env file holds beyond the Lambda environment: the owner's pid and the webhook URL.
+STACK_PID_KEY, URL_KEY = "SPILLWAY_STACK_PID", "SPILLWAY_URL"
+#: Data directories of the embedded PostgreSQL servers in the workdir (``--fresh`` empties them).
+PG_DIRS = ("pg-app", "pg-queue")
 
 
 @dataclass
@@ -47,6 +67,8 @@ class StackOptions:
     retry_max_s: int = 30
     breaker_open_s: int = 5
     prefix: str = "spillway"
+    #: Start with empty databases (delete the workdir's embedded PostgreSQL data first).
+    fresh: bool = False
 
 
 class LocalStack:
@@ -67,6 +89,9 @@ class LocalStack:
         self.mappings: list = []
         self.env: dict[str, str] = {}
         self._saved_env: dict[str, str | None] = {}
+        self._pg_dirs: list[str] = []
+        #: What :meth:`start` stopped of an earlier stack's leftovers (descriptions).
+        self.reaped: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -78,6 +103,10 @@ class LocalStack:
     def start(self) -> LocalStack:
         opts = self.options
         opts.workdir.mkdir(parents=True, exist_ok=True)
+        self.reaped = reap_leftovers(opts.workdir)
+        if opts.fresh:
+            for name in PG_DIRS:
+                shutil.rmtree(opts.workdir / name, ignore_errors=True)
         env = lambda_env(
             backend=opts.backend, prefix=opts.prefix, secret=self.secret,
             max_receive_count=opts.max_receive_count, retry_base_s=opts.retry_base_s,
@@ -94,13 +123,16 @@ class LocalStack:
             endpoint = os.environ.get("AWS_ENDPOINT_URL")
             if not endpoint:
                 self.moto = MotoServer.start()
+                self._record_children()
                 endpoint = self.moto.url
             env["AWS_ENDPOINT_URL"] = endpoint
         self._apply_env(env)
-        self.env_file.write_text(json.dumps(env, indent=1, sort_keys=True))
         if opts.backend == "aws":
             provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
         self._start_runtime()
+        self.env_file.write_text(json.dumps(
+            {**env, STACK_PID_KEY: str(os.getpid()), URL_KEY: self.url}, indent=1,
+            sort_keys=True))
         return self
 
     def _database(self, env_key: str, dirname: str,
@@ -111,7 +143,10 @@ class LocalStack:
 
         url, server = os.environ.get(env_key), None
         if not url:
-            server = EmbeddedPostgres(self.options.workdir / dirname).start()
+            server = EmbeddedPostgres(self.options.workdir / dirname)
+            self._pg_dirs.append(str(server.data_dir))
+            self._record_children()
+            server.start()
             url = server.url
         migrate(url, which)
         return url, server
@@ -121,26 +156,48 @@ class LocalStack:
         """Where a running stack leaves its environment for ``spillway --local <command>``."""
         return self.options.workdir / LOCAL_ENV_FILE
 
-    def stop(self) -> None:
+    @property
+    def children_file(self) -> Path:
+        return self.options.workdir / CHILDREN_FILE
+
+    def _record_children(self) -> None:
+        self.children_file.write_text(json.dumps({
+            "pid": os.getpid(), "moto_pid": self.moto.process.pid if self.moto else None,
+            "pg_dirs": self._pg_dirs}))
+
+    def stop(self) -> list[str]:
+        """Stop everything :meth:`start` started (safe on a partly started stack). Returns
+        what was stopped, one description each, for the shutdown message."""
+        stopped: list[str] = []
         with contextlib.suppress(OSError):
             self.env_file.unlink()
+            stopped.append(f"removed {self.env_file}")
         for mapping in self.mappings:
             mapping.stop()
+        if self.mappings:
+            stopped.append(f"{len(self.mappings)} event source mappings")
         self.mappings = []
         if self.edge is not None:
             self.edge.stop()
+            stopped.append(f"the edge at {self.edge.url}")
             self.edge = None
         from chalicelib import wiring
 
         with contextlib.suppress(Exception):
             wiring.close()
-        for server in (self.moto,):
-            if server is not None:
-                server.stop()
+        if self.moto is not None:
+            self.moto.stop()
+            stopped.append(f"the moto server (pid {self.moto.process.pid})")
+            self.moto = None
         for db in (self.app_db, self.queue_db):
             if db is not None:
                 db.cleanup()
+                stopped.append(f"PostgreSQL in {db.data_dir}")
+        self.app_db = self.queue_db = None
+        with contextlib.suppress(OSError):
+            self.children_file.unlink()
         self._restore_env()
+        return stopped
 
     # -- pieces -----------------------------------------------------------------------------
     def _apply_env(self, env: dict[str, str]) -> None:
@@ -206,7 +263,75 @@ def read_local_env(workdir: Path | None = None) -> dict[str, str]:
 
     workdir = Path(workdir or os.environ.get("SPILLWAY_WORKDIR") or WORKDIR)
     env_file = workdir / LOCAL_ENV_FILE
+    hint = f"start one with `{spillway_executable()} local`"
     if not env_file.is_file():
-        raise ConfigError(f"no running local stack ({env_file} not found); "
-                          "start one with `spillway local`")
-    return json.loads(env_file.read_text())
+        raise ConfigError(f"no local stack is running ({env_file} not found); {hint}")
+    try:
+        env = json.loads(env_file.read_text())
+        pid = int(env.pop(STACK_PID_KEY))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"no local stack is running ({env_file} is unreadable or from an "
+                          f"older version); {hint}") from None
+    if not _alive(pid):
+        raise ConfigError(f"no local stack is running (pid {pid} of {env_file} is gone); "
+                          f"{hint}")
+    return env
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def reap_leftovers(workdir: Path) -> list[str]:
+    """Stop what a killed stack left in ``workdir`` (its moto server, its PostgreSQL servers)
+    and remove its env file. Returns what was stopped. Raises :class:`ConfigError` when the
+    stack that owns ``workdir`` is still running."""
+    from chalicelib.errors import ConfigError
+
+    record_file = workdir / CHILDREN_FILE
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        record = {}
+    owner = record.get("pid")
+    if owner and owner != os.getpid() and _alive(int(owner)) and _is_python(int(owner)):
+        raise ConfigError(f"a local stack (pid {owner}) is already running in {workdir}; "
+                          "stop it first (Ctrl-C in its terminal, or kill it)")
+    reaped = []
+    moto_pid = record.get("moto_pid")
+    if moto_pid and stop_moto_pid(int(moto_pid)):
+        reaped.append(f"an orphaned moto server (pid {moto_pid})")
+    pg_dirs = set(record.get("pg_dirs") or ()) | {str(workdir / d) for d in PG_DIRS}
+    for data_dir in sorted(pg_dirs):
+        if EmbeddedPostgres.stop_stale(data_dir):
+            reaped.append(f"an orphaned PostgreSQL in {data_dir}")
+    for stale in (workdir / LOCAL_ENV_FILE, record_file):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    return reaped
+
+
+def _is_python(pid: int) -> bool:
+    try:
+        return b"python" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: assume it is the owner
+
+
+def spillway_executable() -> str:
+    """How to run this ``spillway`` as typed in a shell: the absolute path of the running
+    console script when there is one (``.venv/bin/spillway`` is not on PATH after
+    ``make install``), else ``python -m spillway.cli`` with this interpreter."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if argv0 is not None and argv0.name == "spillway" and argv0.exists():
+        return str(argv0)
+    script = Path(sys.executable).parent / "spillway"
+    if script.exists():
+        return str(script)
+    return f"{sys.executable} -m spillway.cli"
