@@ -62,6 +62,8 @@ def _accept_local_anywhere(subparsers: argparse._SubParsersAction) -> None:
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 _accept_local_anywhere(action)
+            elif action.option_strings == ["--json"] and not action.help:
+                action.help = "print JSON instead of text"  # the same meaning on every verb
 
 
 def _command_name(args: argparse.Namespace) -> str:

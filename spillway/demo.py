@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.errors import ConfigError
 from chalicelib.ports import DLQ
+from spillway.dashboard.local import attach
 from spillway.local.drain import wait_drained
 from spillway.local.stack import LocalStack, StackOptions
 from spillway.paths import SAMPLES
@@ -35,6 +36,8 @@ class DemoOptions:
     json_output: bool = False
     #: How to run the local stack (e.g. its ``workdir``); ``backend`` above always wins.
     stack_options: StackOptions | None = None
+    #: Serve the live dashboard on this port while the demo runs (0: any; None: no dashboard).
+    dashboard_port: int | None = None
 
 
 def _progress(msg: str) -> None:
@@ -62,10 +65,14 @@ def run_demo(opts: DemoOptions) -> dict:
     stack = LocalStack(stack_options)
     t0 = time.perf_counter()
     stack.start()
+    dashboard = None
     try:
         _progress(f"  stack up in {time.perf_counter() - t0:.1f} s; webhook URL {stack.url}")
+        dashboard = attach(stack, opts.dashboard_port, say=_progress)
         return _run(stack, payloads, opts, total)
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         stack.stop()
 
 

@@ -58,7 +58,7 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = _wirin
     verbs = parser.add_subparsers(dest="breaker_command", required=True)
 
     status = verbs.add_parser("status", help="state of one breaker, or of all")
-    status.add_argument("name", nargs="?")
+    status.add_argument("name", nargs="?", help="the breaker's name (default: every breaker)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=lambda args: _status(store_factory(), args, clock))
 
@@ -67,7 +67,8 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = _wirin
         sub = verbs.add_parser(verb, help=text)
         _common(sub)
         sub.add_argument("--for", dest="duration", type=parse_duration,
-                         help="revert to CLOSED after this long (30s, 5m, 1h)")
+                         help="hold the forced state this long, then return to automatic "
+                              "operation (30s, 5m, 1h; default: until changed by hand)")
         sub.set_defaults(func=_forcer(store_factory, state, clock))
 
     reset = verbs.add_parser("reset", help="back to CLOSED with an empty window")
@@ -78,10 +79,10 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = _wirin
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("name")
+    sub.add_argument("name", help="the breaker's name (as `spillway breaker status` lists)")
     sub.add_argument("--reason", required=True, help="why (kept in the audit record)")
     sub.add_argument("--by", default=_whoami(), help="who (default: the current user)")
-    sub.add_argument("--json", action="store_true")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _forcer(store_factory: Callable[[], StatePort], state: str,

@@ -1,5 +1,6 @@
 """``spillway demo [PATH...] [--json] [--backend aws|postgres] [--burst K] [--concurrency N]
-[--chaos db-outage=SECONDS] [--workdir DIR]``: the main job end to end (``spillway.demo``);
+[--chaos db-outage=SECONDS] [--workdir DIR]
+[--dashboard-port N | --no-dashboard]``: the main job end to end (``spillway.demo``);
 exit status 0 only when nothing is missing or stored twice and the queues drained."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spillway.commands.options import add_backend, add_workdir
+from spillway.commands.options import add_backend, add_dashboard, add_workdir, dashboard_port
 
 
 def parse_chaos(value: str) -> float:
@@ -34,6 +35,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="sender threads")
     p.add_argument("--chaos", type=parse_chaos, default=0.0, metavar="db-outage=SECONDS",
                    help="stop the application PostgreSQL for SECONDS during the replay")
+    add_dashboard(p)
     p.set_defaults(func=run)
 
 
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from spillway.demo import DemoOptions, main_demo
 
     opts = DemoOptions(backend=args.backend, burst=max(1, args.burst), json_output=args.json,
-                       concurrency=max(1, args.concurrency), chaos_db_outage_s=args.chaos)
+                       concurrency=max(1, args.concurrency), chaos_db_outage_s=args.chaos,
+                       dashboard_port=dashboard_port(args))
     if args.paths:
         opts.paths = args.paths
     if args.workdir:

@@ -8,8 +8,10 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("promote", help="move queued work from a queue to high priority")
-    p.add_argument("source", choices=("medium", "low"))
-    p.add_argument("--max", type=int, default=1000)
+    p.add_argument("source", choices=("medium", "low"),
+                   help="the queue whose waiting messages move up to high")
+    p.add_argument("--max", type=int, default=1000,
+                   help="move at most this many messages (default: %(default)s)")
     p.set_defaults(func=run)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("redrive", help="move dead-lettered messages back to their queues")
-    p.add_argument("--max", type=int, default=1000)
+    p.add_argument("--max", type=int, default=1000,
+                   help="move at most this many messages (default: %(default)s)")
     p.set_defaults(func=run)
 
 
