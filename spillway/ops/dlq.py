@@ -3,8 +3,9 @@
 Looking must not cost a message its redrive: on the ``postgres`` backend the DLQ rows are read
 from the ``queue_messages`` table (no receive, no receive count); on SQS a message can only be
 seen by receiving it, so each is received once with a short visibility timeout
-(:data:`PEEK_VISIBILITY_S`) and never deleted: it is visible again seconds later, and its
-``ApproximateReceiveCount`` goes up by one (harmless: the DLQ has no redrive policy of its own).
+(:data:`PEEK_VISIBILITY_S`, so one look never sees a message twice), never deleted, and made
+visible again at once when the look ends; its ``ApproximateReceiveCount`` goes up by one
+(harmless: the DLQ has no redrive policy of its own).
 """
 
 from __future__ import annotations
@@ -61,16 +62,20 @@ def dead_letters(queue, *, backend: str, queue_pool=None, limit: int = 1000
         return [_letter(*row) for row in rows], "read from the queue table (nothing received)"
     expected = min(limit, queue.stats(DLQ).total)
     seen: dict[str, DeadLetter] = {}
+    receipts: list[str] = []
     deadline = time.monotonic() + PEEK_VISIBILITY_S - 1
     while len(seen) < expected and time.monotonic() < deadline:
         batch = queue.receive(DLQ, 10, PEEK_VISIBILITY_S, 0.0)
         if not batch:
             break
         for m in batch:
+            receipts.append(m.receipt_handle)
             seen.setdefault(m.message_id, _letter(m.message_id, m.attributes, m.receive_count,
                                                   m.sent_at))
-    how = (f"peeked by receiving each message with a {PEEK_VISIBILITY_S} s visibility timeout "
-           "(not deleted; visible again right after; its receive count went up by one)")
+    for receipt in receipts:  # visible again now, for the next look or a redrive
+        queue.change_visibility(DLQ, receipt, 0)
+    how = ("peeked: each message received once and made visible again, not deleted (its "
+           "receive count went up by one)")
     if len(seen) < expected:
         how += f"; saw {len(seen)} of {expected} (SQS returns a sample per receive)"
     return list(seen.values()), how
