@@ -78,7 +78,7 @@ def run_demo(opts: DemoOptions) -> dict:
 
 def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
     from chalicelib import wiring
-    from spillway.ops.ledger import ledger_counts_at
+    from spillway.ops.ledger import account, ledger_counts_at
 
     counter = {"n": 0, "ok": 0}
     lock = threading.Lock()
@@ -107,18 +107,15 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int) -> dict:
 
     accepted = [r for r in results if 200 <= r.status < 300]
     accepted_ids = {r.delivery_id for r in accepted}
-    counts = ledger_counts_at(stack.env["DATABASE_URL"], sorted(accepted_ids)).per_delivery
+    counts = ledger_counts_at(stack.env["DATABASE_URL"], sorted(accepted_ids))
     dead = _dead_lettered_ids(queue)
-    stored_ids = set(counts)
+    stored_ids = set(counts.per_delivery)
     latencies = [r.elapsed_s for r in results]
     summary = {
         "sent": len(results),
         "accepted": len(accepted),
         "rejected": len(results) - len(accepted),
-        "stored": sum(counts.values()),
-        "dead_lettered": len(dead),
-        "missing": len(accepted_ids - stored_ids - dead),
-        "duplicated": sum(c - 1 for c in counts.values() if c > 1),
+        **account(counts, sorted(accepted_ids), sorted(dead)),
         "backend": opts.backend,
         "replay_s": round(replay_s, 2),
         "drain_s": round(elapsed, 2),
