@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     try:
         if args.local:
-            from spillway.local.stack import read_local_env
+            from spillway.local.lifecycle import read_local_env
 
             os.environ.update(read_local_env(getattr(args, "workdir", None)))
         return int(args.func(args) or 0)

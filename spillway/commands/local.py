@@ -63,7 +63,8 @@ def _say(line: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spillway.dashboard.local import attach
-    from spillway.local.stack import LocalStack, StackOptions, spillway_executable
+    from spillway.local.lifecycle import spillway_executable
+    from spillway.local.stack import LocalStack, StackOptions
 
     options = StackOptions(backend=args.backend, edge_port=args.port, fresh=args.fresh)
     if args.workdir:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from spillway.local.embedded import is_moto_server
-from spillway.local.stack import CHILDREN_FILE, LOCAL_ENV_FILE, STACK_PID_KEY
+from spillway.local.lifecycle import CHILDREN_FILE, LOCAL_ENV_FILE, STACK_PID_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -114,6 +114,11 @@ def test_sighup_stops_the_stack_and_all_its_children(workdir):
     proc = _start(workdir)
     moto, postmaster = _children(workdir)
     assert is_moto_server(moto) and _alive(postmaster)
+    # A second stack on the same workdir is refused and leaves the running one alone.
+    second = subprocess.run(_spillway("local", "--no-dashboard"), env=_env(workdir),
+                            capture_output=True, text=True, timeout=UP_WITHIN_S)
+    assert second.returncode == 2 and "already running" in second.stderr, second
+    assert _owner(workdir) == proc.pid and is_moto_server(moto) and _alive(postmaster)
 
     proc.send_signal(signal.SIGHUP)
     output, _ = proc.communicate(timeout=UP_WITHIN_S)
