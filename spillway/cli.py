@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                     "credentials and SPILLWAY_BACKEND)")
         print(f"spillway: {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `spillway ... | head`: the reader left; no traceback for that
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
