@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     except SpillwayError as exc:
         hint = ""
         if "credentials" in str(exc).lower() or "endpoint" in str(exc).lower():
-            hint = (" (for the local stack use `spillway --local ...`; for AWS configure "
-                    "credentials and SPILLWAY_BACKEND)")
+            from spillway.local.lifecycle import spillway_executable
+
+            hint = (f" (for the local stack use `{spillway_executable()} --local ...`; for AWS "
+                    "configure credentials and SPILLWAY_BACKEND)")
         print(f"spillway: {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `spillway ... | head`: the reader left; no traceback for that

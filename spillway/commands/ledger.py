@@ -46,6 +46,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from chalicelib import wiring
     from chalicelib.adapters.postgres.pool import make_pool
+    from spillway.local.lifecycle import spillway_executable
     from spillway.ops.ledger import ledger_counts, recent_deliveries
 
     if args.limit < 1:
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     url = wiring.get_settings().database_url
     if not url:
         raise ConfigError("no application database: set DATABASE_URL, or use "
-                          "`spillway --local ledger` with a local stack running")
+                          f"`{spillway_executable()} --local ledger` with a local stack running")
     with make_pool(url, max_size=1) as pool:
         rows = recent_deliveries(pool, event=args.event, since=args.since, limit=args.limit)
         total = ledger_counts(pool)

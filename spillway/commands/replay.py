@@ -112,13 +112,15 @@ def _account(accepted_ids: list[str], timeout_s: float) -> dict | None:
     when the application database is not known here)."""
     from chalicelib import wiring
     from spillway.local.drain import wait_drained
+    from spillway.local.lifecycle import spillway_executable
     from spillway.ops.dlq import dead_letters_of_environment
     from spillway.ops.ledger import account, ledger_counts_at
 
     url = os.environ.get("DATABASE_URL")
     if not url:
-        print("  (not counting the ledger: DATABASE_URL is not set; `spillway --local replay` "
-              "knows the local stack's)", file=sys.stderr)
+        print("  (not counting the ledger: DATABASE_URL is not set; "
+              f"`{spillway_executable()} --local replay` knows the local stack's)",
+              file=sys.stderr)
         return None
     print("  waiting for the queues to drain ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()

@@ -53,3 +53,19 @@ def test_local_before_or_after_the_verb(argv):
 
 def test_without_local_it_is_false():
     assert build_parser().parse_args(["status"]).local is False
+
+
+def test_printed_hints_name_the_running_executable(monkeypatch, tmp_path):
+    import sys
+
+    from spillway.local.lifecycle import spillway_executable
+
+    script = tmp_path / "bin" / "spillway"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(sys, "argv", [str(script), "local"])
+    assert spillway_executable() == str(script)  # runs as printed, PATH or not
+    monkeypatch.setattr(sys, "argv", ["-c"])
+    hint = spillway_executable()
+    assert hint.endswith("/spillway") or hint.endswith("-m spillway.cli")
+    assert hint.startswith("/")  # never a bare `spillway` that may not be on PATH
