@@ -25,6 +25,11 @@ def _emit(figures: list[rpt.Figure], fig: rpt.Figure | list[rpt.Figure]) -> None
         print(f.line(), flush=True)
 
 
+def _step(what: str) -> None:
+    """Progress on stderr before each measurement (some take a minute)."""
+    print(f"bench: measuring {what} ...", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run",
                                      description=__doc__.splitlines()[0])
@@ -47,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from spillway.migrate import migrate
 
     figures: list[rpt.Figure] = []
+    _step("the edge's CPU time per delivery")
     _emit(figures, edge_cpu.run(corpus))
     pg = EmbeddedPostgres(tempfile.mkdtemp(prefix="spillway-bench-pg-")).start()
     moto = None
@@ -54,11 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         bench_db, app_db = pg.create_database("bench_store"), pg.create_database("bench_app")
         for url in (bench_db, app_db):
             migrate(url, "app")
+        _step(f"the worker's database store ({args.repetitions} repetitions)")
         _emit(figures, worker_db.run(corpus, bench_db, repetitions=args.repetitions))
         moto = MotoServer.start()
         env = aws_requests.environment(moto.url, app_db)
         aws_requests.provision_stack(env)
+        _step("AWS requests per delivery (moto server)")
         _emit(figures, aws_requests.run(corpus, env))
+        _step(f"cold starts ({args.repetitions} runs)")
         _emit(figures, cold_start.run(corpus[0], env, runs=args.repetitions))
     finally:
         if moto is not None:

@@ -1,7 +1,8 @@
-"""``spillway``: the operator's command line (never shipped to Lambda).
+"""spillway: the operator's command line (never shipped to Lambda).
 
 Commands: ``local`` (run the local stack), ``replay`` (send payloads as signed deliveries),
-``demo`` (the main job end to end), ``db migrate|housekeep``, ``status``, ``redrive``,
+``demo`` (the main job end to end), ``db migrate|housekeep``, ``status``, ``ledger`` (what was
+stored), ``dlq`` (what waits in the dead-letter queue), ``redrive``,
 ``promote``, ``audit``, ``breaker ...`` (runbook verbs for the shared circuit breaker), ``loadtest``,
 ``deploy``. Each lives in its own module under ``spillway.commands``; this one builds the
 top-level parser, dispatches, and reports errors: a user's mistake
@@ -23,6 +24,8 @@ from spillway.commands import (
     db,
     demo,
     deploy,
+    dlq,
+    ledger,
     loadtest,
     local,
     promote,
@@ -32,8 +35,8 @@ from spillway.commands import (
     status,
 )
 
-COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy, cost,
-            reconcile, audit)
+COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, loadtest,
+            deploy, cost, reconcile, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
+    _accept_local_anywhere(sub)
     return parser
+
+
+def _accept_local_anywhere(subparsers: argparse._SubParsersAction) -> None:
+    """``--local`` after the verb too (``spillway status --local``): every (sub)command parser
+    gets it, defaulting to "not given" so that a ``--local`` before the verb still counts."""
+    for parser in set(subparsers.choices.values()):
+        if "--local" not in parser._option_string_actions:
+            parser.add_argument("--local", action="store_true", default=argparse.SUPPRESS,
+                                help="talk to the running `spillway local` stack (as "
+                                     "`spillway --local VERB`)")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_local_anywhere(action)
+            elif action.option_strings == ["--json"] and not action.help:
+                action.help = "print JSON instead of text"  # the same meaning on every verb
 
 
 def _command_name(args: argparse.Namespace) -> str:
@@ -64,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     try:
         if args.local:
-            from spillway.local.stack import read_local_env
+            from spillway.local.lifecycle import read_local_env
 
             os.environ.update(read_local_env(getattr(args, "workdir", None)))
         return int(args.func(args) or 0)
@@ -74,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     except SpillwayError as exc:
         hint = ""
         if "credentials" in str(exc).lower() or "endpoint" in str(exc).lower():
-            hint = (" (for the local stack use `spillway --local ...`; for AWS configure "
-                    "credentials and SPILLWAY_BACKEND)")
+            from spillway.local.lifecycle import spillway_executable
+
+            hint = (f" (for the local stack use `{spillway_executable()} --local ...`; for AWS "
+                    "configure credentials and SPILLWAY_BACKEND)")
         print(f"spillway: {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `spillway ... | head`: the reader left; no traceback for that
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from chalicelib.core.concurrency.plan import build_plan
 from chalicelib.errors import ConfigError
 from chalicelib.ports import DLQ
+from spillway.dashboard.local import attach
 from spillway.demo_tier import format_tier, tier_stack_options, tier_summary
 from spillway.local.drain import wait_drained
 from spillway.local.stack import LocalStack, StackOptions
@@ -40,6 +41,8 @@ class DemoOptions:
     stack_options: StackOptions | None = None
     #: Tier plan to run with (free / pro / enterprise); None = the stack's defaults.
     tier: str | None = None
+    #: Serve the live dashboard on this port while the demo runs (0: any; None: no dashboard).
+    dashboard_port: int | None = None
 
 
 def _progress(msg: str) -> None:
@@ -70,16 +73,20 @@ def run_demo(opts: DemoOptions) -> dict:
     stack = LocalStack(stack_options)
     t0 = time.perf_counter()
     stack.start()
+    dashboard = None
     try:
         _progress(f"  stack up in {time.perf_counter() - t0:.1f} s; webhook URL {stack.url}")
+        dashboard = attach(stack, opts.dashboard_port, say=_progress)
         return _run(stack, payloads, opts, total, plan)
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         stack.stop()
 
 
 def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) -> dict:
     from chalicelib import wiring
-    from spillway.ops.ledger import ledger_counts_at
+    from spillway.ops.ledger import account, ledger_counts_at
 
     counter = {"n": 0, "ok": 0}
     lock = threading.Lock()
@@ -113,18 +120,15 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) 
 
     accepted = [r for r in results if 200 <= r.status < 300]
     accepted_ids = {r.delivery_id for r in accepted}
-    counts = ledger_counts_at(stack.env["DATABASE_URL"], sorted(accepted_ids)).per_delivery
+    counts = ledger_counts_at(stack.env["DATABASE_URL"], sorted(accepted_ids))
     dead = _dead_lettered_ids(queue)
-    stored_ids = set(counts)
+    stored_ids = set(counts.per_delivery)
     latencies = [r.elapsed_s for r in results]
     summary = {
         "sent": len(results),
         "accepted": len(accepted),
         "rejected": len(results) - len(accepted),
-        "stored": sum(counts.values()),
-        "dead_lettered": len(dead),
-        "missing": len(accepted_ids - stored_ids - dead),
-        "duplicated": sum(c - 1 for c in counts.values() if c > 1),
+        **account(counts, sorted(accepted_ids), sorted(dead)),
         "backend": opts.backend,
         "replay_s": round(replay_s, 2),
         "drain_s": round(elapsed, 2),

@@ -35,7 +35,7 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
     verbs = parser.add_subparsers(dest="breaker_command", required=True)
 
     status = verbs.add_parser("status", help="state of one breaker, or of all")
-    status.add_argument("name", nargs="?")
+    status.add_argument("name", nargs="?", help="the breaker's name (default: every breaker)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=lambda args: _status(store_factory(), args, clock))
 
@@ -44,7 +44,8 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
         sub = verbs.add_parser(verb, help=text)
         _common(sub)
         sub.add_argument("--for", dest="duration", type=parse_duration,
-                         help="revert to CLOSED after this long (30s, 5m, 1h)")
+                         help="hold the forced state this long, then return to automatic "
+                              "operation (30s, 5m, 1h; default: until changed by hand)")
         sub.set_defaults(func=_forcer(store_factory, state, clock))
 
     reset = verbs.add_parser("reset", help="back to CLOSED with an empty window")
@@ -55,9 +56,9 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("name")
+    sub.add_argument("name", help="the breaker's name (as `spillway breaker status` lists)")
     add_who_why(sub)
-    sub.add_argument("--json", action="store_true")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _forcer(store_factory: Callable[[], StatePort], state: str,

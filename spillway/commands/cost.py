@@ -29,7 +29,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "cost", help="monthly AWS bill for a delivery volume (prices + measured usage)",
         description="The monthly AWS bill, line by line, from spillway/cost/prices.json and "
                     "the request counts and durations of the last `make bench`.")
-    p.add_argument("--deliveries-per-month", type=_volume, required=True, metavar="N")
+    p.add_argument("--deliveries-per-month", type=_volume, required=True, metavar="N",
+                   help="webhook deliveries a month to price (e.g. 1e6, 10000000)")
     p.add_argument("--tier", choices=tuple(TIERS), default="pro",
                    help="memory sizes of the functions (default: %(default)s)")
     p.add_argument("--api", choices=model.APIS, default="rest",

@@ -36,8 +36,11 @@ def register(subparsers: Any, *, pool_factory: Callable[[], Any] = _queue_pool,
     p = subparsers.add_parser("db", help="database tasks")
     verbs = p.add_subparsers(dest="db_command", required=True)
     m = verbs.add_parser("migrate", help="apply SQL migrations (yoyo)")
-    m.add_argument("--url", default=os.environ.get("DATABASE_URL"))
-    m.add_argument("--which", choices=("app", "queue"), default="app")
+    m.add_argument("--url", default=os.environ.get("DATABASE_URL"),
+                   help="the database to migrate (default: $DATABASE_URL)")
+    m.add_argument("--which", choices=("app", "queue"), default="app",
+                   help="app: the ledger and models; queue: the postgres backend's queues and "
+                        "state (default: %(default)s)")
     m.set_defaults(func=migrate)
 
     h = verbs.add_parser(

@@ -1,6 +1,7 @@
 """``spillway demo [PATH...] [--json] [--backend aws|postgres] [--burst K] [--concurrency N]
-[--chaos db-outage=SECONDS] [--workdir DIR] [--tier NAME]``: the main job end to end
-(``spillway.demo``); exit status 0 only when nothing is missing or stored twice and the queues drained."""
+[--chaos db-outage=SECONDS] [--workdir DIR] [--tier NAME]
+[--dashboard-port N | --no-dashboard]``: the main job end to end (``spillway.demo``);
+exit status 0 only when nothing is missing or stored twice and the queues drained."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spillway.commands.options import add_backend, add_workdir
+from spillway.commands.options import add_backend, add_dashboard, add_workdir, dashboard_port
 
 
 def parse_chaos(value: str) -> float:
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
                    help="stop the application PostgreSQL for SECONDS during the replay")
     p.add_argument("--tier", metavar="NAME", choices=["free", "pro", "enterprise"],
                    help="run with that tier plan's concurrency, pools and database slots")
+    add_dashboard(p)
     p.set_defaults(func=run)
 
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         concurrency = build_plan(args.tier).burst if args.tier else 8
     opts = DemoOptions(backend=args.backend, burst=max(1, args.burst), json_output=args.json,
                        concurrency=max(1, concurrency), chaos_db_outage_s=args.chaos,
-                       tier=args.tier)
+                       tier=args.tier, dashboard_port=dashboard_port(args))
     if args.paths:
         opts.paths = args.paths
     if args.workdir:

@@ -1,10 +1,14 @@
 """``spillway deploy --stage dev|prod [--dry-run] [--parameter KEY=VALUE]... [--skip-infra]``:
 infra stack + ``chalice deploy`` + ReportBatchItemFailures on the mappings (``spillway.deploy``
-plans and carries it out)."""
+plans and carries it out). Every deploy runs the preflight first
+(``spillway.deploy_preflight``: region, credentials, placeholders, templates, SSM parameters,
+tier plan) and stops with exit status 2 and the list of problems if any check fails;
+``--dry-run`` runs the preflight and prints what would change."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,9 @@ def _parameter(value: str) -> tuple[str, str]:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "deploy", help="infra stack + chalice deploy + ReportBatchItemFailures on the mappings")
-    p.add_argument("--stage", choices=STAGES, required=True)
-    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--stage", choices=STAGES, required=True, help="the Chalice stage to deploy")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run the preflight checks and print what would change; change nothing")
     p.add_argument("--parameter", type=_parameter, action="append", default=[],
                    metavar="KEY=VALUE", help="infra/template.yaml parameter (repeatable), "
                    "e.g. AlarmEmail=ops@example.com")
@@ -43,18 +48,21 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, project_dir: Path = ROOT) -> int:
     """Deploy (or with ``--dry-run`` print the plan for) the project in ``project_dir``.
     Errors are :mod:`chalicelib.errors` errors, reported by ``spillway.cli``."""
-    steps = plan_deploy(args.stage, project_dir, args.parameter)
-    if args.skip_infra:
-        steps = tuple(s for s in steps if not isinstance(s, DeployInfraStack))
-    deployed_path = deployed_file(project_dir, args.stage)
+    steps = _steps(args, project_dir)
+    from spillway.deploy_preflight import format_checks, preflight
+
+    print(f"spillway deploy --stage {args.stage}: preflight", flush=True)
+    checks = preflight(args.stage, project_dir)
+    print(format_checks(checks))
+    problems = [c for c in checks if c.failed]
+    if problems:
+        print(f"spillway deploy: {len(problems)} problem(s), nothing deployed:", file=sys.stderr)
+        for c in problems:
+            print(f"  - {c.name}: {c.detail}", file=sys.stderr)
+        return 2
     if args.dry_run:
-        for step in steps:
-            print(describe(step))
-        if deployed_path.exists():
-            for step in plan_event_source_updates(load_deployed(deployed_path)):
-                print(describe(step))
-        else:
-            print(f"(then ReportBatchItemFailures on each sqs_event in {deployed_path})")
+        print("Would do:")
+        print_plan(args, project_dir)
         return 0
     import boto3
 
@@ -62,5 +70,25 @@ def run(args: argparse.Namespace, project_dir: Path = ROOT) -> int:
     executor = Executor(cloudformation=session.client("cloudformation"),
                         lambda_client=session.client("lambda"))
     executor.execute(steps)
-    executor.execute(plan_event_source_updates(load_deployed(deployed_path)))
+    executor.execute(plan_event_source_updates(load_deployed(deployed_file(project_dir,
+                                                                           args.stage))))
     return 0
+
+
+def print_plan(args: argparse.Namespace, project_dir: Path = ROOT) -> None:
+    """Print the steps a deploy of ``args.stage`` would carry out, one line each."""
+    deployed_path = deployed_file(project_dir, args.stage)
+    for step in _steps(args, project_dir):
+        print(describe(step))
+    if deployed_path.exists():
+        for step in plan_event_source_updates(load_deployed(deployed_path)):
+            print(describe(step))
+    else:
+        print(f"(then ReportBatchItemFailures on each sqs_event in {deployed_path})")
+
+
+def _steps(args: argparse.Namespace, project_dir: Path) -> tuple:
+    steps = plan_deploy(args.stage, project_dir, args.parameter)
+    if args.skip_infra:
+        steps = tuple(s for s in steps if not isinstance(s, DeployInfraStack))
+    return steps

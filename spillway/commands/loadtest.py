@@ -1,7 +1,9 @@
 """``spillway loadtest [--backend aws|postgres] [--scenario burst|sustained|ramp|mix]
-[--users N] [--run-time T] [--html FILE] [--workdir DIR]``: the Locust suite against a fresh
-local stack (``spillway.loadtest``), then a loss check; prints the summary as JSON, exit
-status 0 only when Locust's thresholds held, the queues drained and nothing is missing."""
+[--users N] [--run-time T] [--html FILE] [--workdir DIR] [--json]
+[--dashboard-port N | --no-dashboard]``: the Locust suite against a fresh local stack
+(``spillway.loadtest``, progress on stderr), then a loss check; prints a human summary (the
+JSON with ``--json``) and the path of every report written; exit status 0 only when Locust's
+thresholds held, the queues drained and nothing is missing."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spillway.commands.options import add_backend, add_workdir
+from spillway.commands.options import add_backend, add_dashboard, add_workdir, dashboard_port
 from spillway.loadtest import SCENARIOS
 
 
@@ -18,11 +20,14 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("loadtest", help="Locust scenarios against a local stack, "
                                                "then check nothing was lost")
     add_backend(p)
-    p.add_argument("--scenario", choices=SCENARIOS, default="burst")
+    p.add_argument("--scenario", choices=SCENARIOS, default="burst",
+                   help="the Locust load shape (loadtest/locustfile.py; default: %(default)s)")
     p.add_argument("--users", type=int, help="peak users (default: the scenario's)")
     p.add_argument("--run-time", help="e.g. 30s, 2m (default: the scenario's)")
     p.add_argument("--html", help="write Locust's HTML report here")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     add_workdir(p)
+    add_dashboard(p)
     p.set_defaults(func=run)
 
 
@@ -31,10 +36,41 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_loadtest(backend=args.backend, scenario=args.scenario, users=args.users,
                            run_time=args.run_time, html=args.html,
-                           workdir=Path(args.workdir) if args.workdir else None)
+                           workdir=Path(args.workdir) if args.workdir else None,
+                           dashboard_port=dashboard_port(args))
     accepted = summary.get("requests", 0) - summary.get("failures", 0)
     # Every 2xx is a new delivery here (fresh ids): each must be a ledger row or dead-lettered.
     missing = max(0, accepted - summary["ledger_rows_added"] - summary["dead_lettered"])
     summary["accepted"], summary["missing"] = accepted, missing
-    print(json.dumps(summary, sort_keys=True))
+    print(json.dumps(summary, sort_keys=True) if args.json else format_summary(summary))
+    if args.html:
+        print(f"HTML report: {Path(args.html).resolve()}")
     return 0 if summary["exit_code"] == 0 and missing == 0 and summary["drained"] else 1
+
+
+def format_summary(summary: dict) -> str:
+    """The human summary of a load test, figures rounded (latencies in ms, rates per second)."""
+    def ms(key: str) -> str:
+        value = summary.get(key)
+        return "-" if value is None else f"{value * 1000:,.0f} ms"
+
+    ok = summary["exit_code"] == 0 and summary["missing"] == 0 and summary["drained"]
+    lines = ["", f"Spillway load test summary ({summary.get('scenario', '?')}, "
+                 f"{summary.get('backend', '?')} backend)", "-" * 40,
+             f"  requests       {summary.get('requests', 0):,} "
+             f"({summary.get('rps', 0):,.0f}/s), failures {summary.get('failures', 0):,} "
+             f"({summary.get('error_rate', 0) * 100:.1f} %)",
+             f"  ack latency    p50 {ms('p50_s')}, p95 {ms('p95_s')} "
+             "(GitHub allows 10,000 ms)",
+             f"  accepted       {summary['accepted']:,}",
+             f"  stored         {summary.get('ledger_rows_added', 0):,} ledger rows added",
+             f"  dead_lettered  {summary.get('dead_lettered', 0):,}",
+             f"  missing        {summary['missing']:,}",
+             f"  drained        {'yes' if summary['drained'] else 'no'}"]
+    if summary.get("budget_done_in_s") is not None:
+        lines.append(f"  budget done in {summary['budget_done_in_s']:.1f} s")
+    for violation in summary.get("violations") or ():
+        lines.append(f"  threshold      {violation}")
+    lines.append("  result         " + ("OK: thresholds held, nothing lost" if ok else
+                                       "FAILED: see the lines above"))
+    return "\n".join(lines)

@@ -1,49 +1,102 @@
-"""``spillway local [--backend aws|postgres] [--workdir DIR] [--port N]``: run the local stack in
-the foreground until Ctrl-C or SIGTERM."""
+"""``spillway local [--backend aws|postgres] [--workdir DIR] [--port N] [--fresh]
+[--dashboard-port N | --no-dashboard]``: run the local stack in the foreground until Ctrl-C,
+SIGTERM or SIGHUP (a closed terminal); each stops the stack and its children and removes the
+env file, and the shutdown says what it stopped."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
-from spillway.commands.options import add_backend, add_workdir
+from spillway.commands.options import add_backend, add_dashboard, add_workdir, dashboard_port
+
+DESCRIPTION = """\
+Run the whole system on this machine until Ctrl-C, SIGTERM or SIGHUP.
+
+Everything binds to 127.0.0.1 only (the edge, the dashboard, the emulator): nothing is
+reachable from other machines. The webhook secret is random per run unless
+GITHUB_WEBHOOK_SECRET is set, which pins it (so a GitHub webhook configured once keeps
+working). To send real GitHub deliveries to the local stack, forward them with GitHub CLI's
+webhook extension (gh extension install cli/gh-webhook; gh webhook forward --repo=OWNER/REPO
+--events=push,issues,... --url=WEBHOOK_URL --secret=SECRET) or expose WEBHOOK_URL through a tunnel of your
+choice and point the repository's webhook at it.
+
+The databases persist in the workdir (.spillway/pg-app, .spillway/pg-queue) across runs:
+--fresh starts with empty ones."""
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("local", help="run the local stack in the foreground")
+    p = subparsers.add_parser("local", help="run the local stack in the foreground",
+                              description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     add_backend(p)
     add_workdir(p)
-    p.add_argument("--port", type=int, default=0, help="edge port (default: any free port)")
+    p.add_argument("--port", type=int, default=0,
+                   help="edge port on 127.0.0.1 (default: any free port)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start with empty databases (delete the workdir's pg-app and pg-queue)")
+    add_dashboard(p)
     p.set_defaults(func=run)
 
 
+#: The signals that stop the stack: Ctrl-C, a service manager or ``kill``, a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _interrupt(signum, frame):
+    # Once stopping, further signals must not interrupt the cleanup.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
+def _say(line: str) -> None:
+    """Print, unless the terminal is gone (SIGHUP): the cleanup goes on regardless."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    from spillway.dashboard.local import attach
+    from spillway.local.lifecycle import spillway_executable
     from spillway.local.stack import LocalStack, StackOptions
 
-    options = StackOptions(backend=args.backend, edge_port=args.port)
+    options = StackOptions(backend=args.backend, edge_port=args.port, fresh=args.fresh)
     if args.workdir:
         options.workdir = Path(args.workdir)
-    # SIGTERM (a service manager, a background job) stops as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
-    stack = LocalStack(options).start()
-    print(f"Spillway local stack ({args.backend} backend) is up.")
-    print(f"  webhook URL: {stack.url}")
-    print(f"  secret:      {stack.secret}")
-    print(f"  replay:      spillway replay PATH --url {stack.url} --secret {stack.secret}")
-    print("  operate:     spillway --local status | redrive | promote low | breaker status")
-    print("Ctrl-C to stop.", flush=True)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _interrupt)
+    stack, dashboard = LocalStack(options), None
+    pinned = bool(os.environ.get("GITHUB_WEBHOOK_SECRET"))
     try:
+        stack.start()
+        for line in stack.reaped:
+            _say(f"stopped {line} left by an earlier run")
+        exe = spillway_executable()
+        local = (f"SPILLWAY_WORKDIR={options.workdir} " if args.workdir else "") + f"{exe} --local"
+        _say(f"Spillway local stack ({args.backend} backend) is up, on 127.0.0.1 only.")
+        _say(f"  webhook URL: {stack.url}")
+        _say(f"  secret:      {stack.secret}"
+             + ("" if pinned else "  (random per run; set GITHUB_WEBHOOK_SECRET to pin it)"))
+        dashboard = attach(stack, dashboard_port(args), say=_say)
+        _say(f"  replay:      {local} replay PATH")
+        _say(f"  operate:     {local} status | ledger | dlq | redrive | breaker status")
+        _say(f"  data:        {options.workdir} (kept across runs; --fresh empties it)")
+        _say("Ctrl-C to stop.")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop()
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        if dashboard is not None:
+            dashboard.stop()
+        stopped = stack.stop()
+        _say("Stopped: " + ("; ".join(stopped) if stopped else "nothing was running") + ".")
     return 0

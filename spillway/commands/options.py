@@ -18,3 +18,15 @@ def add_workdir(p: argparse.ArgumentParser) -> None:
     """``--workdir DIR`` (default ``$SPILLWAY_WORKDIR``, else the stack's ``.spillway``)."""
     p.add_argument("--workdir", default=os.environ.get("SPILLWAY_WORKDIR"),
                    help="where the embedded databases live (default: .spillway in the project)")
+
+
+def add_dashboard(p: argparse.ArgumentParser) -> None:
+    """``--dashboard-port N`` and ``--no-dashboard``; :func:`dashboard_port` reads them."""
+    p.add_argument("--dashboard-port", type=int, default=0, metavar="N",
+                   help="serve the live dashboard on http://127.0.0.1:N (default: any free port)")
+    p.add_argument("--no-dashboard", action="store_true", help="do not serve the live dashboard")
+
+
+def dashboard_port(args: argparse.Namespace) -> int | None:
+    """The port for ``spillway.dashboard.local.attach`` (None: no dashboard)."""
+    return None if args.no_dashboard else args.dashboard_port

@@ -12,9 +12,11 @@ from spillway.commands.audited import add_who_why, wiring_state
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("promote", help="move queued work from a queue to high priority")
-    p.add_argument("source", choices=("medium", "low"))
-    p.add_argument("--max", type=int, default=1000)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("source", choices=("medium", "low"),
+                   help="the queue whose waiting messages move up to high")
+    p.add_argument("--max", type=int, default=1000,
+                   help="move at most this many messages (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     add_who_why(p)
     p.set_defaults(func=run)
 

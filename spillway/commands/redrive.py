@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max", type=int, default=1000, help="move at most N (default %(default)s)")
     p.add_argument("--rate", type=parse_rate, help="at most N messages per second (5/s)")
     p.add_argument("--dry-run", action="store_true", help="list what would move; move nothing")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     add_who_why(p, reason_required=False)
     p.set_defaults(func=run)
 

@@ -158,3 +158,24 @@ def for_stack(stack, *, port: int = 0, acks: AckFeed | None = None,
     return start(queue=wiring.get_queue(), breaker_status=breaker_status,
                  database_url=stack.env.get("DATABASE_URL"), acks=acks, slots=slots,
                  labels={"backend": stack.options.backend, "webhook": stack.url}, port=port)
+
+
+def attach(stack, port: int | None = 0, *, say: Callable[[str], None] | None = None
+           ) -> Dashboard | None:
+    """The dashboard of a started ``LocalStack`` wired to its edge (the edge's answers go to
+    :attr:`Dashboard.acks`, its busy execution environments to the ``edge`` slots chart), or
+    None when ``port`` is None (``--no-dashboard``). ``say`` gets the line naming its URL.
+    A taken port is not fatal: the stack runs on and ``say`` is told why there is no
+    dashboard. Stop it (:meth:`Dashboard.stop`) before the stack."""
+    if port is None:
+        return None
+    try:
+        dashboard = for_stack(stack, port=port, edge_slots=stack.edge.in_use)
+    except OSError as exc:
+        if say is not None:
+            say(f"  dashboard:   not started (port {port}: {exc.strerror or exc})")
+        return None
+    stack.edge.ack_feed = dashboard.acks
+    if say is not None:
+        say(f"  dashboard:   {dashboard.url}")
+    return dashboard

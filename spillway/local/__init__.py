@@ -7,6 +7,8 @@
 * ``event_source`` -- SQS event source mappings invoking the worker handlers as Lambda does;
 * ``lambda_env``   -- the environment variables the Lambda functions get (stack and tests);
 * ``stack``        -- :class:`LocalStack`: all of the above started and wired together;
+* ``lifecycle``    -- its files in the workdir (env file with the owner's pid, children record)
+  and reaping what a killed stack left behind;
 * ``drain``        -- waiting until the priority queues are empty (demo, loadtest).
 
 May import ``chalicelib`` (the code it runs), ``spillway.paths``, ``spillway.migrate`` and

@@ -4,6 +4,11 @@ Each copy is ``app.py`` imported under its own module name, so each has its own
 ``app.current_request`` -- exactly like N warm Lambda execution environments. N is the edge
 function's reserved concurrency: when all N are busy for ``throttle_after_s`` a request is
 answered 429, as a throttled Lambda behind API Gateway is.
+
+Every answer is reported to the server's ``ack_feed`` when one is set (anything with
+``record(latency_ms, status)``, e.g. the dashboard's ``AckFeed``): the acknowledgement latency
+from the request's entry (its headers read) to the response sent, milliseconds, and the HTTP
+status. :meth:`EdgeServer.in_use` reads the busy execution environments.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import importlib.util
 import json
 import queue
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -90,7 +96,14 @@ class _Handler(ChaliceRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline(8)  # the CRLF after the chunk
 
+    def _send_http_response(self, code, headers, body) -> None:
+        super()._send_http_response(code, headers, body)
+        feed = self.server.ack_feed
+        if feed is not None:
+            feed.record((time.perf_counter() - self._entered_at) * 1000.0, code)
+
     def _generic_handle(self) -> None:
+        self._entered_at = time.perf_counter()
         try:
             body = self._read_body()
         except _BadRequest as exc:
@@ -139,8 +152,10 @@ class EdgeServer:
     """
 
     def __init__(self, *, concurrency: int = 10, host: str = "127.0.0.1", port: int = 0,
-                 timeout_s: int = 10, throttle_after_s: float = 5.0):
+                 timeout_s: int = 10, throttle_after_s: float = 5.0, ack_feed=None):
         self._server = _Server((host, port), _Handler)
+        self._server.ack_feed = ack_feed
+        self.concurrency = concurrency
         self._server.gateways = queue.Queue()
         self._server.throttle_after_s = throttle_after_s
         config = Config.create(chalice_stage="local", app_name="spillway",
@@ -149,6 +164,22 @@ class EdgeServer:
         for i in range(concurrency):
             self._server.gateways.put(LocalGateway(load_app_copy(i).app, config))
         self._thread: threading.Thread | None = None
+
+    @property
+    def ack_feed(self):
+        """Where each answer's ``(latency_ms, status)`` goes (None: nowhere)."""
+        return self._server.ack_feed
+
+    @ack_feed.setter
+    def ack_feed(self, feed) -> None:
+        self._server.ack_feed = feed
+
+    def in_use(self):
+        """The execution environments answering a request right now, as the dashboard's
+        ``SlotReading(in_use, limit)`` (limit: the reserved concurrency)."""
+        from spillway.dashboard.snapshot import SlotReading
+
+        return SlotReading(self.concurrency - self._server.gateways.qsize(), self.concurrency)
 
     @property
     def url(self) -> str:

@@ -41,9 +41,54 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: prctl(2) option: the signal a child gets when the thread that forked it dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child that must not outlive its parent, even one killed by SIGKILL:
+    asks the kernel (Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``) to kill the child when the
+    forking thread exits. A no-op where prctl is not available (the stack reaps the recorded
+    pid on its next start instead)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def is_moto_server(pid: int) -> bool:
+    """Whether ``pid`` is alive and is a ``moto.server`` process (its command line, Linux
+    ``/proc``), so a recorded pid that was reused by another program is never killed."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"moto.server" in cmdline
+
+
+def stop_moto_pid(pid: int, timeout_s: float = 10.0) -> bool:
+    """Stop the moto server ``pid`` left by an earlier stack (SIGTERM, then SIGKILL after
+    ``timeout_s`` seconds). Returns whether there was one to stop."""
+    import signal
+
+    if not is_moto_server(pid):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while is_moto_server(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if is_moto_server(pid):
+            os.kill(pid, signal.SIGKILL)
+    return True
+
+
 @dataclass
 class MotoServer:
-    """A moto server in a child process (its own core, not our GIL). ``url`` is the endpoint."""
+    """A moto server in a child process (its own core, not our GIL). ``url`` is the endpoint.
+    The child dies with the thread that started it, even on SIGKILL (:func:`die_with_parent`)."""
 
     url: str
     process: subprocess.Popen
@@ -55,6 +100,7 @@ class MotoServer:
         proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            preexec_fn=die_with_parent,
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout_s
@@ -115,10 +161,20 @@ class EmbeddedPostgres:
         user = "pgserver" if os.geteuid() == 0 else None
         return pg_ctl(list(args), pgdata=self.data_dir, user=user, timeout=60)
 
-    def _stop_stale(self) -> None:
+    def _stop_stale(self) -> bool:
+        """Stop a server left running on this data directory; returns whether there was one."""
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(Exception):
                 self._pg_ctl("-w", "-m", "fast", "stop")
+                return True
+        return False
+
+    @classmethod
+    def stop_stale(cls, data_dir: Path | str) -> bool:
+        """Stop the server an earlier, killed owner left on ``data_dir`` (pg_ctl daemonizes
+        postgres, so it outlives its owner). Returns whether one was running."""
+        data_dir = Path(data_dir)
+        return data_dir.is_dir() and cls(data_dir)._stop_stale()
 
     def stop(self) -> None:
         """Stop the server now (fast shutdown: open connections are cut)."""

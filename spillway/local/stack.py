@@ -9,6 +9,11 @@
    application-database outage never stops the edge from enqueueing), and its migrations;
 3. the environment variables the Lambda functions would get, then the edge (N app copies
    behind a local API Gateway) and one event source mapping per priority queue.
+
+Nothing outlives the stack: the moto child dies with its parent (even on SIGKILL), and the
+children a stack starts are recorded in ``workdir/local-children.json`` so that the next start
+stops what a killed one left behind (pg_ctl daemonizes postgres, so no parent-death signal can
+reach it). ``spillway --local <command>`` checks that the pid in the env file is alive.
 """
 
 from __future__ import annotations
@@ -17,16 +22,23 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from spillway.deploy import provision
 from spillway.local.embedded import FAKE_AWS_ENV, MOTO_ACCOUNT_ID, EmbeddedPostgres, MotoServer
 from spillway.local.lambda_env import lambda_env
+from spillway.local.lifecycle import (
+    CHILDREN_FILE,
+    LOCAL_ENV_FILE,
+    PG_DIRS,
+    STACK_PID_KEY,
+    URL_KEY,
+    read_local_env,  # noqa: F401  (its home before lifecycle)
+    reap_leftovers,
+)
 from spillway.paths import WORKDIR
-
-#: File in the workdir holding a running local stack's environment (JSON object).
-LOCAL_ENV_FILE = "local-env.json"
 
 
 @dataclass
@@ -50,6 +62,8 @@ class StackOptions:
     #: Extra Lambda environment variables, winning over the stack's own (e.g. a tier plan's
     #: DB_POOL_SIZE and SLOT_* settings).
     env: dict[str, str] = field(default_factory=dict)
+    #: Start with empty databases (delete the workdir's embedded PostgreSQL data first).
+    fresh: bool = False
 
 
 class LocalStack:
@@ -70,6 +84,10 @@ class LocalStack:
         self.mappings: list = []
         self.env: dict[str, str] = {}
         self._saved_env: dict[str, str | None] = {}
+        self._pg_dirs: list[str] = []
+        self._owns_workdir = False
+        #: What :meth:`start` stopped of an earlier stack's leftovers (descriptions).
+        self.reaped: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -81,6 +99,11 @@ class LocalStack:
     def start(self) -> LocalStack:
         opts = self.options
         opts.workdir.mkdir(parents=True, exist_ok=True)
+        self.reaped = reap_leftovers(opts.workdir)
+        self._owns_workdir = True  # from here on its env and children files are ours
+        if opts.fresh:
+            for name in PG_DIRS:
+                shutil.rmtree(opts.workdir / name, ignore_errors=True)
         env = lambda_env(
             backend=opts.backend, prefix=opts.prefix, secret=self.secret,
             max_receive_count=opts.max_receive_count, retry_base_s=opts.retry_base_s,
@@ -97,13 +120,16 @@ class LocalStack:
             endpoint = os.environ.get("AWS_ENDPOINT_URL")
             if not endpoint:
                 self.moto = MotoServer.start()
+                self._record_children()
                 endpoint = self.moto.url
             env["AWS_ENDPOINT_URL"] = endpoint
         self._apply_env(env)
-        self.env_file.write_text(json.dumps(env, indent=1, sort_keys=True))
         if opts.backend == "aws":
             provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
         self._start_runtime()
+        self.env_file.write_text(json.dumps(
+            {**env, STACK_PID_KEY: str(os.getpid()), URL_KEY: self.url}, indent=1,
+            sort_keys=True))
         return self
 
     def _database(self, env_key: str, dirname: str,
@@ -114,7 +140,10 @@ class LocalStack:
 
         url, server = os.environ.get(env_key), None
         if not url:
-            server = EmbeddedPostgres(self.options.workdir / dirname).start()
+            server = EmbeddedPostgres(self.options.workdir / dirname)
+            self._pg_dirs.append(str(server.data_dir))
+            self._record_children()
+            server.start()
             url = server.url
         migrate(url, which)
         return url, server
@@ -124,26 +153,51 @@ class LocalStack:
         """Where a running stack leaves its environment for ``spillway --local <command>``."""
         return self.options.workdir / LOCAL_ENV_FILE
 
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.env_file.unlink()
+    @property
+    def children_file(self) -> Path:
+        return self.options.workdir / CHILDREN_FILE
+
+    def _record_children(self) -> None:
+        self.children_file.write_text(json.dumps({
+            "pid": os.getpid(), "moto_pid": self.moto.process.pid if self.moto else None,
+            "pg_dirs": self._pg_dirs}))
+
+    def stop(self) -> list[str]:
+        """Stop everything :meth:`start` started (safe on a partly started stack). Returns
+        what was stopped, one description each, for the shutdown message."""
+        stopped: list[str] = []
+        if self._owns_workdir:  # not when start refused: another stack's files stay
+            with contextlib.suppress(OSError):
+                self.env_file.unlink()
+                stopped.append(f"removed {self.env_file}")
         for mapping in self.mappings:
             mapping.stop()
+        if self.mappings:
+            stopped.append(f"{len(self.mappings)} event source mappings")
         self.mappings = []
         if self.edge is not None:
             self.edge.stop()
+            stopped.append(f"the edge at {self.edge.url}")
             self.edge = None
         from chalicelib import wiring
 
         with contextlib.suppress(Exception):
             wiring.close()
-        for server in (self.moto,):
-            if server is not None:
-                server.stop()
+        if self.moto is not None:
+            self.moto.stop()
+            stopped.append(f"the moto server (pid {self.moto.process.pid})")
+            self.moto = None
         for db in (self.app_db, self.queue_db):
             if db is not None:
                 db.cleanup()
+                stopped.append(f"PostgreSQL in {db.data_dir}")
+        self.app_db = self.queue_db = None
+        if self._owns_workdir:
+            with contextlib.suppress(OSError):
+                self.children_file.unlink()
+        self._owns_workdir = False
         self._restore_env()
+        return stopped
 
     # -- pieces -----------------------------------------------------------------------------
     def _apply_env(self, env: dict[str, str]) -> None:
@@ -198,18 +252,3 @@ class LocalStack:
     @property
     def url(self) -> str:
         return f"{self.edge.url}/webhooks/github"
-
-
-
-def read_local_env(workdir: Path | None = None) -> dict[str, str]:
-    """The environment a running :class:`LocalStack` left in ``workdir`` (default
-    ``$SPILLWAY_WORKDIR``, else :data:`spillway.paths.WORKDIR`), for
-    ``spillway --local <command>``. Raises :class:`ConfigError` when no stack is running there."""
-    from chalicelib.errors import ConfigError
-
-    workdir = Path(workdir or os.environ.get("SPILLWAY_WORKDIR") or WORKDIR)
-    env_file = workdir / LOCAL_ENV_FILE
-    if not env_file.is_file():
-        raise ConfigError(f"no running local stack ({env_file} not found); "
-                          "start one with `spillway local`")
-    return json.loads(env_file.read_text())

@@ -1,11 +1,13 @@
 """Ledger accounting: how many ``webhook_deliveries`` rows the application database holds,
-per delivery id. The one count the demo, the load test and the tests use to prove that no
-delivery was lost or stored twice (the Lambda functions never count the ledger)."""
+per delivery id. The one count the demo, the load test, ``replay`` and the tests use to prove
+that no delivery was lost or stored twice (the Lambda functions never count the ledger); and
+the recent rows ``spillway ledger`` lists."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.adapters.postgres.pool import make_pool, pooled
@@ -68,3 +70,45 @@ def ledger_counts_at(database_url: str, delivery_ids: Sequence[str] | None = Non
     call."""
     with make_pool(database_url, max_size=1) as pool:
         return ledger_counts(pool, delivery_ids)
+
+
+def account(counts: LedgerCounts, accepted_ids: Sequence[str],
+            dead_lettered_ids: Sequence[str] = ()) -> dict[str, int]:
+    """The demo's accounting of ``accepted_ids`` (deliveries the edge answered 2xx):
+    ``stored`` (ledger rows), ``dead_lettered`` (accepted ids waiting in the DLQ), ``missing``
+    (neither stored nor dead-lettered) and ``duplicated`` (rows beyond the first per id)."""
+    accepted = set(accepted_ids)
+    dead = accepted & set(dead_lettered_ids)
+    per = {d: n for d, n in counts.per_delivery.items() if d in accepted}
+    return {"stored": sum(per.values()), "dead_lettered": len(dead),
+            "missing": len(accepted - set(per) - dead),
+            "duplicated": sum(n - 1 for n in per.values() if n > 1)}
+
+
+#: Columns of :func:`recent_deliveries` rows; ``delay_s`` = processed_at - received_at, seconds.
+RECENT_COLUMNS = ("delivery_id", "event", "action", "priority", "status", "attempts",
+                  "received_at", "processed_at", "delay_s", "payload_bytes", "repository")
+
+
+def recent_deliveries(pool: ConnectionPool, *, event: str | None = None,
+                      since: datetime | None = None, limit: int = 20) -> list[dict]:
+    """The ``limit`` most recently received ledger rows (newest first), of ``event`` only and
+    received at or after ``since`` (an aware datetime) when given. Each row is a dict of
+    :data:`RECENT_COLUMNS`: timestamps as aware datetimes, ``delay_s`` in seconds (from the
+    edge accepting the delivery to the worker storing it), ``repository`` the payload's
+    ``repository.full_name`` or None. Database errors raise :mod:`chalicelib.errors`."""
+    where, params = [], []
+    if event:
+        where.append("event = %s")
+        params.append(event)
+    if since is not None:
+        where.append("received_at >= %s")
+        params.append(since)
+    query = ("SELECT delivery_id, event, action, priority, status, attempts, received_at,"
+             " processed_at, EXTRACT(EPOCH FROM processed_at - received_at)::float8,"
+             " payload_bytes, payload #>> '{repository,full_name}' FROM webhook_deliveries"
+             + (" WHERE " + " AND ".join(where) if where else "")
+             + " ORDER BY received_at DESC, delivery_id LIMIT %s")
+    with pooled(pool) as conn:
+        rows = conn.execute(query, (*params, max(1, limit))).fetchall()
+    return [dict(zip(RECENT_COLUMNS, row, strict=True)) for row in rows]

@@ -183,7 +183,11 @@ def test_odd_but_valid_inputs_are_accepted(edge):
 
 def test_concurrent_copies_of_one_delivery_queue_it_once(edge):
     """20 threads deliver the same (hook, delivery) at once: one 202, the others 200
-    (duplicate) or 409 (being accepted right now), never a 5xx; one message queued."""
+    (duplicate) or 409 (being accepted right now), never a 5xx; one message queued. Each
+    invocation gets a Lambda context (Chalice's local one, the edge's 10 s timeout), as on AWS:
+    Powertools idempotency reads its remaining time for the in-progress record's expiry."""
+    from chalice.local import LambdaContext
+
     from chalicelib import wiring
 
     body = compact(SMALL)
@@ -196,7 +200,8 @@ def test_concurrent_copies_of_one_delivery_queue_it_once(edge):
 
     def deliver():
         barrier.wait()
-        statuses.append(wiring.handle_webhook(headers, body, None).status)
+        context = LambdaContext("api_handler", 512, max_runtime_ms=10_000)
+        statuses.append(wiring.handle_webhook(headers, body, context).status)
 
     threads = [threading.Thread(target=deliver) for _ in range(20)]
     for thread in threads:

@@ -75,14 +75,14 @@ def test_plan_deploy_provisions_infra_then_runs_chalice():
         deploy.plan_deploy("staging")
 
 
-def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path, capsys):
+def test_the_dry_run_plan_lists_the_steps_and_changes_nothing(tmp_path, capsys):
     (tmp_path / ".chalice" / "deployed").mkdir(parents=True)
     (tmp_path / ".chalice" / "deployed" / "dev.json").write_text(
         json.dumps(deployed_resources({"high": "u-high"})))
     parser = argparse.ArgumentParser()
     deploy_command.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["deploy", "--stage", "dev", "--dry-run"])
-    assert deploy_command.run(args, project_dir=tmp_path) == 0
+    deploy_command.print_plan(args, project_dir=tmp_path)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("cloudformation deploy spillway-dev-infra <- ")
     assert lines[1].startswith("chalice deploy --stage dev")
