@@ -101,6 +101,9 @@ class LocalStack:
         if opts.backend == "aws":
             provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
         self._start_runtime()
+        from chalicelib.collector.wiring import start_local  # edge_function_metrics, every 10 s
+
+        self._collector_stop = start_local(10.0)
         return self
 
     def _database(self, env_key: str, dirname: str,
@@ -124,6 +127,8 @@ class LocalStack:
     def stop(self) -> None:
         with contextlib.suppress(OSError):
             self.env_file.unlink()
+        if getattr(self, "_collector_stop", None) is not None:
+            self._collector_stop.set()
         for mapping in self.mappings:
             mapping.stop()
         self.mappings = []
