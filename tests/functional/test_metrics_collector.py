@@ -1,0 +1,93 @@
+"""The scheduled metrics collector through ``chalice.test.Client`` on both backends, into the
+``edge_function_metrics`` table of a real PostgreSQL, and the dashboard queries over it:
+``get_queue_depth()``, ``hourly_concurrency_trends``, ``queue_processing_performance``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from chalicelib.collector.wiring import build_collector
+from chalicelib.core.edge_window import EdgeWindow
+
+SMALL = {"action": "opened", "issue": {"id": 1, "number": 1, "title": "hello"}}
+CHECK_RUN = {"action": "completed", "check_run": {"id": 1}}
+
+
+def scheduled_event(worker):
+    return worker.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={},
+        resources=["arn:aws:events:us-east-1:123456789012:rule/spillway-dev-collect_metrics"])
+
+
+def rows(url: str, sql: str, *args) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def test_collector_writes_a_row_and_get_queue_depth_reads_it(worker):
+    for _ in range(3):
+        assert worker.post(SMALL, event="issues").status == 202
+    assert worker.post(CHECK_RUN, event="check_run").status == 202
+    depths = {q: worker.queue.stats(q).visible for q in ("high", "medium", "low", "dlq")}
+    assert depths["high"] == 3 and sum(depths.values()) == 4
+
+    row = worker.client.lambda_.invoke("collect_metrics", scheduled_event(worker)).payload
+    assert row["high_depth"] == 3
+    assert row["breaker_state"] is None and row["notes"]["breaker_state"] == "breaker disabled"
+    if worker.backend == "aws":  # moto's GetMetricData has no datapoints: nulls with reasons
+        assert row["source"] == "cloudwatch"
+        assert row["p95_latency_ms"] is None and "p95" in row["notes"]["p95_latency_ms"]
+    else:
+        assert row["notes"]["edge"].startswith("METRICS_FIGURES=none")
+
+    got = rows(worker.app_db, "SELECT priority, depth FROM get_queue_depth()")
+    assert got == [(q, depths[q]) for q in ("high", "medium", "low", "dlq")]
+    (trend,) = rows(worker.app_db, "SELECT samples, max_queue_depth FROM "
+                                   "hourly_concurrency_trends")
+    assert trend == (1, 4)
+
+
+def test_local_figures_trends_and_processing_performance(worker):
+    worker.configure(BREAKER_ENABLED="true")
+    window = EdgeWindow()
+    for latency_s, status in [(0.010, 202)] * 18 + [(0.200, 202), (0.900, 503)]:
+        window.started()
+        window.finished(status, latency_s)
+    row = build_collector(window=window).run()
+    assert row["source"] == "local" and row["breaker_state"] == "closed"
+    assert row["p95_latency_ms"] == 200.0 and row["error_rate_pct"] == 5.0
+    assert row["peak_concurrency"] == 1 and row["current_concurrency"] == 0
+    empty = build_collector(window=window).run()  # a window without requests
+    assert empty["p95_latency_ms"] is None and empty["notes"]["p95_latency_ms"]
+
+    (trend,) = rows(worker.app_db, "SELECT samples, peak_concurrency, max_p95_latency_ms, "
+                                   "avg_error_rate_pct FROM hourly_concurrency_trends")
+    assert trend[0] == 2 and trend[1] == 1 and float(trend[2]) == 200.0
+    assert float(trend[3]) == 5.0
+
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    for delivery in ids:
+        assert worker.post(SMALL, delivery=delivery).status == 202
+    assert worker.invoke_worker("high", worker.receive("high", 2)) == {"batchItemFailures": []}
+    perf = {r[0]: r[1:] for r in rows(worker.app_db, "SELECT priority, completed, failed, "
+                                                     "avg_processing_s FROM "
+                                                     "queue_processing_performance")}
+    assert list(perf) == ["high", "medium", "low"]
+    assert perf["high"][:2] == (2, 0) and float(perf["high"][2]) >= 0
+    assert perf["low"] == (0, 0, None)
+
+
+def test_rows_past_the_retention_are_deleted(worker):
+    worker.configure(METRICS_RETENTION_DAYS="2")
+    old = datetime.now(UTC) - timedelta(days=3)
+    with psycopg.connect(worker.app_db) as conn:
+        conn.execute("INSERT INTO edge_function_metrics (collected_at, source, high_depth, "
+                     "medium_depth, low_depth, dlq_depth) VALUES (%s, 'local', 0, 0, 0, 0), "
+                     "(%s, 'local', 7, 0, 0, 0)", (old, datetime.now(UTC) - timedelta(days=1)))
+    row = build_collector().run()
+    assert row["pruned"] == 1
+    assert [r[0] for r in rows(worker.app_db, "SELECT high_depth FROM edge_function_metrics "
+                                              "ORDER BY collected_at")] == [7, 0]
