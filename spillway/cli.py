@@ -17,6 +17,7 @@ import os
 import sys
 
 from spillway.commands import (
+    alarms,
     breaker,
     cost,
     db,
@@ -32,7 +33,7 @@ from spillway.commands import (
 )
 
 COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy, cost,
-            reconcile)
+            reconcile, alarms)
 
 
 def build_parser() -> argparse.ArgumentParser:
