@@ -11,6 +11,7 @@ import psycopg
 
 from chalicelib.collector.wiring import build_collector
 from chalicelib.core.edge_window import EdgeWindow
+from tests.functional.conftest import PREFIX
 
 SMALL = {"action": "opened", "issue": {"id": 1, "number": 1, "title": "hello"}}
 CHECK_RUN = {"action": "completed", "check_run": {"id": 1}}
@@ -91,3 +92,44 @@ def test_rows_past_the_retention_are_deleted(worker):
     assert row["pruned"] == 1
     assert [r[0] for r in rows(worker.app_db, "SELECT high_depth FROM edge_function_metrics "
                                               "ORDER BY collected_at")] == [7, 0]
+
+
+def test_local_alarm_states_from_collector_rows(worker):
+    """``spillway --local alarms --states``: the DLQ alarm goes to ALARM on the first collector
+    row that sees a dead-lettered message, the others stay OK or have no local figure."""
+    from spillway.ops.alarms import alarm_definitions, alarm_states
+
+    alarms = alarm_definitions(prefix=PREFIX)
+    build_collector().run()
+    before = {s["name"]: s["state"] for s in alarm_states(alarms, source="local")}
+    assert before[f"{PREFIX}-dlq-not-empty"] == "OK"
+    assert before[f"{PREFIX}-high-queue-depth"] == "OK"
+    assert before[f"{PREFIX}-signature-failures"] == "INSUFFICIENT_DATA"
+
+    worker.queue.send("dlq", '{"not": "an envelope"}', {"error": "test"})
+    build_collector().run()
+    after = {s["name"]: s for s in alarm_states(alarms, source="local")}
+    assert after[f"{PREFIX}-dlq-not-empty"]["state"] == "ALARM"
+    assert "1 of 1 period" in after[f"{PREFIX}-dlq-not-empty"]["reason"]
+    assert after[f"{PREFIX}-high-queue-depth"]["state"] == "OK"
+
+
+def test_cloudwatch_alarm_states_read_describe_alarms(aws_env):
+    """On AWS the states are CloudWatch's (here the moto server's, over HTTP): an alarm put
+    and set to ALARM is reported so; one not deployed is MISSING."""
+    import boto3
+
+    from spillway.ops.alarms import alarm_definitions, alarm_states
+
+    alarms = alarm_definitions(prefix="cwtest")
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    dlq = next(a for a in alarms if a["id"] == "DeadLetterAlarm")
+    cw.put_metric_alarm(AlarmName=dlq["name"], Namespace="AWS/SQS",
+                        MetricName="ApproximateNumberOfMessagesVisible", Statistic="Maximum",
+                        Period=60, EvaluationPeriods=1, Threshold=0,
+                        ComparisonOperator="GreaterThanThreshold")
+    cw.set_alarm_state(AlarmName=dlq["name"], StateValue="ALARM", StateReason="a test")
+    states = {s["name"]: s for s in alarm_states(alarms, source="cloudwatch", cloudwatch=cw)}
+    assert states[dlq["name"]]["state"] == "ALARM"
+    assert states[dlq["name"]]["reason"] == "a test"
+    assert states["cwtest-breaker-trips"]["state"] == "MISSING"

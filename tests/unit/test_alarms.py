@@ -72,14 +72,16 @@ def test_prefix_names_the_alarms_and_their_queues():
 
 def test_dashboard_renders_to_json_with_every_alarm():
     template = load_template(INFRA_TEMPLATE)
-    body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    defaults = {k: v["Default"] for k, v in template["Parameters"].items()}
-    rendered = re.sub(r"\$\{([A-Za-z0-9:]+)(?:\.Arn)?\}",
-                      lambda m: str(defaults.get(m.group(1), f"arn:{m.group(1)}")), body)
+    body, variables = template["Resources"]["OperationsDashboard"]["Properties"][
+        "DashboardBody"]["Fn::Sub"]
+    assert set(variables) == {"AlarmArn"}
+    values = {k: v["Default"] for k, v in template["Parameters"].items()}
+    values.update({"AlarmArn": "arn:alarm:spillway-", "AWS::Region": "us-east-1"})
+    rendered = re.sub(r"\$\{([A-Za-z0-9:]+)\}", lambda m: str(values[m.group(1)]), body)
     doc = json.loads(rendered)
     (alarm_widget,) = [w for w in doc["widgets"] if w["type"] == "alarm"]
-    assert {a.removeprefix("arn:") for a in alarm_widget["properties"]["alarms"]} == {
-        a["id"] for a in ALARMS}
+    assert {a.removeprefix("arn:alarm:") for a in alarm_widget["properties"]["alarms"]} == {
+        a["name"] for a in ALARMS}
     shown = json.dumps(doc)
     for metric in ("ConcurrentExecutions", "ApproximateNumberOfMessagesVisible",
                    "ApproximateAgeOfOldestMessage", "BreakerTrips", "AckLatency",
