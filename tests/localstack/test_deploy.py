@@ -79,3 +79,15 @@ def test_alarms_exist_with_their_thresholds(stack):
         "Spillway", "Sum", 300, 3.0)
     assert {f"{prefix}-dlq-not-empty", f"{prefix}-edge-error-rate",
             f"{prefix}-edge-concurrency", f"{prefix}-edge-p95-latency"} <= set(alarms)
+
+
+def test_dashboard_exists_with_a_json_body_naming_every_alarm(stack):
+    from spillway.ops.alarms import alarm_definitions
+
+    prefix, outputs = stack
+    assert outputs["DashboardName"] == f"{prefix}-operations"
+    body = json.loads(boto3.client("cloudwatch").get_dashboard(
+        DashboardName=f"{prefix}-operations")["DashboardBody"])
+    (widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    names = {arn.rsplit(":alarm:", 1)[1] for arn in widget["properties"]["alarms"]}
+    assert names == {a["name"] for a in alarm_definitions(prefix=prefix)}
