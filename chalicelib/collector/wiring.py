@@ -47,6 +47,10 @@ def build_collector(*, metrics: Any = None, window: Any = None) -> Collector:
 
 def handle_schedule(context: Any = None) -> dict:
     """The scheduled function (every minute): one run; flushes metrics. Returns the row."""
+    from chalicelib import logs
+
+    logs.setup()
+    logs.invocation()
     try:
         return build_collector(metrics=wiring.get_metrics()).run()
     finally:

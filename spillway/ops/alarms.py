@@ -22,7 +22,7 @@ from spillway.ops.alarm_eval import evaluate
 from spillway.paths import INFRA_TEMPLATE
 
 RUNBOOK_RE = re.compile(r"Runbook:\s*`spillway ([a-z][a-z -]*?)`")
-_SUB_RE = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+_SUB_RE = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
 
 
 def load_template(path: Path = INFRA_TEMPLATE) -> dict[str, Any]:
@@ -205,3 +205,25 @@ def alarm_states(definitions: Sequence[Mapping[str, Any]], *, source: str,
         out.append({"name": d["name"], "source": source, "state": result["state"],
                     "reason": result["reason"]})
     return out
+
+
+def dashboard_body(path: Path = INFRA_TEMPLATE, *, prefix: str | None = None,
+                   region: str = "us-east-1", account_id: str = "123456789012",
+                   partition: str = "aws") -> str:
+    """The ``OperationsDashboard``'s ``DashboardBody`` as CloudFormation would substitute it
+    (parameter defaults, ``prefix`` for ``Prefix``): the JSON text ``PutDashboard`` takes.
+    Raises ValueError when the template has no such dashboard."""
+    template = load_template(path)
+    try:
+        body, variables = template["Resources"]["OperationsDashboard"]["Properties"][
+            "DashboardBody"]["Fn::Sub"]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: no OperationsDashboard with a two-part !Sub body") from None
+    params = {k: v.get("Default") for k, v in (template.get("Parameters") or {}).items()}
+    params.update({"AWS::Region": region, "AWS::AccountId": account_id,
+                   "AWS::Partition": partition})
+    if prefix:
+        params["Prefix"] = prefix
+    resources = template.get("Resources") or {}
+    params.update({k: _resolve(v, params, resources) for k, v in variables.items()})
+    return _SUB_RE.sub(lambda m: str(params.get(m.group(1), m.group(0))), body)
