@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from spillway.ops.alarms import alarm_definitions, alarm_states
 
     try:
-        alarms = alarm_definitions(prefix=args.prefix or queue_prefix())
+        prefix = queue_prefix({"SPILLWAY_QUEUE_PREFIX": args.prefix} if args.prefix else None)
+        alarms = alarm_definitions(prefix=prefix)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if args.states:

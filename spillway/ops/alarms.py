@@ -179,15 +179,18 @@ def alarm_states(definitions: Sequence[Mapping[str, Any]], *, source: str,
     deployed is ``MISSING``). ``source="local"``: evaluated from ``rows`` (default: the
     application database's ``edge_function_metrics`` over the longest alarm window) at
     ``now`` (epoch s). Raises ValueError for another source; AWS and database errors as
-    :mod:`chalicelib.errors` or botocore's."""
+    :mod:`chalicelib.errors`."""
     if source == "cloudwatch":
         from chalicelib import wiring
 
         client = cloudwatch or wiring.boto_client("cloudwatch")
         names = [d["name"] for d in definitions]
         seen: dict[str, dict] = {}
+        from chalicelib.adapters.aws.errors import translate_aws_errors
+
         for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
-            answer = client.describe_alarms(AlarmNames=names[start:start + 100])
+            with translate_aws_errors("cloudwatch describe_alarms"):
+                answer = client.describe_alarms(AlarmNames=names[start:start + 100])
             seen.update({a["AlarmName"]: a for a in answer.get("MetricAlarms", [])})
         return [{"name": n, "source": source,
                  "state": seen[n]["StateValue"] if n in seen else "MISSING",

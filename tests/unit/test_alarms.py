@@ -110,3 +110,18 @@ def test_local_breaker_trips_are_transitions_into_open():
     assert evaluate(trips, samples, 1090.0)["state"] == "ALARM"  # 4 trips > 3 in 5 min
     assert evaluate(trips, samples[:7], 1090.0)["state"] == "OK"  # 3 trips
     assert local_samples(rows, "SignatureFailuresAlarm") == []  # no local figure
+
+
+def test_cli_lists_the_alarms_as_json_and_refuses_a_bad_prefix(capsys):
+    from spillway.cli import main
+
+    assert main(["alarms", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["alarms"]
+    assert [a["name"] for a in listed] == [a["name"] for a in ALARMS]
+    for alarm in listed:
+        assert {"name", "metric", "statistic", "threshold", "period_s", "runbook"} <= set(alarm)
+    assert main(["alarms"]) == 0
+    table = capsys.readouterr().out
+    assert "spillway-dlq-not-empty" in table and "spillway redrive" in table
+    assert main(["alarms", "--prefix", "not a prefix"]) == 2
+    assert "SPILLWAY_QUEUE_PREFIX" in capsys.readouterr().err
