@@ -133,3 +133,35 @@ def test_cloudwatch_alarm_states_read_describe_alarms(aws_env):
     assert states[dlq["name"]]["state"] == "ALARM"
     assert states[dlq["name"]]["reason"] == "a test"
     assert states["cwtest-breaker-trips"]["state"] == "MISSING"
+
+
+def test_cloudwatch_figures_from_getmetricdata(aws_env):
+    """The AWS source over the moto server's CloudWatch: concurrency (newest and peak),
+    throttles and the error-and-throttle rate of the edge, the queues' oldest ages."""
+    import boto3
+
+    from chalicelib.collector.sources import cloudwatch_figures
+
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    now = datetime.now(UTC).replace(second=30, microsecond=0)
+    fn = [{"Name": "FunctionName", "Value": "edge-fn"}]
+
+    def put(namespace, metric, dims, value, minutes_ago):
+        cw.put_metric_data(Namespace=namespace, MetricData=[{
+            "MetricName": metric, "Dimensions": dims, "Value": value,
+            "Timestamp": now - timedelta(minutes=minutes_ago)}])
+
+    put("AWS/Lambda", "ConcurrentExecutions", fn, 9, 2)
+    put("AWS/Lambda", "ConcurrentExecutions", fn, 4, 1)
+    put("AWS/Lambda", "Invocations", fn, 95, 1)
+    put("AWS/Lambda", "Errors", fn, 5, 1)
+    put("AWS/Lambda", "Throttles", fn, 5, 1)
+    put("AWS/SQS", "ApproximateAgeOfOldestMessage", [{"Name": "QueueName", "Value": "q-high"}],
+        42, 1)
+    row = cloudwatch_figures(cw, "edge-fn", {"high": "q-high", "low": "q-low"}, 10,
+                             now=now + timedelta(seconds=5))
+    assert row["source"] == "cloudwatch" and row["concurrency_limit"] == 10
+    assert (row["current_concurrency"], row["peak_concurrency"]) == (4, 9)
+    assert row["throttled_requests"] == 5
+    assert row["error_rate_pct"] == 10.0  # 100 * (5 + 5) / (95 + 5)
+    assert row["high_oldest_age_s"] == 42.0 and "low_oldest_age_s" not in row
