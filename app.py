@@ -74,3 +74,12 @@ def reconcile(event):
     from chalicelib.reconcile import wiring as reconcile_wiring
 
     return reconcile_wiring.handle_schedule(event.context)
+
+
+# Queue depths and ages, breaker state, edge concurrency / p95 / error rate into EMF and the
+# edge_function_metrics table (migrations/app/app_0004_edge_metrics.sql).
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="collect_metrics")
+def collect_metrics(event):
+    from chalicelib.collector import wiring as collector_wiring
+
+    return collector_wiring.handle_schedule(event.context)

@@ -15,18 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from chalicelib import logs
 from chalicelib.core.classify import Classification, classify
 from chalicelib.core.delivery import Delivery, parse_delivery
+from chalicelib.core.edge_window import EdgeWindow
 from chalicelib.core.envelope import build_envelope
 from chalicelib.core.queues import message_bytes
 from chalicelib.errors import (
     DedupUnavailable,
     DeliveryInProgress,
     DeliveryRejected,
+    SignatureInvalid,
     SpillwayError,
     is_retryable,
 )
-from chalicelib.metrics import count_metric
+from chalicelib.metrics import count_metric, latency_metric, rejected_metric
 from chalicelib.ports import BlobPort, QueuePort
 
 log = logging.getLogger("spillway.edge")
@@ -75,8 +78,29 @@ class Edge:
         self._metrics = metrics
         self._clock = clock
         self._enqueue_once = dedupe(self._enqueue)
+        #: This process's requests, errors, in-flight peak and latencies, read by the local
+        #: stack's collector (``chalicelib.collector``); on AWS CloudWatch has them.
+        self.window = EdgeWindow()
 
     def handle(self, headers: Mapping[str, str], body: bytes | None) -> EdgeResponse:
+        """Handle one POST (see :meth:`_handle` for the answers). Records ``ConcurrencyInUse``
+        (requests in flight in this process, this one included) and ``AckLatency`` (ms, from
+        receipt to answer), and logs with the ``X-GitHub-Delivery`` id as correlation id."""
+        started = self._clock()
+        count_metric(self._metrics, "ConcurrencyInUse", self.window.started())
+        status = 500
+        try:
+            with logs.delivery(_header(headers, "X-GitHub-Delivery")):
+                response = self._handle(headers, body, started)
+            status = response.status
+            return response
+        finally:
+            elapsed = self._clock() - started
+            self.window.finished(status, elapsed)
+            latency_metric(self._metrics, "AckLatency", elapsed)
+
+    def _handle(self, headers: Mapping[str, str], body: bytes | None,
+                started: float) -> EdgeResponse:
         """Handle one POST. Never raises: every outcome is an HTTP answer with a JSON body
         ``{"error": code, "message": text}`` (or the accepted delivery).
 
@@ -86,7 +110,6 @@ class Edge:
         GitHub shows the delivery as failed and it can be redelivered. If only the dedup store
         fails, the delivery is still accepted (metric ``DedupStoreFailures``).
         """
-        started = self._clock()
         try:
             secret = self._secret()
         except Exception as exc:  # SSM throttled or down at a cold start, or no secret set
@@ -97,13 +120,12 @@ class Edge:
             delivery = parse_delivery(headers, body or b"", secret=secret,
                                       max_body_bytes=self._max_body_bytes, received_at=started)
         except DeliveryRejected as exc:
-            self._count("DeliveriesRejected")
-            return _error(exc.status, exc.code, exc.message)
+            return self._rejected(exc)
         cls = classify(delivery.event, delivery.action, delivery.body_bytes)
         try:
             result = self._accept(delivery, cls)
         except DeliveryRejected as exc:
-            return _error(exc.status, exc.code, exc.message)
+            return self._rejected(exc)
         except DeliveryInProgress:
             return _error(409, "in_progress", "this delivery is being accepted right now",
                           delivery=delivery.delivery_id)
@@ -165,5 +187,24 @@ class Edge:
                              "claim_check": claim_check}
         return outcome["result"]
 
+    def _rejected(self, exc: DeliveryRejected) -> EdgeResponse:
+        """The answer to a refused delivery; counts ``DeliveriesRejected``,
+        ``Rejected_<code>`` and, for a bad signature, ``SignatureFailures``."""
+        self._count("DeliveriesRejected")
+        self._count(rejected_metric(exc.code))
+        if isinstance(exc, SignatureInvalid):
+            self._count("SignatureFailures")
+        log.info("rejected a delivery (%s): %s", exc.code, exc.message)
+        return _error(exc.status, exc.code, exc.message)
+
     def _count(self, name: str) -> None:
         count_metric(self._metrics, name)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """``headers[name]`` whatever its case (Chalice's mapping is case-insensitive, a dict is
+    not), or None."""
+    found = headers.get(name) or headers.get(name.lower())
+    if found is None:
+        found = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    return found

@@ -1,12 +1,59 @@
-"""One helper to count an event on a Powertools-style metrics object (``add_metric``)."""
+"""The one place metrics are recorded: EMF through a Powertools-style metrics object.
+
+Every metric goes through :func:`count_metric` (counts, gauges) or :func:`latency_metric`
+(durations); both are no-ops when ``metrics`` is None and never raise, so a metric can never
+fail a delivery. Powertools writes them as CloudWatch Embedded Metric Format lines on stdout
+when the handler flushes (``chalicelib.wiring.flush_metrics``): no CloudWatch API call on the
+hot path (the Lambda log agent turns the lines into metrics).
+
+Names, namespace ``Spillway``, dimension ``service=spillway`` (see :data:`METRIC_NAMES`):
+
+* edge: ``AckLatency`` (ms, receipt to answer), ``DeliveriesAccepted``, ``DeliveriesRejected``
+  plus one ``Rejected_<reason>`` per reason (the :class:`~chalicelib.errors.DeliveryRejected`
+  code, e.g. ``Rejected_invalid_signature``), ``SignatureFailures``, ``ConcurrencyInUse``
+  (requests in flight in this process when one arrives, a gauge; on Lambda always 1 -- the
+  function-wide figure is AWS/Lambda ``ConcurrentExecutions``);
+* workers: ``ProcessingLatency`` (ms, one record), ``DeliveriesStored``,
+  ``DuplicatesSkipped``, ``DeliveriesRetried``, ``DeliveriesHeldBack``,
+  ``DeliveriesDeadLettered``, ``SlotWaits``;
+* breaker: ``BreakerTransitions``, ``BreakerRejectedCalls`` (refusals), ``BreakerTrips``
+  (``shared_breaker``);
+* collector (scheduled, ``chalicelib.collector``): ``QueueDepth_<queue>``,
+  ``OldestMessageAge_<queue>`` (seconds) for high/medium/low, ``QueueDepth_dlq``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+#: Metrics the edge, workers, breaker and collector emit (the dashboard and alarms use them).
+EDGE_METRICS = ("AckLatency", "DeliveriesAccepted", "DeliveriesRejected", "SignatureFailures",
+                "ConcurrencyInUse")
+WORKER_METRICS = ("ProcessingLatency", "DeliveriesStored", "DuplicatesSkipped",
+                  "DeliveriesRetried", "DeliveriesHeldBack", "DeliveriesDeadLettered",
+                  "SlotWaits")
+BREAKER_METRICS = ("BreakerTransitions", "BreakerRejectedCalls", "BreakerTrips")
+METRIC_NAMES = EDGE_METRICS + WORKER_METRICS + BREAKER_METRICS
 
-def count_metric(metrics: Any, name: str, value: int = 1) -> None:
-    """Add ``value`` to the ``Count`` metric ``name`` on ``metrics`` (duck-typed as Powertools
-    ``Metrics.add_metric(name=..., unit="Count", value=...)``); None counts nothing."""
-    if metrics is not None:
-        metrics.add_metric(name=name, unit="Count", value=value)
+
+def rejected_metric(reason: str) -> str:
+    """The per-reason rejection metric: ``Rejected_<reason>`` (``reason`` a
+    :class:`~chalicelib.errors.DeliveryRejected` code such as ``invalid_signature``)."""
+    return f"Rejected_{reason}"
+
+
+def count_metric(metrics: Any, name: str, value: float = 1, unit: str = "Count") -> None:
+    """Add ``value`` (default 1) in ``unit`` (default ``Count``; CloudWatch unit names) to the
+    metric ``name`` on ``metrics`` (duck-typed as Powertools ``Metrics.add_metric(name=...,
+    unit=..., value=...)``). None records nothing; never raises."""
+    if metrics is None:
+        return
+    try:
+        metrics.add_metric(name=name, unit=unit, value=value)
+    except Exception:  # a bad metric must never fail a delivery
+        pass
+
+
+def latency_metric(metrics: Any, name: str, seconds: float) -> None:
+    """Record a duration given in **seconds** as the ``Milliseconds`` metric ``name``."""
+    count_metric(metrics, name, round(max(0.0, seconds) * 1000.0, 3), unit="Milliseconds")

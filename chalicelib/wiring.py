@@ -51,7 +51,11 @@ def on_reset(fn: Callable[[], None]) -> Callable[[], None]:
 
 def reset() -> None:
     """Close the connection pools and forget every cached object (tests; the local runtime
-    after changing settings). Safe to call at any time; never raises."""
+    after changing settings); the next invocation logs as a cold start. Safe to call at any
+    time; never raises."""
+    from chalicelib import logs
+
+    logs.reset_cold_start()
     with _lock:
         for hook in _reset_hooks:
             with contextlib.suppress(Exception):
@@ -228,9 +232,11 @@ def get_metrics():
 
 @lru_cache(maxsize=1)
 def get_edge():
+    from chalicelib import logs
     from chalicelib.dedup import make_dedupe
     from chalicelib.edge import Edge
 
+    logs.setup()
     settings = get_settings()
     secret = _secret_getter()
     return Edge(queue=get_queue(), blobs=get_blobs(), secret=secret,
@@ -274,9 +280,11 @@ def get_slots():
 
 @lru_cache(maxsize=1)
 def get_worker():
+    from chalicelib import logs
     from chalicelib.appdb import AppDatabase
     from chalicelib.worker import Worker
 
+    logs.setup()
     settings = get_settings()
     return Worker(queue=get_queue(), blobs=get_blobs(), store=AppDatabase(_app_pool()),
                   breaker=get_breaker(), slots=get_slots(), retry_base_s=settings.retry_base_s,
@@ -287,6 +295,7 @@ def get_worker():
 def handle_webhook(headers: Any, body: bytes | None, context: Any):
     """The edge route: returns an :class:`~chalicelib.edge.EdgeResponse`; flushes metrics."""
     edge = _built(get_edge)
+    _cold_start()
     if context is not None:
         edge.register_context(context)
     try:
@@ -297,10 +306,19 @@ def handle_webhook(headers: Any, body: bytes | None, context: Any):
 
 def handle_sqs(event: dict, context: Any, *, queue: str) -> dict:
     """A worker invocation: returns the partial batch response; flushes metrics."""
+    worker = _built(get_worker)
+    _cold_start()
     try:
-        return _built(get_worker).handle_batch(event, context, queue=queue)
+        return worker.handle_batch(event, context, queue=queue)
     finally:
         flush_metrics()
+
+
+def _cold_start() -> None:
+    """Mark an invocation for the logs' ``cold_start`` flag (the first one of the process)."""
+    from chalicelib import logs
+
+    logs.invocation()
 
 
 def liveness() -> dict:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import logs
 from chalicelib.batch_slots import acquire_for_batch, release_after_batch
 from chalicelib.core.backoff import backoff_s
 from chalicelib.core.envelope import Envelope, parse_envelope
@@ -36,7 +37,7 @@ from chalicelib.errors import (
     MalformedPayload,
     is_retryable,
 )
-from chalicelib.metrics import count_metric
+from chalicelib.metrics import count_metric, latency_metric
 from chalicelib.ports import DLQ, BlobPort, QueuePort
 
 log = logging.getLogger("spillway.worker")
@@ -129,13 +130,28 @@ class Worker:
         ``batch`` carries what earlier records of the same batch learnt: once the database
         could not be reached or the breaker refused, the rest of the batch is held back
         without touching the database (one pool timeout per batch at most, not one per record).
+        Records ``ProcessingLatency`` (ms, this record) and logs with the delivery id as
+        correlation id.
         """
         batch = batch if batch is not None else BatchState()
+        started = self._clock()
         try:
             envelope = parse_envelope(body)
         except Exception as exc:  # unusable message: keep it, with its reason, in the DLQ
             self._dead_letter(body, attributes, reason=f"bad envelope: {exc}")
             return
+        try:
+            with logs.delivery(envelope.delivery_id):
+                self._handle_envelope(envelope, body, receipt_handle, receive_count, attributes,
+                                      queue, batch)
+        finally:
+            latency_metric(self._metrics, "ProcessingLatency", self._clock() - started)
+
+    def _handle_envelope(self, envelope: Envelope, body: str, receipt_handle: str,
+                         receive_count: int, attributes: dict[str, str], queue: str,
+                         batch: BatchState) -> None:
+        """:meth:`handle_record` once the envelope is parsed (``ProcessingLatency`` and the
+        correlation id are the caller's)."""
         if batch.hold_back_s is not None:
             self._hold_back(queue, body, attributes, batch.hold_back_s)
             return

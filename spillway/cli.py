@@ -18,6 +18,7 @@ import os
 import sys
 
 from spillway.commands import (
+    alarms,
     audit,
     breaker,
     cost,
@@ -36,7 +37,7 @@ from spillway.commands import (
 )
 
 COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, loadtest,
-            deploy, cost, reconcile, audit)
+            deploy, cost, reconcile, audit, alarms)
 
 
 def build_parser() -> argparse.ArgumentParser:

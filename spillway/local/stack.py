@@ -127,6 +127,9 @@ class LocalStack:
         if opts.backend == "aws":
             provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
         self._start_runtime()
+        from chalicelib.collector.wiring import start_local  # edge_function_metrics, every 10 s
+
+        self._collector_stop = start_local(10.0)
         self.env_file.write_text(json.dumps(
             {**env, STACK_PID_KEY: str(os.getpid()), URL_KEY: self.url}, indent=1,
             sort_keys=True))
@@ -166,6 +169,9 @@ class LocalStack:
         """Stop everything :meth:`start` started (safe on a partly started stack). Returns
         what was stopped, one description each, for the shutdown message."""
         stopped: list[str] = []
+        if getattr(self, "_collector_stop", None) is not None:
+            self._collector_stop.set()
+            stopped.append("the metrics collector")
         if self._owns_workdir:  # not when start refused: another stack's files stay
             with contextlib.suppress(OSError):
                 self.env_file.unlink()

@@ -14,10 +14,10 @@ Section shapes (seconds, messages, executions):
 * ``tier``: ``{"name", "queue_capacity", "edge_concurrency", "burst", "lanes", "source"}`` --
   the tier plan (``chalicelib.core.concurrency.plan.PRESETS``) health measures queues against;
   ``source`` says where the name came from (``SPILLWAY_TIER``, or the default ``free`` tier);
-* ``lanes``, ``alarms``: unavailable until ``spillway lanes`` (issue 9) and
-  ``spillway.ops.alarms`` (issue 10 item 3) plug in; ``alarms`` then reads ``{"alarms":
-  [{"name", "state" (OK | ALARM | INSUFFICIENT_DATA), ...}, ...]}`` (``spillway status``
-  prints each name and state);
+* ``lanes``: unavailable until ``spillway lanes`` (issue 9) plugs in;
+* ``alarms``: ``{"source": "cloudwatch" | "local", "alarms": [{"name", "state" (OK | ALARM |
+  INSUFFICIENT_DATA | MISSING), "reason", "source"}, ...]}`` (:func:`alarms_section`;
+  ``spillway status`` prints each name and state);
 * ``concurrency``: ``{"in_use", "limit", "pools": {pool: {"in_use", "limit"}}}`` summed over
   the execution-slot meters the snapshot has (the stack that owns the edge and workers);
 * ``health``: ``{"status": healthy|degraded|critical, "reasons": [...], "assessed": [signal,
@@ -126,12 +126,29 @@ def health_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
             "queue_capacity": tier.get("queue_capacity")}
 
 
+def alarms_section(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``{"source", "alarms": [{"name", "state", "reason", "source"}]}``: each alarm of
+    ``infra/template.yaml`` with its state, read from CloudWatch (``DescribeAlarms``) on AWS,
+    or evaluated from the collector's ``edge_function_metrics`` rows on a local stack (the
+    postgres backend, or ``AWS_ENDPOINT_URL`` pointing at an emulator, which never evaluates
+    alarms). Errors raise (the sampler shows the section as unavailable with the error)."""
+    import os
+
+    from chalicelib.settings import queue_prefix
+    from spillway.ops.alarms import alarm_definitions, alarm_states
+
+    env = os.environ if env is None else env
+    local = env.get("SPILLWAY_BACKEND") == "postgres" or bool(env.get("AWS_ENDPOINT_URL"))
+    source = "local" if local else "cloudwatch"
+    definitions = alarm_definitions(prefix=queue_prefix(env))
+    return {"source": source, "alarms": alarm_states(definitions, source=source)}
+
+
 #: I/O sections the sampler reads each step (name -> reader). One line each to plug in.
 SECTIONS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "tier": tier_section,
     "lanes": lambda: unavailable("`spillway lanes` (issue 9) is not on this branch"),
-    "alarms": lambda: unavailable("alarm definitions and states come from spillway.ops.alarms "
-                                  "(issue 10 item 3), not on this branch"),
+    "alarms": alarms_section,
 }
 
 #: Sections computed from the snapshot, in order (health last: it reads the others).

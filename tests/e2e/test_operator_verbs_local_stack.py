@@ -88,7 +88,11 @@ def test_status_breaker_redrive_and_audit_on_a_running_stack(backend, workdir, m
         assert status["queues"]["dlq"]["visible"] == len(payloads)
         assert status["breaker"]["state"] == "CLOSED"
         assert status["health"]["status"] == "healthy", status["health"]
-        assert "alarms" in status and "reason" in status["alarms"]  # unavailable here
+        # each alarm of the template, evaluated from the stack's collector rows
+        assert status["alarms"].get("source") == "local", status["alarms"]
+        states = {a["name"]: a["state"] for a in status["alarms"]["alarms"]}
+        assert len(states) >= 7 and "spillway-dlq-not-empty" in states, states
+        assert set(states.values()) <= {"OK", "ALARM", "INSUFFICIENT_DATA"}, states
 
         spillway(workdir, "breaker", "open", "postgres", "--for", "1h", "--reason",
                  "e2e: db failover", "--by", "e2e")

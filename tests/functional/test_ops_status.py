@@ -28,8 +28,9 @@ def test_status_shows_each_queues_depth_and_a_healthy_system(edge):
     assert found["health"]["assessed"] == ["queues", "breaker"]
     assert set(found["health"]["not_assessed"]) == {"slots", "refusals"}
     assert found["tier"]["name"] == "free" and found["health"]["queue_capacity"] == 100
-    assert found["alarms"]["available"] is False and "spillway.ops.alarms" in \
-        found["alarms"]["reason"]
+    # locally the alarms are evaluated from the collector's rows in the application
+    # database, which this edge-only environment does not have: it says so, with no state
+    assert found["alarms"]["available"] is False and "DATABASE_URL" in found["alarms"]["reason"]
 
 
 def test_a_forced_open_breaker_and_a_filling_queue_are_unhealthy(edge):

@@ -186,7 +186,7 @@ def stack(ls_env):
     prefix = "ls-" + uuid.uuid4().hex[:8]
     cfn = boto3.client("cloudformation")
     outputs = provision(prefix, max_receive_count=2, visibility_timeout_s=30, cfn=cfn,
-                        stack_name=f"{prefix}-stack", timeout_s=120)
+                        stack_name=f"{prefix}-stack")
     yield prefix, outputs
     delete_stack(cfn, f"{prefix}-stack")
 

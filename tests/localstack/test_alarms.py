@@ -105,22 +105,29 @@ def test_queue_depth_alarm_ok_at_100_alarm_above_and_notifies_the_topic(stack):
     assert notes[-1]["Trigger"]["Threshold"] == 100.0
 
 
-def test_breaker_trips_alarm_ok_at_3_in_5_min_alarm_at_4(stack):
+@pytest.mark.parametrize(("suffix", "metric", "value", "ages_s"), [
+    ("breaker-trips", "BreakerTrips", 1, [10, 20, 30]),              # 3 trips in 5 min
+    ("signature-failures", "SignatureFailures", 2, [10, 20, 30, 40, 50]),  # 10 failures
+])
+def test_emf_sum_alarm_ok_at_its_threshold_alarm_one_past(stack, suffix, metric, value,
+                                                          ages_s):
     prefix, _ = stack
     cw = boto3.client("cloudwatch")
-    name = f"{prefix}-breaker-trips"
+    name = f"{prefix}-{suffix}"
+    threshold = float(value * len(ages_s))
+    assert _alarm(cw, name)["Threshold"] == threshold
     dims = [{"Name": "service", "Value": "spillway"}]
-    # Other stacks' breaker-trips alarms watch the same metric; this one is the only one that
-    # puts it, and only this test (EMF metrics are disabled in the other tests).
-    put_points(cw, "Spillway", "BreakerTrips", dims, 1, [10, 20, 30])
-    three = evaluate_now(cw, name)
-    assert three["StateValue"] == "OK"
-    assert seen_datapoints(three)[-1] == 3.0
+    # Other stacks' alarms watch the same metric; this one is the only one that puts it,
+    # and only this test (EMF metrics are disabled in the other tests).
+    put_points(cw, "Spillway", metric, dims, value, ages_s)
+    at = evaluate_now(cw, name)
+    assert at["StateValue"] == "OK"
+    assert seen_datapoints(at)[-1] == threshold
 
-    put_points(cw, "Spillway", "BreakerTrips", dims, 1, [15])
-    four = evaluate_now(cw, name)
-    assert four["StateValue"] == "ALARM", four["StateReason"]
-    assert seen_datapoints(four)[-1] == 4.0
+    put_points(cw, "Spillway", metric, dims, 1, [15])
+    past = evaluate_now(cw, name)
+    assert past["StateValue"] == "ALARM", past["StateReason"]
+    assert seen_datapoints(past)[-1] == threshold + 1
 
 
 def test_dlq_alarm_goes_to_alarm_on_one_message_and_back_to_ok(stack):
@@ -149,3 +156,21 @@ def test_metric_math_and_percentile_alarms_are_not_evaluated(stack):
         time.sleep(0.5)
     for suffix in ("edge-p95-latency", "edge-error-rate", "edge-concurrency"):
         assert _alarm(cw, f"{prefix}-{suffix}")["StateValue"] == "INSUFFICIENT_DATA", suffix
+
+
+def test_spillway_alarm_states_read_localstack_evaluations(stack):
+    """``alarm_states(source="cloudwatch")`` (what ``spillway alarms --states`` prints on AWS)
+    over LocalStack: every alarm of the template is deployed, none MISSING, and the ALARM
+    state an evaluation set is the one reported."""
+    from spillway.ops.alarms import alarm_definitions, alarm_states
+
+    prefix, _ = stack
+    cw = boto3.client("cloudwatch")
+    alarms = alarm_definitions(prefix=prefix)
+    dims = [{"Name": "QueueName", "Value": f"{prefix}-dlq"}]
+    put_points(cw, "AWS/SQS", "ApproximateNumberOfMessagesVisible", dims, 2, [4])
+    assert evaluate_now(cw, f"{prefix}-dlq-not-empty")["StateValue"] == "ALARM"
+    states = {s["name"]: s["state"] for s in alarm_states(alarms, source="cloudwatch",
+                                                           cloudwatch=cw)}
+    assert "MISSING" not in states.values(), states
+    assert states[f"{prefix}-dlq-not-empty"] == "ALARM"
