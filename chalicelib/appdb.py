@@ -8,8 +8,9 @@ row and, only when that row is new, the normalized rows, in one transaction. A r
 message (SQS is at-least-once) therefore stores nothing twice and re-applies no upsert.
 
 Out-of-order deliveries: a normalized row only moves forward. An upsert updates an existing
-row only when ``(coalesce(updated_at, '-infinity'), last_seen_at)`` of the new row is ``>=``
-the stored one (``updated_at`` is GitHub's; ``last_seen_at`` when the delivery was received).
+row only when the new version's key (event time, tie rank, ``last_seen_at``, delivery id; see
+:mod:`chalicelib.core.normalize.precedence`) is ``>=`` the stored one, so any arrival order of
+the same deliveries ends in the same row.
 Columns a payload omits (``NULL``) keep their stored value, except those that legitimately
 become empty (:data:`CLEARABLE`). Pushes and commits are immutable: first writer wins.
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.postgres.pool import pooled
 from chalicelib.core.normalize import KEYS, normalize
+from chalicelib.core.normalize.precedence import version_key_sql
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -140,11 +142,9 @@ def upsert_sql(table: str, columns: tuple[str, ...]) -> str:
             sets.append(sql.SQL("{c} = excluded.{c}").format(c=name))
         else:
             sets.append(sql.SQL("{c} = coalesce(excluded.{c}, t.{c})").format(c=name))
-    tail = sql.SQL(
-        "DO UPDATE SET {sets} WHERE "
-        "(coalesce(excluded.updated_at, '-infinity'), excluded.last_seen_at) >= "
-        "(coalesce(t.updated_at, '-infinity'), t.last_seen_at)"
-    ).format(sets=sql.SQL(", ").join(sets))
+    tail = sql.SQL("DO UPDATE SET {sets} WHERE {new} >= {old}").format(
+        sets=sql.SQL(", ").join(sets), new=sql.SQL(version_key_sql(table, "excluded")),
+        old=sql.SQL(version_key_sql(table, "t")))
     return (head + tail).as_string(None)
 
 
