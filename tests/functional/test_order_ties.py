@@ -12,27 +12,15 @@ import itertools
 import json
 
 import psycopg
-import pytest
 
-from chalicelib.adapters.postgres.pool import make_pool
 from chalicelib.appdb import AppDatabase
-from spillway.migrate import migrate
+from tests.functional import test_pg_store
 from tests.unit.test_normalize import CORPUS
 
+# The migrated database and the store on it: the same fixtures as test_pg_store.py.
+app_url, pool, store = test_pg_store.app_url, test_pg_store.pool, test_pg_store.store
+
 T0 = 1_780_000_000.0  # arbitrary fixed epoch seconds (the edge's received_at); no clock read
-
-
-@pytest.fixture
-def app_url(pg_url):
-    migrate(pg_url)
-    return pg_url
-
-
-@pytest.fixture
-def store(app_url):
-    pool = make_pool(app_url, max_size=2)
-    yield AppDatabase(pool)
-    pool.close()
 
 
 def _pr_deliveries(pr_id: int) -> list[tuple[str, dict, float]]:
@@ -90,26 +78,35 @@ def test_every_order_of_a_pull_requests_deliveries_ends_closed(store, app_url):
         assert row[4] == f"{pr_id}-closed"
 
 
-def test_every_order_of_a_star_and_unstar_ends_unstarred(store, app_url):
-    for n, order in enumerate(itertools.permutations(range(2))):
-        repo_id = 8_000_000 + n
-        deliveries = _star_deliveries(repo_id)
-        _store_all(store, "star", [deliveries[i] for i in order])
-        with psycopg.connect(app_url) as conn:
+def _starred_in_every_order(store: AppDatabase, url: str, deliveries, repo_id: int
+                            ) -> set[bool]:
+    """Store ``deliveries`` (of repository ``repo_id``) in every order, each order on its own
+    repository id; returns the final ``starred`` values seen."""
+    seen = set()
+    for n, order in enumerate(itertools.permutations(range(len(deliveries)))):
+        rid = repo_id + n
+        ordered = []
+        for i in order:
+            delivery_id, payload, received_at = deliveries[i]
+            payload = copy.deepcopy(payload)
+            payload["repository"]["id"] = rid
+            ordered.append((f"{rid}-{delivery_id}", payload, received_at))
+        _store_all(store, "star", ordered)
+        with psycopg.connect(url) as conn:
             starred, = conn.execute("SELECT starred FROM stars WHERE repository_id = %s",
-                                    (repo_id,)).fetchone()
-        assert starred is False, order  # the un-star happened after the star
+                                    (rid,)).fetchone()
+        seen.add(starred)
+    return seen
+
+
+def test_every_order_of_a_star_and_unstar_ends_unstarred(store, app_url):
+    # the un-star happened after the star (but the edge received it first)
+    assert _starred_in_every_order(store, app_url, _star_deliveries(0), 8_000_000) == {False}
 
 
 def test_a_star_after_an_unstar_ends_starred_in_every_order(store, app_url):
-    for n, order in enumerate(itertools.permutations(range(2))):
-        repo_id = 7_000_000 + n
-        (unstar_id, unstar, _), (star_id, star, _) = _star_deliveries(repo_id)
-        star_at = 1_767_225_610.0
-        # This time the un-star came 20 s before the star was created (re-starred).
-        deliveries = [(unstar_id, unstar, star_at - 20), (star_id, star, star_at + 1)]
-        _store_all(store, "star", [deliveries[i] for i in order])
-        with psycopg.connect(app_url) as conn:
-            starred, = conn.execute("SELECT starred FROM stars WHERE repository_id = %s",
-                                    (repo_id,)).fetchone()
-        assert starred is True, order
+    (unstar_id, unstar, _), (star_id, star, _) = _star_deliveries(0)
+    star_at = 1_767_225_610.0
+    # This time the un-star came 20 s before the star was created (re-starred).
+    deliveries = [(unstar_id, unstar, star_at - 20), (star_id, star, star_at + 1)]
+    assert _starred_in_every_order(store, app_url, deliveries, 7_000_000) == {True}

@@ -3,7 +3,6 @@ the same rows as storing one delivery at a time, per-delivery outcomes (issue 11
 
 from __future__ import annotations
 
-import json
 import socket
 
 import psycopg
