@@ -80,6 +80,9 @@ class Settings:
     postgres-backend queue database). ``retry_base_s``/``retry_max_s`` shape the
     worker's exponential backoff (seconds; original strategy: 1 min to 1 h). ``breaker_open_s``
     is how long the database circuit breaker stays open before a half-open probe (seconds).
+    ``breaker_skew_margin_s`` is the clock skew allowed between instances (seconds): an
+    instance other than the one that tripped the breaker half-opens only that long after
+    ``open_until`` (``BreakerConfig.skew_margin_s``).
     """
 
     backend: str = "aws"
@@ -100,6 +103,7 @@ class Settings:
     retry_max_s: int = 3600
     breaker_enabled: bool = True
     breaker_open_s: int = 60
+    breaker_skew_margin_s: int = 10
 
     @property
     def state_table(self) -> str:
@@ -148,6 +152,7 @@ class Settings:
             retry_max_s=_int(env, "RETRY_MAX_S", 3600, 1, 43200),
             breaker_enabled=_bool(env, "BREAKER_ENABLED", True),
             breaker_open_s=_int(env, "BREAKER_OPEN_S", 60, 1, 86400),
+            breaker_skew_margin_s=_int(env, "BREAKER_SKEW_MARGIN_S", 10, 0, 3600),
         )
         if settings.retry_max_s < settings.retry_base_s:
             raise ConfigError(f"RETRY_MAX_S ({settings.retry_max_s}) must be at least "
