@@ -115,6 +115,9 @@ class Settings:
     a lease's life in seconds (the plan's ``WorkerPlan.lease_s``: function timeout + grace),
     ``slot_count`` the slots a batch holds (the plan's pool size) and ``slot_algorithm`` the
     adaptive limit (``aimd`` or ``gradient2``).
+    ``breaker_skew_margin_s`` is the clock skew allowed between instances (seconds): an
+    instance other than the one that tripped the breaker half-opens only that long after
+    ``open_until`` (``BreakerConfig.skew_margin_s``).
     """
 
     backend: str = "aws"
@@ -144,6 +147,7 @@ class Settings:
     slot_lease_s: int = 35
     slot_count: int = 1
     slot_algorithm: str = "aimd"
+    breaker_skew_margin_s: int = 10
 
     @property
     def state_table(self) -> str:
@@ -201,6 +205,7 @@ class Settings:
             slot_lease_s=_int(env, "SLOT_LEASE_S", 35, 1, 900 + 60),
             slot_count=_int(env, "SLOT_COUNT", 1, 1, 100),
             slot_algorithm=_choice(env, "SLOT_ALGORITHM", "aimd", ("aimd", "gradient2")),
+            breaker_skew_margin_s=_int(env, "BREAKER_SKEW_MARGIN_S", 10, 0, 3600),
         )
         if settings.slot_max_limit < settings.slot_min_limit:
             raise ConfigError(f"SLOT_MAX_LIMIT ({settings.slot_max_limit}) must be at least "

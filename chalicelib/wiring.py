@@ -257,7 +257,8 @@ def get_breaker():
     # fail_open: if the state store is unreachable, the database path still runs (the
     # breaker protects PostgreSQL; it must not become a second single point of failure).
     return SharedCircuitBreaker(BREAKER_NAME, get_state(),
-                                BreakerConfig(wait_in_open_s=settings.breaker_open_s),
+                                BreakerConfig(wait_in_open_s=settings.breaker_open_s,
+                                              skew_margin_s=settings.breaker_skew_margin_s),
                                 store_failure_policy="fail_open", metrics=get_metrics())
 
 

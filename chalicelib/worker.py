@@ -39,6 +39,7 @@ from chalicelib.errors import (
 )
 from chalicelib.metrics import count_metric, latency_metric
 from chalicelib.ports import DLQ, BlobPort, QueuePort
+from chalicelib.worker_batch import Ahead, store_ahead, store_fields
 
 log = logging.getLogger("spillway.worker")
 
@@ -112,6 +113,10 @@ class Worker:
 
     def _process(self, process_partial_response, processor, event, context, queue,
                  batch: BatchState) -> dict:
+        # A batch held back already (its slot lease was refused) never touches the database.
+        ahead = {} if batch.hold_back_s is not None else store_ahead(
+            event.get("Records") or [], store=self._store, breaker=self._breaker,
+            load_payload=self._load_payload, clock=self._clock)
         return process_partial_response(
             event=event, processor=processor, context=context,
             record_handler=lambda record: self.handle_record(
@@ -119,12 +124,12 @@ class Worker:
                 receive_count=int(record.attributes.approximate_receive_count or 1),
                 attributes={k: v.string_value for k, v in record.message_attributes.items()
                             if v.string_value is not None},
-                queue=queue, batch=batch),
+                queue=queue, batch=batch, stored=ahead.get(record.message_id)),
         )
 
     def handle_record(self, *, body: str, receipt_handle: str, receive_count: int,
                       attributes: dict[str, str], queue: str,
-                      batch: BatchState | None = None) -> None:
+                      batch: BatchState | None = None, stored: Ahead | None = None) -> None:
         """Process one message; raises to report it failed (it will be retried).
 
         ``batch`` carries what earlier records of the same batch learnt: once the database
@@ -132,6 +137,9 @@ class Worker:
         without touching the database (one pool timeout per batch at most, not one per record).
         Records ``ProcessingLatency`` (ms, this record) and logs with the delivery id as
         correlation id.
+        ``stored``: this record's outcome when the batch was stored ahead in one transaction
+        (:func:`chalicelib.worker_batch.store_ahead`); accounted for here exactly as if the
+        record had been stored now.
         """
         batch = batch if batch is not None else BatchState()
         started = self._clock()
@@ -143,21 +151,21 @@ class Worker:
         try:
             with logs.delivery(envelope.delivery_id):
                 self._handle_envelope(envelope, body, receipt_handle, receive_count, attributes,
-                                      queue, batch)
+                                      queue, batch, stored)
         finally:
             latency_metric(self._metrics, "ProcessingLatency", self._clock() - started)
 
     def _handle_envelope(self, envelope: Envelope, body: str, receipt_handle: str,
                          receive_count: int, attributes: dict[str, str], queue: str,
-                         batch: BatchState) -> None:
+                         batch: BatchState, stored: Ahead | None = None) -> None:
         """:meth:`handle_record` once the envelope is parsed (``ProcessingLatency`` and the
         correlation id are the caller's)."""
-        if batch.hold_back_s is not None:
+        if batch.hold_back_s is not None and stored is None:
             self._hold_back(queue, body, attributes, batch.hold_back_s)
             return
         try:
-            payload = self._load_payload(envelope)
-            self._store_with_breaker(envelope, payload, receive_count, batch)
+            payload = stored.payload if stored is not None else self._load_payload(envelope)
+            self._store_with_breaker(envelope, payload, receive_count, batch, stored)
         except CircuitOpen as exc:
             batch.hold_back_s = exc.retry_after_s
             self._hold_back(queue, body, attributes, exc.retry_after_s)
@@ -198,26 +206,32 @@ class Worker:
             raise MalformedPayload(f"payload of {envelope.delivery_id} is not UTF-8 JSON") from exc
 
     def _store_with_breaker(self, envelope: Envelope, payload: dict, receive_count: int,
-                            batch: BatchState) -> None:
-        """Store one delivery under the circuit breaker. Raises CircuitOpen (not attempted)
-        or the store's errors (after reporting them to the breaker, and to ``batch``)."""
-        permit = self._breaker.try_acquire() if self._breaker is not None else None
-        started = self._clock()
+                            batch: BatchState, ahead: Ahead | None = None) -> None:
+        """Store one delivery under the circuit breaker (or take its outcome from ``ahead``).
+        Raises CircuitOpen (not attempted) or the store's errors (after reporting them to the
+        breaker, and to ``batch``)."""
+        if ahead is not None:
+            permit, started, duration = ahead.permit, 0.0, ahead.duration_s
+        else:
+            permit = self._breaker.try_acquire() if self._breaker is not None else None
+            started, duration = self._clock(), None
         try:
-            stored = self._store.store(
-                hook_id=envelope.hook_id, delivery_id=envelope.delivery_id,
-                event=envelope.event, action=envelope.action, priority=envelope.priority,
-                received_at=envelope.received_at, receive_count=receive_count,
-                payload=payload, payload_bytes=envelope.body_bytes)
+            if ahead is not None:
+                if isinstance(ahead.outcome, Exception):
+                    raise ahead.outcome
+                stored = ahead.outcome
+            else:
+                stored = self._store.store(**store_fields(envelope, payload, receive_count))
         except Exception as exc:
             if permit is not None:
-                permit.failure(exc, self._clock() - started)
+                permit.failure(exc, duration if duration is not None
+                               else self._clock() - started)
             if isinstance(exc, DependencyError) and exc.retryable:
                 batch.database_failures += 1
                 batch.database_unreachable |= isinstance(exc, DependencyUnavailable)
             raise
         if permit is not None:
-            permit.success(self._clock() - started)
+            permit.success(duration if duration is not None else self._clock() - started)
         self._count("DeliveriesStored" if stored else "DuplicatesSkipped")
 
     def _dead_letter(self, body: str, attributes: dict[str, str], *, reason: str) -> None:

@@ -133,11 +133,23 @@ def _header(lowered: Mapping[str, str], name: str, *, required: bool = False) ->
         if required:
             raise MissingHeader(f"{name} header is missing")
         return None
-    if len(value) > MAX_HEADER_CHARS:
-        raise InvalidHeader(f"{name} is invalid: longer than {MAX_HEADER_CHARS} characters")
-    if not (value.isascii() and value.isprintable()):
-        raise InvalidHeader(f"{name} is invalid: only printable ASCII characters are allowed")
+    problem = id_problem(value)
+    if problem is not None:
+        raise InvalidHeader(f"{name} is invalid: {problem}")
     return value
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable id (``X-GitHub-Delivery``, ``X-GitHub-Hook-ID``, an
+    envelope's ``delivery_id``), or None when it is: the one rule for every place an id enters.
+    An id is non-blank, at most :data:`MAX_HEADER_CHARS` characters, printable ASCII."""
+    if not value.strip():
+        return "blank"
+    if len(value) > MAX_HEADER_CHARS:
+        return f"longer than {MAX_HEADER_CHARS} characters"
+    if not (value.isascii() and value.isprintable()):
+        return "only printable ASCII characters are allowed"
+    return None
 
 
 def _document_text(content_type: str | None, body: bytes) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core.classify import TARGETS, Classification
-from chalicelib.core.delivery import Delivery, idempotency_key, loads_strict
+from chalicelib.core.delivery import Delivery, id_problem, idempotency_key, loads_strict
 from chalicelib.core.queues import PRIORITIES
 from chalicelib.errors import MalformedPayload
 
@@ -135,7 +135,9 @@ def parse_envelope(body: str) -> Envelope:
 
     Unknown extra fields are ignored (forward compatibility). Raises
     :class:`~chalicelib.errors.MalformedPayload` when ``body`` is not JSON, not an object, has
-    another version, or misses or mistypes a field.
+    another version, or misses or mistypes a field, or when ``delivery_id`` (or a non-empty
+    ``hook_id``) breaks the edge's rule for ids (:func:`chalicelib.core.delivery.id_problem`:
+    non-blank, printable ASCII, bounded length; ``hook_id`` without ``:``).
     """
     try:
         record = loads_strict(body)
@@ -153,12 +155,23 @@ def parse_envelope(body: str) -> Envelope:
             fields["received_at"] = float(_typed(record, "received_at", (int, float)))
         except OverflowError:
             raise ValueError("field 'received_at' is out of range") from None
+        _check_ids(fields)
         fields["body_bytes"] = _typed(record, "body_bytes", int)
         if fields["body_bytes"] < 0:
             raise ValueError("body_bytes must be >= 0")
         return Envelope(**fields)
     except ValueError as exc:
         raise MalformedPayload(f"envelope is invalid: {exc}") from None
+
+
+def _check_ids(fields: Mapping[str, Any]) -> None:
+    problem = id_problem(fields["delivery_id"])
+    if problem is not None:
+        raise ValueError(f"field 'delivery_id' is {problem}" if problem == "blank"
+                         else f"field 'delivery_id' is invalid: {problem}")
+    hook_id = fields["hook_id"]
+    if hook_id and (":" in hook_id or id_problem(hook_id) is not None):
+        raise ValueError(f"field 'hook_id' is invalid: {hook_id[:40]!r}")
 
 
 def _typed(record: Mapping[str, Any], name: str, types: type | tuple[type, ...]) -> Any:

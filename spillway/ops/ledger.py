@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.adapters.postgres.pool import make_pool, pooled
+from chalicelib.errors import SpillwayError
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -62,6 +63,19 @@ def ledger_counts(pool: ConnectionPool, delivery_ids: Sequence[str] | None = Non
     with pooled(pool) as conn:
         rows = conn.execute(query + " GROUP BY delivery_id", params).fetchall()
     return LedgerCounts(dict(rows))
+
+
+def counts_or_reason(pool_factory, delivery_ids: Sequence[str] | None = None
+                     ) -> tuple[LedgerCounts | None, str | None]:
+    """:func:`ledger_counts` through the pool ``pool_factory()`` returns (e.g. the running
+    stack's ``chalicelib.wiring.app_pool``, so no second pool competes for connection slots),
+    as ``(counts, None)``; ``(None, reason)`` when it could not count: no free connection slot
+    (``Throttled``), the database down (``DependencyUnavailable``), no database configured
+    (``ConfigError``). Never raises a :class:`~chalicelib.errors.SpillwayError`."""
+    try:
+        return ledger_counts(pool_factory(), delivery_ids), None
+    except SpillwayError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def ledger_counts_at(database_url: str, delivery_ids: Sequence[str] | None = None

@@ -17,11 +17,14 @@ Defaults (:class:`BreakerConfig`) are the original strategy's numbers (DESIGN.md
 error threshold 50 % over a 60 s window, volume threshold 10 calls, open for 60 s, 3 successes
 to close. Slow-call defaults are resilience4j's (60 s); slow-call tripping is off at 100 %.
 
-Clock skew: the OPEN -> HALF_OPEN change needs ``now >= open_until + skew_margin_s`` by the
-deciding instance's clock and keeps ``open_until`` unchanged; ``open_until`` is absolute and only
-written when the breaker trips. Residual risk: an instance whose clock runs fast by ``d`` seconds
-may half-open up to ``d - skew_margin_s`` seconds early (one probe, not a flood: the lease still
-admits one prober).
+Clock skew: ``open_until`` is absolute and by the clock of the instance that tripped the
+breaker (``opened_by``). That instance may half-open at ``open_until``; any other needs ``now >=
+open_until + skew_margin_s`` by its own clock, so a clock up to ``skew_margin_s`` fast never
+half-opens before ``open_until`` in real time. A re-open after a failed probe starts no later
+than the stored ``open_until + skew_margin_s + probe_lease_s``, so a fast prober cannot push the
+new ``open_until`` past the open duration plus the allowed skew. Residual risk: a clock fast by
+more than ``skew_margin_s`` (the deployed default is ``BREAKER_SKEW_MARGIN_S`` = 10 s; the core
+default 0) half-opens early by the excess (one probe, not a flood: the lease admits one prober).
 
 Files: ``config`` (:class:`BreakerConfig`), ``outcomes`` (:func:`classify_outcome`),
 ``window`` (:class:`Tally`, buckets, :func:`window_rates`), ``events``, ``state``

@@ -57,6 +57,9 @@ class BreakerState:
     trip_times: tuple[float, ...] = ()
     changed_at: float = 0.0
     consecutive_failures: int = 0
+    #: The instance whose clock wrote ``open_until`` (None: a bound, nobody's clock); only it
+    #: may half-open without waiting ``BreakerConfig.skew_margin_s`` past ``open_until``.
+    opened_by: str | None = None
 
     def window(self) -> Tally:
         return Tally.of_buckets(self.buckets)
@@ -86,4 +89,5 @@ class BreakerState:
             trip_times=tuple(data.get("trip_times", ())),
             changed_at=float(data.get("changed_at", 0.0)),
             consecutive_failures=int(data.get("consecutive_failures", 0)),
+            opened_by=data.get("opened_by"),
         )

@@ -71,7 +71,7 @@ def transition(state: BreakerState, to: CircuitState, now: float, *, kind: str =
     if allowed is None or (allowed == MANUAL and kind != MANUAL):
         raise IllegalTransition(f"{state.state.value} -> {to.value} ({kind}) is not allowed")
     base = {"lease_holder": None, "lease_until": None, "half_open_successes": 0,
-            "forced": None, "open_until": None, "changed_at": now, "consecutive_failures": 0}
+            "opened_by": None, "forced": None, "open_until": None, "changed_at": now, "consecutive_failures": 0}
     new = replace(state, state=to, **{**base, **changes})
     return new, StateTransition(state.state, to, now, kind)
 
@@ -98,7 +98,11 @@ def decide(state: BreakerState, now: float, instance_id: str,
         wait = config.wait_in_open_s if until is None else until - now
         return _refuse(current, now, wait, changed, events)
     if st is S.OPEN:
-        ready_at = (current.open_until or 0.0) + config.skew_margin_s
+        # open_until is by the clock of the instance that tripped it: that instance may go at
+        # open_until, every other one only skew_margin_s later (a clock up to that much fast
+        # never half-opens before open_until in real time).
+        margin = 0.0 if instance_id == current.opened_by else config.skew_margin_s
+        ready_at = (current.open_until or 0.0) + margin
         if now < ready_at:
             return _refuse(current, now, ready_at - now, changed, events)
         new, event = transition(current, S.HALF_OPEN, now, open_until=current.open_until,
@@ -145,7 +149,8 @@ def record(state: BreakerState, now: float, outcomes: Tally | Iterable[Outcome],
         if not probe or instance_id != state.lease_holder:
             return state, events
         if tally.failures:
-            new, (trip, move) = _trip(state, now, config, Tripped(now, 100.0, 0.0, tally.calls))
+            new, (trip, move) = _trip(state, now, config, Tripped(now, 100.0, 0.0, tally.calls),
+                                      instance_id)
             return new, [*events, trip, move]
         successes = state.half_open_successes + tally.calls
         if successes >= config.permitted_calls_in_half_open:
@@ -172,14 +177,30 @@ def record(state: BreakerState, now: float, outcomes: Tally | Iterable[Outcome],
                          and consecutive >= config.consecutive_failure_threshold)
     if failure_rate >= config.failure_rate_threshold or slow_trips or consecutive_trips:
         new, (trip, move) = _trip(state, now, config,
-                                  Tripped(now, failure_rate, slow_rate, window.calls))
+                                  Tripped(now, failure_rate, slow_rate, window.calls),
+                                  instance_id)
         return new, [*events, trip, move]
     return state, events
 
 
-def _trip(state: BreakerState, now: float, config: BreakerConfig,
-          tripped: Tripped) -> tuple[BreakerState, tuple[Tripped, StateTransition]]:
+def _trip(state: BreakerState, now: float, config: BreakerConfig, tripped: Tripped,
+          instance_id: str | None) -> tuple[BreakerState, tuple[Tripped, StateTransition]]:
+    """Open for ``wait_in_open_s`` from ``now``, recording who wrote ``open_until``.
+
+    A re-open from HALF_OPEN is computed from the stored ``open_until`` as well: the new period
+    starts no later than ``open_until + skew_margin_s + probe_lease_s`` (a clock within the
+    allowed skew half-opened by then, by the rule of :func:`decide`, and its probe lease ran
+    out), so a clock running fast cannot push the new ``open_until`` further. When that bound
+    applies the new ``open_until`` is nobody's clock reading (``opened_by`` None): every
+    instance then waits the skew margin past it. After an idle open period the bound may lie
+    in the past: the next call probes again (one probe per lease)."""
     history = (*state.trip_times, now)[-config.trip_history:] if config.trip_history else ()
-    new, move = transition(state, S.OPEN, now, buckets=(), open_until=now + config.wait_in_open_s,
-                           trips=state.trips + 1, trip_times=history)
+    opened_at, opened_by = now, instance_id
+    if state.state is S.HALF_OPEN and state.open_until is not None:
+        latest = state.open_until + config.skew_margin_s + config.probe_lease_s
+        if now > latest:
+            opened_at, opened_by = latest, None
+    new, move = transition(state, S.OPEN, now, buckets=(),
+                           open_until=opened_at + config.wait_in_open_s,
+                           trips=state.trips + 1, trip_times=history, opened_by=opened_by)
     return new, (tripped, move)

@@ -99,12 +99,14 @@ def _ev_star(out, payload, repo_id, action):
     user_id = as_id(dig(payload, "sender").get("id"))
     if repo_id is None or user_id is None or action not in ("created", "deleted"):
         return
+    starred_at = as_ts(payload.get("starred_at"))
     out.add("stars", {
         "repository_id": repo_id,
         "user_id": user_id,
         "starred": action == "created",
-        "starred_at": as_ts(payload.get("starred_at")),
-        "updated_at": None,
+        "starred_at": starred_at,
+        # The star's event time (precedence.py); an un-star has none (starred_at is null).
+        "updated_at": starred_at,
     })
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from chalicelib.core.normalize.precedence import VERSIONED, precedence
+
 
 @dataclass(frozen=True)
 class NormalizedRows:
@@ -66,6 +68,10 @@ class Collector:
                     existing[col] = value
 
     def result(self) -> NormalizedRows:
+        """The rows, sorted by key; versioned rows get their tie rank (``precedence``)."""
+        for table in VERSIONED:
+            for row in self.rows[table].values():
+                row["precedence"] = precedence(table, row)
         return NormalizedRows(**{
             table: tuple(rows[k] for k in sorted(rows, key=_sort_key))
             for table, rows in self.rows.items()
