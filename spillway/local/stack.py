@@ -66,6 +66,7 @@ class LocalStack:
         self.edge = None
         self.mappings: list = []
         self.env: dict[str, str] = {}
+        self.github = self.github_hook = None  # the GitHub stand-in and its hook (github_hook)
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -101,6 +102,9 @@ class LocalStack:
         if opts.backend == "aws":
             provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
         self._start_runtime()
+        from spillway.local import github_hook
+
+        self.github, self.github_hook = github_hook.start(self)
         return self
 
     def _database(self, env_key: str, dirname: str,
@@ -124,6 +128,10 @@ class LocalStack:
     def stop(self) -> None:
         with contextlib.suppress(OSError):
             self.env_file.unlink()
+        from spillway.local import github_hook
+
+        github_hook.stop(self.github)
+        self.github = self.github_hook = None
         for mapping in self.mappings:
             mapping.stop()
         self.mappings = []
@@ -151,6 +159,15 @@ class LocalStack:
         from chalicelib import wiring
 
         wiring.reset()
+
+    def add_env(self, extra: dict[str, str]) -> None:
+        """Add ``extra`` to a started stack's environment (``env``, ``os.environ`` and the
+        env file), restored on :meth:`stop` like the rest."""
+        for key, value in extra.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        self.env.update(extra)
+        self.env_file.write_text(json.dumps(self.env, indent=1, sort_keys=True))
 
     def _restore_env(self) -> None:
         for key, value in self._saved_env.items():
