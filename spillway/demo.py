@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from chalicelib.core.concurrency.plan import build_plan
 from chalicelib.errors import ConfigError
@@ -35,6 +36,11 @@ class DemoOptions:
     chaos_db_outage_s: float = 0.0
     #: Seconds into the replay when the outage starts; 0 = before the first delivery is sent.
     chaos_after_s: float = 1.0
+    #: Seconds the edge is unreachable from GitHub (spillway.demo_reconcile); 0 = none.
+    chaos_edge_outage_s: float = 0.0
+    #: Run the reconciler after the replay, for at most ``reconcile_timeout_s`` seconds.
+    reconcile: bool = False
+    reconcile_timeout_s: float = 120.0
     drain_timeout_s: float = 900.0
     json_output: bool = False
     #: How to run the local stack (e.g. its ``workdir``); ``backend`` above always wins.
@@ -86,6 +92,7 @@ def run_demo(opts: DemoOptions) -> dict:
 
 def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) -> dict:
     from chalicelib import wiring
+    from spillway import demo_reconcile
     from spillway.ops.ledger import account, counts_or_reason
 
     counter = {"n": 0, "ok": 0}
@@ -104,15 +111,22 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) 
     sampler = ConnectionSampler(stack.env["DATABASE_URL"]) if plan else None
     if sampler:
         sampler.start()
+    github = (demo_reconcile.GitHubDemo(stack, edge_outage_s=opts.chaos_edge_outage_s,
+                                        reconcile=opts.reconcile,
+                                        reconcile_timeout_s=opts.reconcile_timeout_s)
+              if demo_reconcile.wanted(opts) else None)
     started = time.perf_counter()
     if chaos:
         chaos.start()
-    results = replay(payloads, stack.url, stack.secret, concurrency=opts.concurrency,
-                     repeat=opts.burst, on_result=on_result)
+    send = github.send if github else partial(replay, url=stack.url, secret=stack.secret)
+    results = send(payloads, concurrency=opts.concurrency, repeat=opts.burst,
+                   on_result=on_result)
     replay_s = time.perf_counter() - started
     if chaos:
         chaos.join()
     queue = wiring.get_queue()
+    if github:
+        github.after_replay(queue, opts.drain_timeout_s)
     drained_at = wait_drained(queue, opts.drain_timeout_s)
     elapsed = time.perf_counter() - started
     if sampler:
@@ -146,6 +160,8 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) 
                                     sampler, stack.env["DATABASE_URL"], sorted(accepted_ids)))
     if uncounted is not None:
         summary["uncounted"] = {"deliveries": len(accepted_ids), "reason": uncounted}
+    if github:
+        summary.update(github.summary(dead))
     rejected = [r for r in results if not 200 <= r.status < 300]
     if rejected:
         summary["rejected_examples"] = [
@@ -211,6 +227,12 @@ class _Chaos(threading.Thread):
         return int(status.get("trips", 0)) if status else 0
 
 
+def _ok(summary: dict) -> bool:
+    """Nothing missing, lost (when GitHub's view was counted) or stored twice; drained."""
+    return (summary["missing"] == 0 and summary.get("lost", 0) == 0
+            and summary["duplicated"] == 0 and summary["drained"])
+
+
 def format_summary(summary: dict) -> str:
     keys = ["sent", "accepted", "rejected", "stored", "dead_lettered", "missing", "duplicated"]
     lines = ["", "Spillway demo summary", "---------------------"]
@@ -226,10 +248,13 @@ def format_summary(summary: dict) -> str:
     if "uncounted" in summary:
         lines.append(f"  not counted    {summary['uncounted']['deliveries']} accepted deliveries:"
                      f" the ledger could not be read ({summary['uncounted']['reason']})")
-    ok = summary["missing"] == 0 and summary["duplicated"] == 0 and summary["drained"]
+    if "lost" in summary:
+        lines.append(f"  at GitHub      failed {summary['failed_at_github']}, redelivered "
+                     f"{summary['redelivered']}, lost {summary['lost']}")
+    ok = _ok(summary)
     lines.append("  result         " + ("OK: nothing lost, nothing stored twice" if ok
-                                       else "FAILED: deliveries missing, duplicated or not "
-                                       "counted"))
+                                       else "FAILED: deliveries missing, lost, duplicated or "
+                                       "not counted"))
     return "\n".join(lines)
 
 
@@ -238,5 +263,5 @@ def main_demo(opts: DemoOptions) -> int:
     print(format_summary(summary))
     if opts.json_output:
         print(json.dumps(summary, sort_keys=True))
-    ok = summary["missing"] == 0 and summary["duplicated"] == 0 and summary["drained"]
+    ok = _ok(summary)
     return 0 if ok else 1

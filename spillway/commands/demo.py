@@ -1,7 +1,9 @@
 """``spillway demo [PATH...] [--json] [--backend aws|postgres] [--burst K] [--concurrency N]
-[--chaos db-outage=SECONDS] [--workdir DIR] [--tier NAME]
-[--dashboard-port N | --no-dashboard]``: the main job end to end (``spillway.demo``);
-exit status 0 only when nothing is missing or stored twice and the queues drained."""
+[--chaos db-outage=SECONDS] [--chaos edge-outage=SECONDS] [--reconcile] [--workdir DIR]
+[--tier NAME] [--dashboard-port N | --no-dashboard]``: the main job end to end
+(``spillway.demo``; the edge outage and the reconciler in ``spillway.demo_reconcile``, the tier
+in ``spillway.demo_tier``); exit status 0 only when nothing is missing, lost or stored twice and
+the queues drained."""
 
 from __future__ import annotations
 
@@ -11,16 +13,22 @@ from typing import Any
 
 from spillway.commands.options import add_backend, add_dashboard, add_workdir, dashboard_port
 
+CHAOS_KINDS = ("db-outage", "edge-outage")
 
-def parse_chaos(value: str) -> float:
-    """``"db-outage=20"`` -> 20.0 (seconds); argparse.ArgumentTypeError for anything else."""
+
+def parse_chaos(value: str) -> tuple[str, float]:
+    """``"db-outage=20"`` -> ``("db-outage", 20.0)`` (seconds; kinds :data:`CHAOS_KINDS`);
+    argparse.ArgumentTypeError for anything else."""
     name, _, seconds = value.partition("=")
-    if name != "db-outage" or not seconds:
-        raise argparse.ArgumentTypeError("expected db-outage=SECONDS")
+    if name not in CHAOS_KINDS or not seconds:
+        raise argparse.ArgumentTypeError("expected db-outage=SECONDS or edge-outage=SECONDS")
     try:
-        return float(seconds)
+        number = float(seconds)
     except ValueError:
-        raise argparse.ArgumentTypeError("db-outage takes a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{name} takes a number of seconds") from None
+    if not 0 < number <= 3600:
+        raise argparse.ArgumentTypeError(f"{name} takes 0 < SECONDS <= 3600")
+    return name, number
 
 
 def register(subparsers: Any) -> None:
@@ -34,8 +42,16 @@ def register(subparsers: Any) -> None:
                    help="replay the payloads K times over, fresh delivery ids")
     p.add_argument("--concurrency", type=int, default=None,
                    help="sender threads (default 8; with --tier, the tier's burst)")
-    p.add_argument("--chaos", type=parse_chaos, default=0.0, metavar="db-outage=SECONDS",
-                   help="stop the application PostgreSQL for SECONDS during the replay")
+    p.add_argument("--chaos", type=parse_chaos, action="append", default=[],
+                   metavar="KIND=SECONDS",
+                   help="db-outage=S: stop the application PostgreSQL for S seconds during the "
+                        "replay; edge-outage=S: the edge is unreachable from GitHub for S "
+                        "seconds (deliveries go through the GitHub stand-in); repeatable")
+    p.add_argument("--reconcile", action="store_true",
+                   help="after the replay, run the reconciler against the GitHub stand-in "
+                        "until nothing is missing or --reconcile-timeout passes")
+    p.add_argument("--reconcile-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="time limit of --reconcile (default 120)")
     p.add_argument("--tier", metavar="NAME", choices=["free", "pro", "enterprise"],
                    help="run with that tier plan's concurrency, pools and database slots")
     add_dashboard(p)
@@ -49,8 +65,13 @@ def run(args: argparse.Namespace) -> int:
     concurrency = args.concurrency
     if concurrency is None:  # a tier is sized for its burst of concurrent requests
         concurrency = build_plan(args.tier).burst if args.tier else 8
+    chaos = dict(args.chaos)
     opts = DemoOptions(backend=args.backend, burst=max(1, args.burst), json_output=args.json,
-                       concurrency=max(1, concurrency), chaos_db_outage_s=args.chaos,
+                       concurrency=max(1, concurrency),
+                       chaos_db_outage_s=chaos.get("db-outage", 0.0),
+                       chaos_edge_outage_s=chaos.get("edge-outage", 0.0),
+                       reconcile=args.reconcile,
+                       reconcile_timeout_s=max(1.0, args.reconcile_timeout),
                        tier=args.tier, dashboard_port=dashboard_port(args))
     if args.paths:
         opts.paths = args.paths

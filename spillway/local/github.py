@@ -144,8 +144,7 @@ class GitHubStandIn:
                 "delivered_at": datetime.fromtimestamp(started, UTC).strftime(
                     "%Y-%m-%dT%H:%M:%SZ"),
                 "redelivery": redelivery, "duration": round(duration, 3),
-                "status": "OK" if ok else (f"Invalid HTTP Response: {result.status}"
-                                           if result.status else "timed out"),
+                "status": "OK" if ok else _failure(result.status, duration),
                 "status_code": result.status if duration < TIMEOUT_S else 0,
                 "event": payload.event, "action": action, "installation_id": None,
                 "repository_id": None, "throttled_at": None, "url": hook.url,
@@ -303,6 +302,13 @@ class GitHubStandIn:
                 {"per_page": per_page, "cursor": f"v1_{rest[0]['id']}"})
             headers["Link"] = f'<{link}>; rel="next"'
         return 200, headers, [{k: v for k, v in a.items() if k != "url"} for a in page]
+
+
+def _failure(status: int, duration_s: float) -> str:
+    """GitHub's ``status`` text of a failed attempt (as its delivery log shows them)."""
+    if duration_s >= TIMEOUT_S:
+        return "timed out"
+    return f"Invalid HTTP Response: {status}" if status else "failed to connect to host"
 
 
 def _action(body: bytes) -> str | None:

@@ -83,6 +83,7 @@ class LocalStack:
         self.edge = None
         self.mappings: list = []
         self.env: dict[str, str] = {}
+        self.github = self.github_hook = None  # the GitHub stand-in and its hook (github_hook)
         self._saved_env: dict[str, str | None] = {}
         self._pg_dirs: list[str] = []
         self._owns_workdir = False
@@ -128,11 +129,11 @@ class LocalStack:
             provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
         self._start_runtime()
         from chalicelib.collector.wiring import start_local  # edge_function_metrics, every 10 s
+        from spillway.local import github_hook
 
         self._collector_stop = start_local(10.0)
-        self.env_file.write_text(json.dumps(
-            {**env, STACK_PID_KEY: str(os.getpid()), URL_KEY: self.url}, indent=1,
-            sort_keys=True))
+        self.github, self.github_hook = github_hook.start(self)  # writes the env file too
+        self._write_env_file()
         return self
 
     def _database(self, env_key: str, dirname: str,
@@ -169,6 +170,12 @@ class LocalStack:
         """Stop everything :meth:`start` started (safe on a partly started stack). Returns
         what was stopped, one description each, for the shutdown message."""
         stopped: list[str] = []
+        from spillway.local import github_hook
+
+        if self.github is not None:
+            github_hook.stop(self.github)
+            stopped.append("the GitHub stand-in")
+        self.github = self.github_hook = None
         if getattr(self, "_collector_stop", None) is not None:
             self._collector_stop.set()
             stopped.append("the metrics collector")
@@ -214,6 +221,22 @@ class LocalStack:
         from chalicelib import wiring
 
         wiring.reset()
+
+    def add_env(self, extra: dict[str, str]) -> None:
+        """Add ``extra`` to a started stack's environment (``env``, ``os.environ`` and the
+        env file), restored on :meth:`stop` like the rest."""
+        for key, value in extra.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        self.env.update(extra)
+        self._write_env_file()
+
+    def _write_env_file(self) -> None:
+        """The environment ``spillway --local`` commands load, with this process's pid (so
+        they can tell a live stack from a stale file) and the webhook URL."""
+        self.env_file.write_text(json.dumps(
+            {**self.env, STACK_PID_KEY: str(os.getpid()), URL_KEY: self.url}, indent=1,
+            sort_keys=True))
 
     def _restore_env(self) -> None:
         for key, value in self._saved_env.items():
