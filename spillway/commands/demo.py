@@ -1,6 +1,7 @@
 """``spillway demo [PATH...] [--json] [--backend aws|postgres] [--burst K] [--concurrency N]
-[--chaos db-outage=SECONDS] [--workdir DIR]``: the main job end to end (``spillway.demo``);
-exit status 0 only when nothing is missing or stored twice and the queues drained."""
+[--chaos KIND=SECONDS ...] [--report DIR] [--workdir DIR]``: the main job end to end
+(``spillway.demo``); exit status 0 only when nothing is missing or stored twice, the queues
+drained and the thresholds held (:mod:`spillway.report.thresholds`)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from spillway.chaos import add_chaos_argument
 from spillway.commands.options import add_backend, add_workdir
-
-
-def parse_chaos(value: str) -> float:
-    """``"db-outage=20"`` -> 20.0 (seconds); argparse.ArgumentTypeError for anything else."""
-    name, _, seconds = value.partition("=")
-    if name != "db-outage" or not seconds:
-        raise argparse.ArgumentTypeError("expected db-outage=SECONDS")
-    try:
-        return float(seconds)
-    except ValueError:
-        raise argparse.ArgumentTypeError("db-outage takes a number of seconds") from None
 
 
 def register(subparsers: Any) -> None:
@@ -32,8 +23,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--burst", type=int, default=1, metavar="K",
                    help="replay the payloads K times over, fresh delivery ids")
     p.add_argument("--concurrency", type=int, default=8, help="sender threads")
-    p.add_argument("--chaos", type=parse_chaos, default=0.0, metavar="db-outage=SECONDS",
-                   help="stop the application PostgreSQL for SECONDS during the replay")
+    add_chaos_argument(p)
+    p.add_argument("--report", metavar="DIR",
+                   help="write PNG plots and DIR/index.html of the run (spillway.report)")
     p.set_defaults(func=run)
 
 
@@ -41,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from spillway.demo import DemoOptions, main_demo
 
     opts = DemoOptions(backend=args.backend, burst=max(1, args.burst), json_output=args.json,
-                       concurrency=max(1, args.concurrency), chaos_db_outage_s=args.chaos)
+                       concurrency=max(1, args.concurrency), chaos=args.chaos,
+                       report_dir=args.report)
     if args.paths:
         opts.paths = args.paths
     if args.workdir:
