@@ -15,10 +15,10 @@ def _number(text: str) -> float | None:
 
 
 def latency_history(path: Path | str) -> dict[str, list]:
-    """``{"t": [epoch s], "p50_ms": [...], "p95_ms": [...]}`` from the ``Aggregated`` rows of a
-    Locust stats history CSV (Locust's columns ``Timestamp``, ``50%``, ``95%``, milliseconds;
+    """``{"t": [epoch s], "p50_ms": [...], "p95_ms": [...], "rps": [requests/s]}`` from the ``Aggregated`` rows of a
+    Locust stats history CSV (Locust's columns ``Timestamp``, ``50%``, ``95%`` in milliseconds, ``Requests/s``;
     None where Locust wrote N/A). Empty lists when the file is absent."""
-    out: dict[str, list] = {"t": [], "p50_ms": [], "p95_ms": []}
+    out: dict[str, list] = {"t": [], "p50_ms": [], "p95_ms": [], "rps": []}
     path = Path(path)
     if not path.exists():
         return out
@@ -32,4 +32,5 @@ def latency_history(path: Path | str) -> dict[str, list]:
             out["t"].append(t)
             out["p50_ms"].append(_number(row.get("50%", "")))
             out["p95_ms"].append(_number(row.get("95%", "")))
+            out["rps"].append(_number(row.get("Requests/s", "")))
     return out

@@ -83,8 +83,9 @@ def write_plots(series: dict[str, Any], out_dir: Path, *, t0: float | None = Non
                 latency: dict[str, Sequence[float | None]] | None = None) -> list[Path]:
     """Write the five PNGs into ``out_dir`` and return their paths. ``series``: a snapshot's
     ``series`` (``t`` in epoch seconds); ``t0``: the run's start (default the first sample);
-    ``latency``: ``{"t", "p50_ms", "p95_ms"}`` to plot instead of the series' own (e.g.
-    Locust's per-second history when the requests were sent from another process)."""
+    ``latency``: ``{"t", "p50_ms", "p95_ms", "rps"}`` to plot instead of the series' own
+    acknowledgements (Locust's per-second history when the requests were sent from another
+    process: its requests/s replace "accepted at the edge")."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ts = series.get("t") or []
     t0 = t0 if t0 is not None else (ts[0] if ts else 0.0)
@@ -109,7 +110,10 @@ def write_plots(series: dict[str, Any], out_dir: Path, *, t0: float | None = Non
     paths.append(_save(fig, ax, out_dir / "queue_depth.png"))
 
     fig, ax = _figure("Deliveries per second", "deliveries / s")
-    ax.plot(xs, _nan(series.get("accepted_per_s", [])), label="accepted at the edge")
+    if latency and "rps" in latency:
+        ax.plot(lx, _nan(latency["rps"]), label="requests sent (Locust)")
+    else:
+        ax.plot(xs, _nan(series.get("accepted_per_s", [])), label="accepted at the edge")
     ax.plot(xs, _nan(series.get("stored_per_s", [])), label="stored in the ledger")
     _shade(ax, windows, t0, t_end)
     paths.append(_save(fig, ax, out_dir / "throughput.png"))

@@ -84,8 +84,9 @@ def test_locust_history_keeps_the_aggregated_rows(tmp_path):
                     '100,1,"","Aggregated",1.0,"N/A","N/A"\n'
                     '101,5,"","Aggregated",9.0,12,40\n')
     assert latency_history(path) == {"t": [100.0, 101.0], "p50_ms": [None, 12.0],
-                                     "p95_ms": [None, 40.0]}
-    assert latency_history(tmp_path / "absent.csv") == {"t": [], "p50_ms": [], "p95_ms": []}
+                                     "p95_ms": [None, 40.0], "rps": [1.0, 9.0]}
+    assert latency_history(tmp_path / "absent.csv") == {"t": [], "p50_ms": [], "p95_ms": [],
+                                                        "rps": []}
 
 
 def test_index_escapes_and_shows_the_table_plots_and_links(tmp_path):
