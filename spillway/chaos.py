@@ -83,41 +83,41 @@ class Fault(threading.Thread):
         _progress(f"  chaos: {self.kind} over")
 
 
-class DbOutage(Fault):
-    """Stops the embedded application PostgreSQL for ``outage_s`` seconds."""
+class ServerOutage(Fault):
+    """Stops one embedded PostgreSQL of the stack (attribute ``server``) for ``outage_s``
+    seconds, then starts it again; ``needs`` says what the stack lacks when it has none."""
 
-    kind = "db-outage"
+    server = "app_db"
+    needs = "the embedded PostgreSQL"
 
     def __init__(self, stack, outage_s: float, after_s: float = 1.0):
-        if stack.app_db is None:
-            raise ConfigError("--chaos db-outage needs the embedded PostgreSQL (unset DATABASE_URL)")
+        if getattr(stack, self.server, None) is None:
+            raise ConfigError(f"--chaos {self.kind} needs {self.needs}")
         super().__init__(stack, outage_s, after_s)
 
     def break_(self) -> None:
-        self.stack.app_db.stop()
+        getattr(self.stack, self.server).stop()
 
     def mend(self) -> None:
-        self.stack.app_db.restart()
+        getattr(self.stack, self.server).restart()
 
 
-class QueueOutage(Fault):
-    """Stops the embedded queue PostgreSQL (backend ``postgres``) for ``outage_s`` seconds:
-    the edge cannot enqueue and answers 503."""
+class DbOutage(ServerOutage):
+    """The application PostgreSQL down: the workers' circuit breaker opens."""
+
+    kind = "db-outage"
+    needs = "the embedded PostgreSQL (unset DATABASE_URL)"
+
+
+class QueueOutage(ServerOutage):
+    """The queue PostgreSQL (backend ``postgres``) down: the edge cannot enqueue and answers
+    503."""
 
     kind = "queue-outage"
     planned_503 = True
-
-    def __init__(self, stack, outage_s: float, after_s: float = 1.0):
-        if getattr(stack, "queue_db", None) is None:
-            raise ConfigError("--chaos queue-outage needs --backend postgres with the embedded "
-                              "queue PostgreSQL (unset QUEUE_DATABASE_URL)")
-        super().__init__(stack, outage_s, after_s)
-
-    def break_(self) -> None:
-        self.stack.queue_db.stop()
-
-    def mend(self) -> None:
-        self.stack.queue_db.restart()
+    server = "queue_db"
+    needs = ("--backend postgres with the embedded queue PostgreSQL "
+             "(unset QUEUE_DATABASE_URL)")
 
 
 class WorkerKilled(Exception):
