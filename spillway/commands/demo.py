@@ -1,5 +1,5 @@
 """``spillway demo [PATH...] [--json] [--backend aws|postgres] [--burst K] [--concurrency N]
-[--chaos db-outage=SECONDS] [--chaos edge-outage=SECONDS] [--reconcile] [--workdir DIR]
+[--chaos KIND=SECONDS ...] [--reconcile] [--report DIR] [--workdir DIR]
 [--tier NAME] [--dashboard-port N | --no-dashboard]``: the main job end to end
 (``spillway.demo``; the edge outage and the reconciler in ``spillway.demo_reconcile``, the tier
 in ``spillway.demo_tier``); exit status 0 only when nothing is missing, lost or stored twice and
@@ -11,24 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from spillway.chaos import add_chaos_argument
 from spillway.commands.options import add_backend, add_dashboard, add_workdir, dashboard_port
-
-CHAOS_KINDS = ("db-outage", "edge-outage")
-
-
-def parse_chaos(value: str) -> tuple[str, float]:
-    """``"db-outage=20"`` -> ``("db-outage", 20.0)`` (seconds; kinds :data:`CHAOS_KINDS`);
-    argparse.ArgumentTypeError for anything else."""
-    name, _, seconds = value.partition("=")
-    if name not in CHAOS_KINDS or not seconds:
-        raise argparse.ArgumentTypeError("expected db-outage=SECONDS or edge-outage=SECONDS")
-    try:
-        number = float(seconds)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{name} takes a number of seconds") from None
-    if not 0 < number <= 3600:
-        raise argparse.ArgumentTypeError(f"{name} takes 0 < SECONDS <= 3600")
-    return name, number
 
 
 def register(subparsers: Any) -> None:
@@ -42,11 +26,9 @@ def register(subparsers: Any) -> None:
                    help="replay the payloads K times over, fresh delivery ids")
     p.add_argument("--concurrency", type=int, default=None,
                    help="sender threads (default 8; with --tier, the tier's burst)")
-    p.add_argument("--chaos", type=parse_chaos, action="append", default=[],
-                   metavar="KIND=SECONDS",
-                   help="db-outage=S: stop the application PostgreSQL for S seconds during the "
-                        "replay; edge-outage=S: the edge is unreachable from GitHub for S "
-                        "seconds (deliveries go through the GitHub stand-in); repeatable")
+    add_chaos_argument(p, external=("edge-outage",))
+    p.add_argument("--report", metavar="DIR",
+                   help="write PNG plots and DIR/index.html of the run (spillway.report)")
     p.add_argument("--reconcile", action="store_true",
                    help="after the replay, run the reconciler against the GitHub stand-in "
                         "until nothing is missing or --reconcile-timeout passes")
@@ -65,11 +47,11 @@ def run(args: argparse.Namespace) -> int:
     concurrency = args.concurrency
     if concurrency is None:  # a tier is sized for its burst of concurrent requests
         concurrency = build_plan(args.tier).burst if args.tier else 8
-    chaos = dict(args.chaos)
+    edge_outage = [c for c in args.chaos if c.kind == "edge-outage"]
     opts = DemoOptions(backend=args.backend, burst=max(1, args.burst), json_output=args.json,
-                       concurrency=max(1, concurrency),
-                       chaos_db_outage_s=chaos.get("db-outage", 0.0),
-                       chaos_edge_outage_s=chaos.get("edge-outage", 0.0),
+                       concurrency=max(1, concurrency), report_dir=args.report,
+                       chaos=[c for c in args.chaos if c.kind != "edge-outage"],
+                       chaos_edge_outage_s=max((c.seconds for c in edge_outage), default=0.0),
                        reconcile=args.reconcile,
                        reconcile_timeout_s=max(1.0, args.reconcile_timeout),
                        tier=args.tier, dashboard_port=dashboard_port(args))

@@ -1,0 +1,221 @@
+"""Chaos for ``spillway demo`` and ``spillway loadtest``: planned faults injected while the
+deliveries are sent, each a thread that breaks one part of the local stack for a while and
+then mends it.
+
+Kinds (``--chaos KIND=SECONDS``, repeatable; :data:`KINDS` is the registry, other modules add
+theirs with :func:`register`):
+
+* ``db-outage`` -- the embedded application PostgreSQL is stopped for SECONDS, then started
+  again (the worker's circuit breaker opens; messages wait in their queues);
+* ``worker-kill`` -- for SECONDS every worker invocation dies mid-batch without deleting its
+  messages (a crashed Lambda); they come back after the visibility timeout, stored once;
+* ``queue-outage`` -- the queue backend the edge writes to is unreachable for SECONDS (backend
+  ``postgres``: its embedded queue PostgreSQL is stopped); the edge answers 503 and stores
+  nothing half-way, GitHub (or the sender) retries later.
+
+Every fault starts ``after_s`` seconds into the run (0: before the first delivery) and records
+``restored_at`` (``time.perf_counter()`` seconds) when mended, from which the run's recovery
+time is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.errors import ConfigError
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class ChaosSpec:
+    """One requested fault: ``kind`` (a key of :data:`KINDS`) for ``seconds`` seconds."""
+
+    kind: str
+    seconds: float
+
+
+class Fault(threading.Thread):
+    """A planned fault: :meth:`break_` at ``after_s`` seconds, :meth:`mend` ``outage_s``
+    seconds later. Subclasses implement both (and may raise :class:`ConfigError` from
+    ``__init__`` when the stack cannot host them)."""
+
+    kind = "fault"
+    #: True when the edge is expected to answer 503 while the fault lasts (not an error).
+    planned_503 = False
+
+    def __init__(self, stack, outage_s: float, after_s: float = 1.0):
+        super().__init__(name=f"chaos-{self.kind}", daemon=True)
+        self.stack, self.outage_s, self.after_s = stack, outage_s, after_s
+        self.broken_at: float | None = None
+        self.restored_at: float | None = None
+
+    def break_(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def mend(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self.after_s <= 0:  # broken before the first delivery: every one meets the fault
+            self._break()
+        super().start()
+
+    def _break(self) -> None:
+        _progress(f"  chaos: {self.kind} for {self.outage_s:g} s")
+        self.break_()
+        self.broken_at = time.perf_counter()
+
+    def run(self) -> None:
+        if self.after_s > 0:
+            time.sleep(self.after_s)
+            self._break()
+        time.sleep(self.outage_s)
+        self.mend()
+        self.restored_at = time.perf_counter()
+        _progress(f"  chaos: {self.kind} over")
+
+
+class ServerOutage(Fault):
+    """Stops one embedded PostgreSQL of the stack (attribute ``server``) for ``outage_s``
+    seconds, then starts it again; ``needs`` says what the stack lacks when it has none."""
+
+    server = "app_db"
+    needs = "the embedded PostgreSQL"
+
+    def __init__(self, stack, outage_s: float, after_s: float = 1.0):
+        if getattr(stack, self.server, None) is None:
+            raise ConfigError(f"--chaos {self.kind} needs {self.needs}")
+        super().__init__(stack, outage_s, after_s)
+
+    def break_(self) -> None:
+        getattr(self.stack, self.server).stop()
+
+    def mend(self) -> None:
+        getattr(self.stack, self.server).restart()
+
+
+class DbOutage(ServerOutage):
+    """The application PostgreSQL down: the workers' circuit breaker opens."""
+
+    kind = "db-outage"
+    needs = "the embedded PostgreSQL (unset DATABASE_URL)"
+
+
+class QueueOutage(ServerOutage):
+    """The queue PostgreSQL (backend ``postgres``) down: the edge cannot enqueue and answers
+    503."""
+
+    kind = "queue-outage"
+    planned_503 = True
+    server = "queue_db"
+    needs = ("--backend postgres with the embedded queue PostgreSQL "
+             "(unset QUEUE_DATABASE_URL)")
+
+
+class WorkerKilled(Exception):
+    """Raised inside a worker invocation by :class:`WorkerKill`: the local event source mapping
+    treats it as a crashed Lambda (nothing deleted; the batch returns after its visibility
+    timeout). A simulation, not a Spillway error."""
+
+
+class WorkerKill(Fault):
+    """For ``outage_s`` seconds every worker invocation is killed mid-batch: the first half
+    of its records is handled (stored), then the invocation dies without answering, as a
+    Lambda killed by its timeout or an out-of-memory error would. The whole batch comes back
+    after the visibility timeout and the worker's idempotency stores each delivery once."""
+
+    kind = "worker-kill"
+
+    def __init__(self, stack, outage_s: float, after_s: float = 1.0):
+        if not getattr(stack, "mappings", None):
+            raise ConfigError("--chaos worker-kill needs the local stack's event source mappings")
+        super().__init__(stack, outage_s, after_s)
+        self.killed = 0
+        self._saved: list = []
+
+    def _killer(self, handler):
+        def killed_mid_batch(event, context):
+            records = event.get("Records", [])
+            if len(records) // 2:  # a batch of one dies before handling anything
+                handler({**event, "Records": records[: len(records) // 2]}, context)
+            self.killed += 1
+            raise WorkerKilled(f"killed after {len(records) // 2} of {len(records)} records")
+        return killed_mid_batch
+
+    def break_(self) -> None:
+        self._saved = [(m, m.handler) for m in self.stack.mappings]
+        for mapping, handler in self._saved:
+            mapping.handler = self._killer(handler)
+
+    def mend(self) -> None:
+        for mapping, handler in self._saved:
+            mapping.handler = handler
+
+
+#: kind -> factory ``(stack, outage_s, after_s) -> Fault``.
+KINDS: dict[str, Callable[..., Fault]] = {"db-outage": DbOutage, "queue-outage": QueueOutage,
+                                           "worker-kill": WorkerKill}
+
+
+def register(kind: str, factory: Callable[..., Fault]) -> None:
+    """Add a kind of fault (``factory(stack, outage_s, after_s)`` returns a :class:`Fault`)."""
+    KINDS[kind] = factory
+
+
+#: Kinds a command runs itself rather than as a :class:`Fault` thread here (kind ->
+#: description): ``edge-outage`` is the demo's, through the GitHub stand-in
+#: (:mod:`spillway.demo_reconcile`). :func:`make_faults` leaves them out.
+EXTERNAL_KINDS: dict[str, str] = {
+    "edge-outage": "the edge is unreachable from GitHub (the stand-in's hook points at a dead "
+                   "port); the demo's --reconcile closes the gap",
+}
+
+
+def parse_chaos(value: str, external: tuple[str, ...] = ()) -> ChaosSpec:
+    """``"db-outage=20"`` -> ``ChaosSpec("db-outage", 20.0)``; argparse.ArgumentTypeError for
+    an unknown kind or a missing/negative/non-numeric number of seconds. ``external``: kinds of
+    :data:`EXTERNAL_KINDS` the calling command also accepts."""
+    kind, _, seconds = value.partition("=")
+    allowed = {*KINDS, *external}
+    known = ", ".join(sorted(allowed))
+    if kind not in allowed or not seconds:
+        raise argparse.ArgumentTypeError(f"expected KIND=SECONDS, KIND one of {known}")
+    try:
+        outage_s = float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{kind} takes a number of seconds") from None
+    if outage_s < 0:
+        raise argparse.ArgumentTypeError(f"{kind} takes a number of seconds >= 0")
+    return ChaosSpec(kind, outage_s)
+
+
+def make_faults(stack, specs: list[ChaosSpec], after_s: float = 1.0) -> list[Fault]:
+    """One :class:`Fault` per spec with ``seconds > 0`` (raises :class:`ConfigError` when the
+    stack cannot host one)."""
+    return [KINDS[s.kind](stack, s.seconds, after_s) for s in specs
+            if s.seconds > 0 and s.kind in KINDS]
+
+
+def add_chaos_argument(parser: argparse.ArgumentParser, external: tuple[str, ...] = ()) -> None:
+    """``--chaos KIND=SECONDS`` (repeatable) on ``parser``; ``args.chaos`` is a list of
+    :class:`ChaosSpec`. ``external``: kinds of :data:`EXTERNAL_KINDS` the command runs itself."""
+    kinds = ", ".join(sorted({*KINDS, *external}))
+    parser.add_argument("--chaos", type=lambda v: parse_chaos(v, external), action="append",
+                        default=[], metavar="KIND=SECONDS",
+                        help=f"inject a fault during the run ({kinds}); repeatable")
+
+
+def breaker_trips() -> int:
+    """Trips of the shared circuit breaker since its item was created."""
+    from spillway.ops.status import breaker_status
+
+    status = breaker_status()
+    return int(status.get("trips", 0)) if status else 0

@@ -1,0 +1,55 @@
+"""Records a run for its report: the live dashboard of the local stack
+(:func:`spillway.dashboard.local.for_stack`, whose sampler keeps a 1 s rolling window of
+acknowledgement latency, queue depth, stored/s, slots and breaker state), then on
+:meth:`Recorder.finish` the plots and ``index.html``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from spillway.report.html import write_index
+from spillway.report.plots import Window, write_plots
+
+
+def fault_windows(faults: Sequence[Any]) -> list[Window]:
+    """Epoch-second :class:`Window` s of :class:`spillway.chaos.Fault` s (their instants are
+    ``time.perf_counter()`` seconds)."""
+    offset = time.time() - time.perf_counter()
+    return [Window(f.kind, f.broken_at + offset,
+                   f.restored_at + offset if f.restored_at is not None else None)
+            for f in faults if f.broken_at is not None]
+
+
+class Recorder:
+    """Samples ``stack`` (a started :class:`~spillway.local.stack.LocalStack`) from
+    construction to :meth:`finish`. ``acks``: feed the edge's answers with
+    ``recorder.acks.record(latency_ms, status)`` (the demo does, from its sender)."""
+
+    def __init__(self, stack, out_dir: Path | str):
+        from spillway.dashboard.local import for_stack
+
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.t0 = time.time()
+        self.dashboard = for_stack(stack)
+        self.acks = self.dashboard.acks
+        print(f"  live dashboard: {self.dashboard.url}", file=sys.stderr, flush=True)
+
+    def finish(self, title: str, summary: Mapping[str, Any], *, faults: Sequence[Any] = (),
+               links: Mapping[str, str] | None = None, verdict: str = "",
+               latency: dict | None = None) -> Path:
+        """Take one last sample, stop the dashboard, write the PNGs and ``index.html``; return
+        the page's path."""
+        sampler = self.dashboard.sampler
+        try:
+            sampler.sample_now()
+            series = sampler.snapshot()["series"]
+        finally:
+            self.dashboard.stop()
+        plots = write_plots(series, self.out_dir, t0=self.t0, windows=fault_windows(faults),
+                            latency=latency)
+        return write_index(self.out_dir, title, summary, plots, links, verdict)

@@ -1,0 +1,74 @@
+"""The pass/fail rule of a demo or load-test run (pure): issue 11's thresholds.
+
+A run fails when a delivery is missing or stored twice, a rejected delivery was stored anyway
+(half-stored), the queues did not drain, the acknowledgement p95 is 3 s or more (GitHub allows
+10 s; the original strategy promised < 3 s), the error rate is 5 % or more -- 503s aside while a
+planned fault makes the edge refuse (``Fault.planned_503``) -- or recovery after the last fault
+took 60 s or more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+P95_ACK_LIMIT_MS = 3000.0
+ERROR_RATE_LIMIT = 0.05
+RECOVERY_LIMIT_S = 60.0
+
+
+def error_rate(statuses: Sequence[int], *, excuse_503: bool,
+               excuse_unreachable: bool = False) -> float:
+    """Share (0..1) of answers that are not 2xx, 503s left out when ``excuse_503``, and
+    unanswered sends (status 0: the edge was not reachable) when ``excuse_unreachable``."""
+    if not statuses:
+        return 0.0
+    excused = {503} if excuse_503 else set()
+    if excuse_unreachable:
+        excused.add(0)
+    errors = sum(1 for s in statuses if not 200 <= s < 300 and s not in excused)
+    return errors / len(statuses)
+
+
+def violations(summary: Mapping[str, Any], rate: float) -> list[str]:
+    """What broke the thresholds (empty when the run passed). ``summary`` keys read:
+    ``missing``, ``duplicated``, ``drained``, ``ack_p95_ms``, optional ``half_stored``,
+    ``lost`` (GitHub's view), ``uncounted`` (the ledger could not be read) and ``recovery_s``
+    (present when faults ran; None = never recovered)."""
+    out = []
+    if "uncounted" in summary:
+        out.append(f"not counted: {summary['uncounted'].get('reason')}")
+    if summary.get("lost", 0):
+        out.append(f"{summary['lost']} lost (sent by GitHub, neither stored nor dead-lettered)")
+    if summary.get("half_stored", 0) is None:
+        out.append("rejected deliveries could not be checked for half-storing")
+    if summary.get("missing", 0):
+        out.append(f"{summary['missing']} missing")
+    if summary.get("duplicated", 0):
+        out.append(f"{summary['duplicated']} stored twice")
+    if summary.get("half_stored", 0):
+        out.append(f"{summary['half_stored']} rejected yet stored")
+    if not summary.get("drained", False):
+        out.append("queues did not drain")
+    if summary.get("ack_p95_ms", 0.0) >= P95_ACK_LIMIT_MS:
+        out.append(f"ack p95 {summary['ack_p95_ms']} ms >= {P95_ACK_LIMIT_MS:g} ms")
+    if rate >= ERROR_RATE_LIMIT:
+        out.append(f"error rate {rate:.1%} >= {ERROR_RATE_LIMIT:.0%}")
+    if "recovery_s" in summary:
+        rec = summary["recovery_s"]
+        if rec is None or rec >= RECOVERY_LIMIT_S:
+            out.append(f"recovery {rec} s >= {RECOVERY_LIMIT_S:g} s")
+    return out
+
+
+def verdict(summary: Mapping[str, Any], results: Sequence[Any],
+            faults: Sequence[Any] = (), *, excuse_unreachable: bool = False) -> dict[str, Any]:
+    """``{"ok", "violations", "error_rate"}`` for a demo run: ``results`` the sender's
+    results (``.status``), ``faults`` the :class:`spillway.chaos.Fault` s that ran;
+    ``excuse_unreachable`` when the edge was made unreachable on purpose (then ``lost``, not the
+    error rate, judges those deliveries)."""
+    excuse = any(getattr(f, "planned_503", False) for f in faults)
+    rate = error_rate([r.status for r in results], excuse_503=excuse,
+                      excuse_unreachable=excuse_unreachable)
+    found = violations(summary, rate)
+    return {"ok": not found, "violations": found, "error_rate": round(rate, 4)}

@@ -1,0 +1,107 @@
+"""End to end, bounded: the chaos variants and the run report on the postgres backend's local
+stack (embedded PostgreSQL for the ledger and for the queues), on the bundled samples.
+
+* worker-kill: every worker invocation dies mid-batch for 2 s; the batches come back after a
+  3 s visibility timeout and each delivery is stored exactly once;
+* queue-outage: the queue PostgreSQL is down before the first delivery and for 14 s: the edge
+  answers 503, and no refused delivery is found in the ledger (nothing half-stored);
+* db-outage (the application PostgreSQL) with ``--report``: the report's page and plots;
+* ``spillway loadtest --backend postgres --scenario burst --report DIR`` (a small burst):
+  DIR/index.html, the PNGs and Locust's report, thresholds held, missing = 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from spillway.chaos import ChaosSpec
+from spillway.demo import DemoOptions, run_demo
+from spillway.local.stack import StackOptions
+from spillway.paths import ROOT, SAMPLES
+
+OUTSIDE_SERVERS = ("DATABASE_URL", "QUEUE_DATABASE_URL", "AWS_ENDPOINT_URL")
+PLOTS = {"ack_latency.png", "queue_depth.png", "throughput.png", "slots.png", "breaker.png"}
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def _embedded_servers(monkeypatch):
+    for key in OUTSIDE_SERVERS:
+        monkeypatch.delenv(key, raising=False)
+
+
+def _demo(tmp_path, *specs: ChaosSpec, after_s: float = 0.3, report: bool = False) -> dict:
+    return run_demo(DemoOptions(
+        paths=[str(SAMPLES)], backend="postgres", drain_timeout_s=120, chaos=list(specs),
+        chaos_after_s=after_s, report_dir=str(tmp_path / "report") if report else None,
+        stack_options=StackOptions(workdir=tmp_path / "wd", visibility_timeout_s=3)))
+
+
+def test_worker_killed_mid_batch_is_stored_once_after_the_visibility_timeout(tmp_path):
+    summary = _demo(tmp_path, ChaosSpec("worker-kill", 2.0), after_s=0)
+    assert summary["accepted"] == summary["sent"] > 0
+    assert (summary["missing"], summary["duplicated"], summary["dead_lettered"]) == (0, 0, 0)
+    assert summary["stored"] == summary["accepted"]
+    assert summary["chaos"] == ["worker-kill=2"] and summary["ok"], summary["violations"]
+    assert summary["recovery_s"] is not None
+
+
+@pytest.fixture(scope="module")
+def queue_outage(tmp_path_factory) -> dict:
+    """One demo run with the queue PostgreSQL down from the first delivery for 14 s: longer
+    than the edge waits for the queue pool (two 5 s waits), so it gives up and answers 503."""
+    for key in OUTSIDE_SERVERS:
+        os.environ.pop(key, None)
+    return _demo(tmp_path_factory.mktemp("queue-outage"), ChaosSpec("queue-outage", 14.0),
+                 after_s=0)
+
+
+def test_queue_outage_answers_503_and_half_stores_nothing(queue_outage):
+    summary = queue_outage
+    assert summary["rejected"] > 0  # the queue database was down from the first delivery
+    assert {e["status"] for e in summary.get("rejected_examples", [])} == {503}
+    assert summary["half_stored"] == 0
+    assert (summary["missing"], summary["duplicated"]) == (0, 0)
+    assert summary["stored"] == summary["accepted"]
+    assert summary["error_rate"] == 0.0  # the planned 503s are set aside
+
+
+@pytest.mark.xfail(strict=True, reason="the edge holds a request ~10 s (two 5 s waits of the "
+                   "queue pool) before its 503: the edge deadline (issue 8, h8) must cut it")
+def test_queue_outage_503s_come_within_the_ack_threshold(queue_outage):
+    assert queue_outage["ok"], queue_outage["violations"]
+
+
+def test_db_outage_report_has_the_page_and_every_plot(tmp_path):
+    summary = _demo(tmp_path, ChaosSpec("db-outage", 2.0), report=True)
+    assert (summary["missing"], summary["duplicated"]) == (0, 0) and summary["ok"]
+    report = tmp_path / "report"
+    assert summary["report"] == str(report / "index.html")
+    page = (report / "index.html").read_text()
+    for name in PLOTS:
+        assert (report / name).read_bytes()[:4] == b"\x89PNG" and f'src="{name}"' in page
+    assert "<th>stored</th>" in page and "db-outage=2" in page
+
+
+def test_loadtest_burst_writes_its_report_and_loses_nothing(tmp_path):
+    report = tmp_path / "report"
+    env = {**{k: v for k, v in os.environ.items() if k not in OUTSIDE_SERVERS},
+           "LOADTEST_BURST_REQUESTS": "150"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "spillway.cli", "loadtest", "--backend", "postgres",
+         "--scenario", "burst", "--users", "15", "--run-time", "40s", "--report", str(report),
+         "--workdir", str(tmp_path / "wd")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=280,
+        stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["missing"] == 0 and summary["duplicated"] == 0 and summary["ok"]
+    assert summary["accepted"] >= 150
+    assert PLOTS | {"index.html", "locust.html"} <= {p.name for p in report.iterdir()}
+    assert f"report {report / 'index.html'}" in proc.stderr
