@@ -38,7 +38,7 @@ def github_webhook():
     request = app.current_request
     result = wiring.handle_webhook(request.headers, request.raw_body, app.lambda_context)
     return Response(body=result.body, status_code=result.status,
-                    headers={"Content-Type": "application/json"})
+                    headers={"Content-Type": "application/json", **result.headers})
 
 
 @app.route("/health", methods=["GET"])

@@ -169,13 +169,14 @@ def run(corpus: list[SignedDelivery], env: dict[str, str]) -> list[Figure]:
     """Count requests per delivery for ``corpus`` on the provisioned stack of ``env``
     (:func:`environment`, :func:`provision_stack`)."""
     from bench.edge_cpu import edge_path
-    from chalicelib import wiring
+    from chalicelib import edge_clients, wiring
 
     with _environ(env):
         wiring.close()
         counter = RequestCounter()
-        for service in SERVICES:
+        for service in SERVICES:  # the workers' clients and the edge's own (deadline-sized)
             counter.attach(wiring.boto_client(service))
+            counter.attach(edge_clients.edge_boto_client(service))
         print("  aws requests: warm-up pass", file=sys.stderr, flush=True)
         _drive(corpus, counter, phase_prefix="warmup")
         print(f"  aws requests: measured pass ({len(corpus)} deliveries)", file=sys.stderr,

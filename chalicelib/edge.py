@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -22,12 +22,15 @@ from chalicelib.core.edge_window import EdgeWindow
 from chalicelib.core.envelope import build_envelope
 from chalicelib.core.queues import message_bytes
 from chalicelib.errors import (
+    DeadlineExceeded,
     DedupUnavailable,
     DeliveryInProgress,
     DeliveryRejected,
+    DependencyUnavailable,
     SignatureInvalid,
     SpillwayError,
     is_retryable,
+    waited_out,
 )
 from chalicelib.metrics import count_metric, latency_metric, rejected_metric
 from chalicelib.ports import BlobPort, QueuePort
@@ -36,6 +39,36 @@ log = logging.getLogger("spillway.edge")
 
 #: Room left in a queue message for the envelope's own fields and attributes, in bytes.
 ENVELOPE_HEADROOM_BYTES = 8 * 1024
+
+#: Dependency calls one delivery makes in sequence at most: dedup record written, claim check
+#: stored, message sent, dedup record completed.
+EDGE_DEPENDENCY_CALLS = 4
+#: ``Retry-After`` of a 503, seconds (GitHub does not retry by itself; a redelivery, by hand or
+#: by the reconciler, should come no sooner).
+RETRY_AFTER_S = 60
+
+
+def call_timeouts(deadline_s: float) -> tuple[float, float]:
+    """``(connect_s, read_s)`` of one edge dependency call (one attempt, no retry), so that
+    :data:`EDGE_DEPENDENCY_CALLS` calls that each time out still end within ``deadline_s``
+    seconds: a third of a call's share to connect, two thirds to read. At 5 s: 0.42 s, 0.83 s."""
+    share = deadline_s / EDGE_DEPENDENCY_CALLS
+    return share / 3, share * 2 / 3
+
+
+class _DeadlineContext:
+    """What Powertools idempotency reads from a Lambda context: the time left, here capped at
+    the edge's deadline. An in-progress dedup record then expires at most ``deadline_s``
+    after it was written -- by then the edge has answered, so no one holds the key and a
+    redelivery is not refused as in progress for the Lambda function's whole timeout."""
+
+    def __init__(self, deadline_s: float, context: Any = None):
+        self._cap_ms = int(deadline_s * 1000)
+        self._context = context
+
+    def get_remaining_time_in_millis(self) -> int:
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        return min(self._cap_ms, remaining()) if remaining else self._cap_ms
 
 
 def claim_check_key(delivery: Delivery) -> str:
@@ -52,10 +85,17 @@ def _error(status: int, code: str, message: str, **extra: Any) -> EdgeResponse:
 
 @dataclass(frozen=True)
 class EdgeResponse:
-    """What the route answers: HTTP ``status`` and a JSON-serialisable ``body``."""
+    """What the route answers: HTTP ``status``, a JSON-serialisable ``body`` and extra
+    ``headers`` (``Retry-After`` on a 503)."""
 
     status: int
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _unavailable(code: str, message: str, **extra: Any) -> EdgeResponse:
+    return EdgeResponse(503, {"error": code, "message": message, **extra},
+                        {"Retry-After": str(RETRY_AFTER_S)})
 
 
 class Edge:
@@ -64,20 +104,34 @@ class Edge:
     ``secret`` returns the webhook secret (cached by the caller, e.g. Powertools Parameters);
     ``dedupe`` wraps a function so it runs once per idempotency key -- built by
     :func:`chalicelib.dedup.make_dedupe` from Powertools idempotency. ``clock`` gives epoch
-    seconds.
+    seconds, ``monotonic`` seconds for the deadline.
+
+    ``deadline_s``: every answer is due this many seconds after receipt (``EDGE_DEADLINE_S``;
+    GitHub gives up at 10 s, GitHub docs, "Best practices for using webhooks"). The
+    dependency clients are sized by :func:`call_timeouts` so their calls fit in it, and no
+    dependency call starts once it has passed (503 ``deadline``). ``shared_store``: the dedup
+    records live in the queue's own store (postgres backend), so once the dedup step waited
+    out its timeout on it (:func:`~chalicelib.errors.waited_out`: a pool wait) the edge
+    answers 503 at once instead of waiting for it again to enqueue.
     """
 
     def __init__(self, *, queue: QueuePort, blobs: BlobPort | None,
                  secret: Callable[[], str], max_body_bytes: int,
                  dedupe: Callable[[Callable[..., dict]], Callable[..., dict]],
-                 metrics: Any = None, clock: Callable[[], float] = time.time):
+                 metrics: Any = None, clock: Callable[[], float] = time.time,
+                 deadline_s: float = 5.0, shared_store: bool = False,
+                 monotonic: Callable[[], float] = time.monotonic):
         self._queue = queue
         self._blobs = blobs
         self._secret = secret
         self._max_body_bytes = max_body_bytes
         self._metrics = metrics
         self._clock = clock
+        self._deadline_s = deadline_s
+        self._shared_store = shared_store
+        self._monotonic = monotonic
         self._enqueue_once = dedupe(self._enqueue)
+        self.register_context(None)
         #: This process's requests, errors, in-flight peak and latencies, read by the local
         #: stack's collector (``chalicelib.collector``); on AWS CloudWatch has them.
         self.window = EdgeWindow()
@@ -87,11 +141,12 @@ class Edge:
         (requests in flight in this process, this one included) and ``AckLatency`` (ms, from
         receipt to answer), and logs with the ``X-GitHub-Delivery`` id as correlation id."""
         started = self._clock()
+        due = self._monotonic() + self._deadline_s
         count_metric(self._metrics, "ConcurrencyInUse", self.window.started())
         status = 500
         try:
             with logs.delivery(_header(headers, "X-GitHub-Delivery")):
-                response = self._handle(headers, body, started)
+                response = self._handle(headers, body, started, due)
             status = response.status
             return response
         finally:
@@ -100,22 +155,28 @@ class Edge:
             latency_metric(self._metrics, "AckLatency", elapsed)
 
     def _handle(self, headers: Mapping[str, str], body: bytes | None,
-                started: float) -> EdgeResponse:
+                started: float, due: float) -> EdgeResponse:
         """Handle one POST. Never raises: every outcome is an HTTP answer with a JSON body
         ``{"error": code, "message": text}`` (or the accepted delivery).
 
         202 queued, 200 duplicate (already accepted), 4xx rejected (nothing stored),
         409 the same delivery is being accepted right now, 503 a dependency (the secret, the
-        queue) is unavailable and 500 an unexpected error -- in both cases nothing is stored,
-        GitHub shows the delivery as failed and it can be redelivered. If only the dedup store
-        fails, the delivery is still accepted (metric ``DedupStoreFailures``).
+        queue) is unavailable or (``"error": "deadline"``) the deadline passed first, both
+        with ``Retry-After``, and 500 an unexpected error. After a 503 or 500 the delivery is
+        either not enqueued, or (a send that timed out may still have reached the queue) it is
+        enqueued and its redelivery is stored once: the dedup record is released (deleted on
+        failure, or its in-progress state expires with the deadline) so the redelivery is
+        sent again, and the workers store each (hook id, delivery id) once. If only the dedup
+        store fails, the delivery is still accepted (metric ``DedupStoreFailures``), unless
+        that store is the queue's own (postgres) and the dedup step timed out on it: then 503
+        at once.
         """
         try:
             secret = self._secret()
         except Exception as exc:  # SSM throttled or down at a cold start, or no secret set
             log.error("webhook secret unavailable: %s", exc)
             self._count("SecretUnavailable")
-            return _error(503, "unavailable", "webhook secret unavailable; redeliver later")
+            return _unavailable("unavailable", "webhook secret unavailable; redeliver later")
         try:
             delivery = parse_delivery(headers, body or b"", secret=secret,
                                       max_body_bytes=self._max_body_bytes, received_at=started)
@@ -123,53 +184,76 @@ class Edge:
             return self._rejected(exc)
         cls = classify(delivery.event, delivery.action, delivery.body_bytes)
         try:
-            result = self._accept(delivery, cls)
+            self._check(due)
+            result = self._accept(delivery, cls, due)
         except DeliveryRejected as exc:
             return self._rejected(exc)
         except DeliveryInProgress:
             return _error(409, "in_progress", "this delivery is being accepted right now",
                           delivery=delivery.delivery_id)
+        except DeadlineExceeded as exc:
+            log.error("deadline passed for delivery %s: %s", delivery.delivery_id, exc)
+            self._count("EnqueueFailed")
+            self._count("EdgeDeadlineExceeded")
+            return _unavailable("deadline", f"not accepted within the edge's {self._deadline_s:g} "
+                                "s deadline; redeliver later", delivery=delivery.delivery_id)
         except Exception as exc:
             retryable = is_retryable(exc) and isinstance(exc, SpillwayError)
             log.error("could not accept delivery %s: %r", delivery.delivery_id, exc,
                       exc_info=not isinstance(exc, SpillwayError))
             self._count("EnqueueFailed")
             if retryable:
-                return _error(503, "unavailable", "queue unavailable; redeliver later",
-                              delivery=delivery.delivery_id)
+                return _unavailable("unavailable", "queue unavailable; redeliver later",
+                                    delivery=delivery.delivery_id)
             return _error(500, "internal", "the delivery could not be accepted",
                           delivery=delivery.delivery_id)
         self._count("DeliveriesAccepted")
         status = 200 if result.get("duplicate") else 202
         return EdgeResponse(status, result)
 
-    def _accept(self, delivery: Delivery, cls: Classification) -> dict:
+    def _accept(self, delivery: Delivery, cls: Classification, due: float) -> dict:
         """Enqueue once per (hook id, delivery id). Raises DeliveryInProgress, DeliveryRejected,
-        or the queue's errors; a failing dedup store is logged and bypassed."""
+        DeadlineExceeded, or the queue's errors; a failing dedup store is logged and bypassed
+        (unless it is the queue's own store)."""
         key = {"hook_id": delivery.hook_id, "delivery_id": delivery.delivery_id}
-        outcome: dict[str, Any] = {}
+        outcome: dict[str, Any] = {"due": due}
         try:
             return self._enqueue_once(key=key, delivery=delivery, cls=cls, outcome=outcome)
         except DedupUnavailable as exc:
+            self._count("DedupStoreFailures")
+            if "result" in outcome:  # sent; only completing the record failed
+                return outcome["result"]
+            if "failed" in outcome:  # the send itself failed: no second wait on the queue
+                raise outcome["failed"] from exc
+            if self._shared_store and waited_out(exc):  # the queue's store: no second wait
+                raise DependencyUnavailable(f"queue store unavailable: {exc}") from exc
             # Dedup only saves work: the workers are idempotent on the same key, so accept the
-            # delivery rather than lose it (and don't send it twice if the send already ran).
+            # delivery rather than lose it.
             log.warning("dedup store failed for %s, accepting without it: %s",
                         delivery.delivery_id, exc)
-            self._count("DedupStoreFailures")
-            return outcome.get("result") or self._enqueue(key=key, delivery=delivery, cls=cls,
-                                                          outcome=outcome)
+            return self._enqueue(key=key, delivery=delivery, cls=cls, outcome=outcome)
 
     def register_context(self, context: Any) -> None:
-        """Give Powertools idempotency the Lambda context, so an in-progress dedup record
-        expires when this invocation would have timed out (a crash never blocks redelivery)."""
+        """Give Powertools idempotency the Lambda context (or None), capped at the deadline,
+        so an in-progress dedup record expires when this request has been answered (a crash
+        or a 503 never blocks redelivery)."""
         config = getattr(self._enqueue_once, "config", None)
         if config is not None:
-            config.register_lambda_context(context)
+            config.register_lambda_context(_DeadlineContext(self._deadline_s, context))
+
+    def _check(self, due: float) -> None:
+        """Raise :class:`DeadlineExceeded` once the deadline ``due`` (monotonic s) has passed."""
+        late = self._monotonic() - due
+        if late >= 0:
+            raise DeadlineExceeded(f"deadline passed {late:.3f} s ago")
 
     def _enqueue(self, *, key: dict, delivery: Delivery, cls: Classification,
                  outcome: dict) -> dict:
         """Send ``delivery`` to its priority queue (claim check if too big); ``outcome``
-        receives the result too, so a dedup-store failure *after* the send is not sent twice."""
+        receives the result too, so a dedup-store failure *after* the send is not sent twice,
+        and the failure of the send (``"failed"``), so it is not tried twice either. Starts no
+        call once ``outcome["due"]`` has passed."""
+        self._check(outcome["due"])
         envelope = build_envelope(delivery, cls)
         body, attributes = envelope.to_message()
         limit = self._queue.max_message_bytes - ENVELOPE_HEADROOM_BYTES
@@ -181,7 +265,12 @@ class Edge:
                                   delivery.payload_json.encode("utf-8"))
             body, attributes = envelope.with_claim_check(ref).to_message()
             claim_check = True
-        self._queue.send(cls.priority, body, attributes)
+            self._check(outcome["due"])
+        try:
+            self._queue.send(cls.priority, body, attributes)
+        except Exception as exc:
+            outcome["failed"] = exc
+            raise
         outcome["result"] = {"delivery": delivery.delivery_id, "event": delivery.event,
                              "priority": cls.priority, "target": cls.target, "queued": True,
                              "claim_check": claim_check}

@@ -83,9 +83,13 @@ class ConfigError(SpillwayError):
 
 # --- dependencies -----------------------------------------------------------------------------
 class DependencyError(SpillwayError):
-    """A dependency (queue, state store, database, blob store) failed. Retryable by default."""
+    """A dependency (queue, state store, database, blob store) failed. Retryable by default.
+    ``timed_out`` is True when the caller already waited its full timeout for it (e.g. a
+    connection pool wait): waiting on the same store again in the same request is pointless
+    (see :func:`waited_out`)."""
 
     retryable = True
+    timed_out = False
 
 
 class Throttled(DependencyError):
@@ -94,6 +98,11 @@ class Throttled(DependencyError):
 
 class DependencyUnavailable(DependencyError):
     """The dependency could not be reached or timed out."""
+
+
+class DeadlineExceeded(DependencyUnavailable):
+    """The edge's overall deadline (``EDGE_DEADLINE_S``) passed before the delivery was
+    accepted: the edge answers 503 ``deadline`` instead of starting another dependency call."""
 
 
 class PermanentDependencyError(DependencyError):
@@ -135,6 +144,19 @@ class CircuitOpen(DependencyError):
         super().__init__(f"circuit breaker for {dependency!r} is open")
         self.dependency = dependency
         self.retry_after_s = retry_after_s
+
+
+def waited_out(exc: BaseException) -> bool:
+    """True if ``exc`` or an exception it was raised from (``__cause__`` / ``__context__``)
+    is a :class:`DependencyError` with ``timed_out`` set."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "timed_out", False):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -25,18 +25,35 @@ DEFAULT_MAX_BODY_BYTES = 6 * 1000 * 1000
 #: webhooks"); dedup records outlive that by a day. Seconds.
 DEFAULT_IDEMPOTENCY_TTL_S = 4 * 24 * 3600
 
+#: GitHub records a delivery as failed when no answer came within 10 s (GitHub docs, "Best
+#: practices for using webhooks": respond within 10 seconds). The edge answers by this many
+#: seconds (``EDGE_DEADLINE_S``, default 5, at most 9), leaving room for API Gateway, the
+#: network and a cold start.
+DEFAULT_EDGE_DEADLINE_S = 5.0
+MAX_EDGE_DEADLINE_S = 9.0
 
-def _int(env: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> int:
+
+def _number(env: Mapping[str, str], key: str, default, lo, hi, parse, kind: str):
+    """``env[key]`` parsed by ``parse`` (``int`` or ``float``) within ``[lo, hi]``, or
+    ``default`` when unset; raises :class:`ConfigError` naming ``key`` (NaN is refused)."""
     raw = env.get(key)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"{key} must be {kind}, got {raw!r}") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{key} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _int(env: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> int:
+    return _number(env, key, default, lo, hi, int, "an integer")
+
+
+def _float(env: Mapping[str, str], key: str, default: float, lo: float, hi: float) -> float:
+    return _number(env, key, default, lo, hi, float, "a number")
 
 
 def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
@@ -115,6 +132,9 @@ class Settings:
     a lease's life in seconds (the plan's ``WorkerPlan.lease_s``: function timeout + grace),
     ``slot_count`` the slots a batch holds (the plan's pool size) and ``slot_algorithm`` the
     adaptive limit (``aimd`` or ``gradient2``).
+    ``edge_deadline_s`` is the edge's overall answer deadline in seconds (see
+    :data:`DEFAULT_EDGE_DEADLINE_S`): its dependency calls are sized to fit in it, and a
+    delivery not accepted by then is answered 503 ``deadline``.
     ``breaker_skew_margin_s`` is the clock skew allowed between instances (seconds): an
     instance other than the one that tripped the breaker half-opens only that long after
     ``open_until`` (``BreakerConfig.skew_margin_s``).
@@ -148,6 +168,7 @@ class Settings:
     slot_count: int = 1
     slot_algorithm: str = "aimd"
     breaker_skew_margin_s: int = 10
+    edge_deadline_s: float = DEFAULT_EDGE_DEADLINE_S
 
     @property
     def state_table(self) -> str:
@@ -206,6 +227,8 @@ class Settings:
             slot_count=_int(env, "SLOT_COUNT", 1, 1, 100),
             slot_algorithm=_choice(env, "SLOT_ALGORITHM", "aimd", ("aimd", "gradient2")),
             breaker_skew_margin_s=_int(env, "BREAKER_SKEW_MARGIN_S", 10, 0, 3600),
+            edge_deadline_s=_float(env, "EDGE_DEADLINE_S", DEFAULT_EDGE_DEADLINE_S, 1.0,
+                                   MAX_EDGE_DEADLINE_S),
         )
         if settings.slot_max_limit < settings.slot_min_limit:
             raise ConfigError(f"SLOT_MAX_LIMIT ({settings.slot_max_limit}) must be at least "

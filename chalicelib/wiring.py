@@ -157,18 +157,6 @@ def get_blobs():
     return S3Blob(boto_client("s3"), settings.claim_check_bucket)
 
 
-def _idempotency_layer():
-    settings = get_settings()
-    if settings.backend == "postgres":
-        from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
-
-        return PgIdempotencyLayer(get_queue_pool())
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table,
-                                    boto3_client=boto_client("dynamodb"))
-
-
 @lru_cache(maxsize=1)
 def _secret_getter() -> Callable[[], tuple[str, ...]]:
     """A callable returning the secrets accepted now, current first (a rotation window adds the
@@ -232,17 +220,19 @@ def get_metrics():
 
 @lru_cache(maxsize=1)
 def get_edge():
-    from chalicelib import logs
+    """The edge, on its own deadline-sized clients (:mod:`chalicelib.edge_clients`)."""
+    from chalicelib import edge_clients, logs
     from chalicelib.dedup import make_dedupe
     from chalicelib.edge import Edge
 
     logs.setup()
     settings = get_settings()
-    secret = _secret_getter()
-    return Edge(queue=get_queue(), blobs=get_blobs(), secret=secret,
+    deps = edge_clients.edge_dependencies()
+    return Edge(queue=deps["queue"], blobs=deps["blobs"], secret=_secret_getter(),
                 max_body_bytes=settings.max_body_bytes,
-                dedupe=make_dedupe(_idempotency_layer(), settings.idempotency_ttl_s),
-                metrics=get_metrics())
+                dedupe=make_dedupe(deps["layer"], settings.idempotency_ttl_s),
+                metrics=get_metrics(), deadline_s=settings.edge_deadline_s,
+                shared_store=deps["shared_store"])
 
 
 @lru_cache(maxsize=1)

@@ -114,7 +114,9 @@ def translate_pg_error(exc: BaseException, *, connect_failed: bool = False) -> S
 
     * ``PoolTimeout`` while ``connect_failed`` (the pool could not connect meanwhile)
       -> :class:`DependencyUnavailable`
-    * ``PoolTimeout`` otherwise (every connection busy), SQLSTATE 53300, 57P03, 40001, 40P01, 55P03, 57014 -> :class:`Throttled`
+    * ``PoolTimeout`` otherwise (every connection busy); both ``PoolTimeout`` cases carry
+      ``timed_out = True`` (:func:`chalicelib.errors.waited_out`)
+    * SQLSTATE 53300, 57P03, 40001, 40P01, 55P03, 57014 -> :class:`Throttled`
     * data errors (class 22), integrity (23), program limits (54), other class 42 (a bug in
       our SQL), errors psycopg raises before sending anything (``ProgrammingError``,
       ``DataError``, ``NotSupportedError`` without a SQLSTATE: wrong number of parameters, a
@@ -130,7 +132,9 @@ def translate_pg_error(exc: BaseException, *, connect_failed: bool = False) -> S
 
     message = f"postgres: {type(exc).__name__}: {exc}".strip()
     if isinstance(exc, PoolTimeout):
-        return DependencyUnavailable(message) if connect_failed else Throttled(message)
+        error = DependencyUnavailable(message) if connect_failed else Throttled(message)
+        error.timed_out = True  # the caller waited the pool's whole timeout
+        return error
     if isinstance(exc, ENCODING_ERRORS):
         return PermanentDependencyError(message)
     sqlstate = getattr(exc, "sqlstate", None) or ""
