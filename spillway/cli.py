@@ -29,10 +29,11 @@ from spillway.commands import (
     redrive,
     replay,
     status,
+    tier,
 )
 
 COMMANDS = (local, replay, demo, db, status, redrive, promote, breaker, loadtest, deploy, cost,
-            reconcile)
+            reconcile, tier)
 
 
 def build_parser() -> argparse.ArgumentParser:
