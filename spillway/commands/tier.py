@@ -47,8 +47,8 @@ def cmd_plan(args) -> int:
 
 
 def cmd_set(args) -> int:
-    plan = ops.plan_for(args.name, sets=args.sets, file=args.file)
-    paths = ops.write_stage(plan, stage=args.stage, chalice_dir=args.chalice_dir)
-    print(f"tier {plan.name} written for stage {args.stage}: {paths['config']}, "
+    knobs = ops.knobs_for(args.name, sets=args.sets, file=args.file)
+    paths = ops.write_stage(knobs, stage=args.stage, chalice_dir=args.chalice_dir)
+    print(f"tier {args.name} written for stage {args.stage}: {paths['config']}, "
           f"{paths['tier_file']}")
     return 0

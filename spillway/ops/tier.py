@@ -45,11 +45,17 @@ def read_overrides(path: Path) -> dict[str, Any]:
     return data
 
 
-def plan_for(name: str, *, sets: list[str] = (), file: Path | None = None) -> TierPlan:
-    """The validated plan of tier ``name`` with the file's overrides, then ``sets``, applied."""
+def knobs_for(name: str, *, sets: list[str] = (), file: Path | None = None) -> dict[str, Any]:
+    """``{"name": name, **overrides}``: the file's overrides, then ``sets``."""
     overrides = read_overrides(file) if file else {}
     overrides.update(parse_sets(list(sets)))
-    return build_plan(name, **overrides)
+    return {"name": name, **overrides}
+
+
+def plan_for(name: str, *, sets: list[str] = (), file: Path | None = None) -> TierPlan:
+    """The validated plan of tier ``name`` with the file's overrides, then ``sets``, applied."""
+    knobs = knobs_for(name, sets=sets, file=file)
+    return build_plan(knobs.pop("name"), **knobs)
 
 
 def tier_file(chalice_dir: Path, stage: str) -> Path:
@@ -57,11 +63,15 @@ def tier_file(chalice_dir: Path, stage: str) -> Path:
     return Path(chalice_dir) / f"tier-{stage}.json"
 
 
-def write_stage(plan: TierPlan, *, stage: str, chalice_dir: Path) -> dict[str, Any]:
+def write_stage(knobs: dict[str, Any], *, stage: str, chalice_dir: Path) -> dict[str, Any]:
     """Write ``plan`` for ``stage``: merge its ``lambda_functions`` numbers into
     ``<chalice_dir>/config.json`` (other keys of each function, e.g. environment variables,
     kept) and the plan plus template parameters into :func:`tier_file`. Returns
-    ``{"config": path, "tier_file": path}``. Raises PlanError for an unknown stage."""
+    ``{"config": path, "tier_file": path}``. ``knobs`` as :func:`knobs_for` returns them (kept
+    in the tier file, so ``chalicelib.tier_plan`` rebuilds the same plan when Chalice packages
+    ``app.py``). Raises PlanError for an unknown stage or a plan that breaks a rule."""
+    rest = dict(knobs)
+    plan = build_plan(rest.pop("name"), **rest)
     config_path = Path(chalice_dir) / "config.json"
     config = json.loads(config_path.read_text())
     stages = config.get("stages", {})
@@ -71,7 +81,7 @@ def write_stage(plan: TierPlan, *, stage: str, chalice_dir: Path) -> dict[str, A
     for fn, numbers in chalice_stage_config(plan)["lambda_functions"].items():
         functions.setdefault(fn, {}).update(numbers)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
-    doc = {**plan.to_dict(), "template_parameters": template_parameters(plan)}
+    doc = {"knobs": knobs, **plan.to_dict(), "template_parameters": template_parameters(plan)}
     path = tier_file(chalice_dir, stage)
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return {"config": str(config_path), "tier_file": str(path)}
