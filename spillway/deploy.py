@@ -26,6 +26,7 @@ local stack, the contract suite and the benchmarks) through the same
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -241,7 +242,9 @@ class Executor:
     def chalice_deploy(self, step: ChaliceDeploy) -> None:
         cmd = [chalice_executable(), "--project-dir", step.project_dir, "deploy",
                "--stage", step.stage]
-        result = self._run(cmd, check=False)
+        # app.py reads the stage's tier plan (.chalice/tier-<stage>.json) at import time
+        env = {**os.environ, "SPILLWAY_STAGE": step.stage}
+        result = self._run(cmd, check=False, env=env)
         if result.returncode != 0:
             raise PermanentDependencyError(f"{' '.join(cmd)} exited with {result.returncode}")
 

@@ -222,3 +222,44 @@ def test_executor_creates_then_updates_the_infra_stack(aws_env):
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert params["MaxReceiveCount"] == "3"
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
+
+
+# --- every tier through chalice package ----------------------------------------------------------
+@pytest.mark.parametrize("tier", ["free", "pro", "enterprise"])
+def test_every_tier_packages_lints_and_keeps_mappings_within_reserved(tier, tmp_path):
+    """``spillway tier set TIER`` on a copy of the project, then ``chalice package`` +
+    the merge template: cfn-lint clean, each worker's mappings sum <= its reserved concurrency
+    and both equal the plan's."""
+    import shutil
+
+    from chalicelib.core.concurrency.plan import build_plan
+    from spillway.cli import main
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / ".chalice", project / ".chalice",
+                    ignore=shutil.ignore_patterns("deployed", "deployments"))
+    assert main(["tier", "set", tier, "--stage", "dev",
+                 "--chalice-dir", str(project / ".chalice")]) == 0
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SPILLWAY_QUEUE_PREFIX", "SPILLWAY_TIER", "SPILLWAY_TIER_FILE")}
+    env.update(SPILLWAY_STAGE="dev", AWS_DEFAULT_REGION="us-east-1")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "chalice"), "--project-dir", str(project), "package",
+         "--stage", "dev", "--merge-template", str(MERGE_TEMPLATE), str(out)],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    text = (out / "sam.json").read_text()
+    assert [m for m in lint(text, regions=["us-east-1"]) if m.rule.id.startswith("E")] == []
+    plan = build_plan(tier)
+    workers = _workers(json.loads(text))
+    assert workers
+    for priority, function in workers.items():
+        reserved = function["Properties"]["ReservedConcurrentExecutions"]
+        total = sum(e["ScalingConfig"]["MaximumConcurrency"] for e in _sqs_events(function))
+        assert total <= reserved == plan.worker(f"worker_{priority}").reserved_concurrency
