@@ -8,7 +8,10 @@ Batch size, batching window and ``maximum_concurrency`` per event source mapping
 ``maximum_concurrency`` over a function's mappings must stay ≤ its reserved concurrency, or
 throttled receives burn ``maxReceiveCount`` and valid messages reach the DLQ (AWS re:Post,
 "lambda-sqs-scaling"). Each worker is its own function here, with reserved concurrency equal to
-its mapping's maximum concurrency (``.chalice/config.json``). Chalice does not switch on
+its mappings' maximum concurrency. Every number comes from the stage's tier plan
+(:mod:`chalicelib.tier_plan`: ``SPILLWAY_TIER_FILE``, ``SPILLWAY_STAGE`` or ``SPILLWAY_TIER`` in
+the packaging environment; ``spillway tier set`` writes the same plan's numbers into
+``.chalice/config.json``). Chalice does not switch on
 ReportBatchItemFailures: ``spillway deploy`` and ``infra/chalice-merge.json`` do.
 """
 
@@ -17,8 +20,10 @@ import os
 from chalice import Chalice, Rate, Response
 
 from chalicelib import wiring
+from chalicelib.core.concurrency.render import sqs_subscriptions
 from chalicelib.ports import queue_name
 from chalicelib.settings import queue_prefix
+from chalicelib.tier_plan import stage_plan
 
 app = Chalice(app_name="spillway")
 _PREFIX = queue_prefix()
@@ -27,8 +32,9 @@ _PREFIX = queue_prefix()
 #: the app, so a stage sets it in the packaging environment (default 5).
 RECONCILE_EVERY_MIN = int(os.environ.get("SPILLWAY_RECONCILE_EVERY_MIN", "5"))
 
-#: (batch size, maximum batching window s, maximum concurrency) per priority queue.
-WORKER_SCALING = {"high": (10, 1, 10), "medium": (10, 2, 4), "low": (10, 5, 2)}
+#: The stage's tier plan and, per worker function, its event source mapping settings.
+PLAN = stage_plan()
+SUBSCRIPTIONS = sqs_subscriptions(PLAN)
 
 
 # Every content type reaches the edge, which checks the signature *before* the media type
@@ -47,10 +53,13 @@ def health():
 
 
 def _sqs(priority):
-    batch, window, concurrency = WORKER_SCALING[priority]
-    return app.on_sqs_message(queue=queue_name(_PREFIX, priority), batch_size=batch,
-                              maximum_batching_window_in_seconds=window,
-                              maximum_concurrency=concurrency, name=f"worker_{priority}")
+    sub = SUBSCRIPTIONS[f"worker_{priority}"]
+    return app.on_sqs_message(queue=queue_name(_PREFIX, sub["queue"]),
+                              batch_size=sub["batch_size"],
+                              maximum_batching_window_in_seconds=sub[
+                                  "maximum_batching_window_in_seconds"],
+                              maximum_concurrency=sub["maximum_concurrency"],
+                              name=f"worker_{priority}")
 
 
 @_sqs("high")

@@ -150,7 +150,7 @@ def provision_stack(env: dict[str, str]) -> None:
 
     with _environ(env):
         wiring.close()
-        provision(PREFIX, max_receive_count=5, visibility_timeout_s=30)
+        provision(PREFIX, max_receive_count=5)
         wiring.close()
 
 

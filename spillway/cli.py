@@ -34,10 +34,11 @@ from spillway.commands import (
     redrive,
     replay,
     status,
+    tier,
 )
 
 COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, loadtest,
-            deploy, cost, reconcile, audit, alarms)
+            deploy, cost, reconcile, audit, alarms, tier)
 
 
 def build_parser() -> argparse.ArgumentParser:

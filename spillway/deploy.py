@@ -26,6 +26,7 @@ local stack, the contract suite and the benchmarks) through the same
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -241,7 +242,9 @@ class Executor:
     def chalice_deploy(self, step: ChaliceDeploy) -> None:
         cmd = [chalice_executable(), "--project-dir", step.project_dir, "deploy",
                "--stage", step.stage]
-        result = self._run(cmd, check=False)
+        # app.py reads the stage's tier plan (.chalice/tier-<stage>.json) at import time
+        env = {**os.environ, "SPILLWAY_STAGE": step.stage}
+        result = self._run(cmd, check=False, env=env)
         if result.returncode != 0:
             raise PermanentDependencyError(f"{' '.join(cmd)} exited with {result.returncode}")
 
@@ -287,14 +290,15 @@ def load_deployed(path: Path) -> dict:
 
 # --- the local / test infra stack ----------------------------------------------------------
 def provision(prefix: str = "spillway", max_receive_count: int = 5,
-              visibility_timeout_s: int = 180, *, cfn: Any = None,
+              visibility: dict[str, int] | None = None, *, cfn: Any = None,
               stack_name: str | None = None) -> dict[str, str]:
     """Create the ``infra/template.yaml`` stack (``stack_name``, default ``<prefix>-local``)
     in the AWS that boto3 points at (the moto server locally) unless it exists, wait for it
     (polling every second), and return its outputs ``{OutputKey: OutputValue}``.
 
-    ``prefix``, ``max_receive_count`` and ``visibility_timeout_s`` (seconds) are the
-    template's ``Prefix``, ``MaxReceiveCount`` and ``VisibilityTimeoutSeconds`` parameters;
+    ``prefix`` and ``max_receive_count`` are the template's ``Prefix`` and ``MaxReceiveCount``
+    parameters; ``visibility`` maps ``VisibilityTimeout<Queue>`` parameters to seconds (default:
+    the template's, each 6 x function timeout + batching window);
     ``cfn`` a boto3 CloudFormation client (default: ``chalicelib.wiring``'s). Raises
     :class:`PermanentDependencyError` if the stack is not ``CREATE_COMPLETE`` or
     ``UPDATE_COMPLETE``, or a :mod:`chalicelib.errors` error translated from botocore.
@@ -306,7 +310,7 @@ def provision(prefix: str = "spillway", max_receive_count: int = 5,
     name = stack_name or f"{prefix}-local"
     step = DeployInfraStack(name, str(INFRA_TEMPLATE), (
         ("Prefix", prefix), ("MaxReceiveCount", str(max_receive_count)),
-        ("VisibilityTimeoutSeconds", str(visibility_timeout_s))))
+        *((key, str(value)) for key, value in (visibility or {}).items())))
     Executor(cloudformation=cfn, stack_poll_s=1).deploy_stack(step, update=False)
     (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
     if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):

@@ -79,7 +79,7 @@ def _run_with_progress(cmd: list[str], env: dict, queue) -> subprocess.Completed
 def run_loadtest(*, backend: str, scenario: str, users: int | None, run_time: str | None,
                  html: str | None, workdir: Path | None = None,
                  dashboard_port: int | None = None, chaos: list | None = None,
-                 report_dir: str | None = None, visibility_timeout_s: int | None = None) -> dict:
+                 report_dir: str | None = None, handler_timeout_s: int | None = None) -> dict:
     """Start the stack, run Locust (with the planned faults of ``chaos``, a list of
     :class:`spillway.chaos.ChaosSpec`, starting 1 s in), wait for the drain, count the ledger.
     Returns the Locust summary plus ``ledger_rows_added`` (rows the run added; it can exceed
@@ -95,8 +95,8 @@ def run_loadtest(*, backend: str, scenario: str, users: int | None, run_time: st
     options = StackOptions(backend=backend)
     if workdir:
         options.workdir = workdir
-    if visibility_timeout_s:
-        options.visibility_timeout_s = visibility_timeout_s
+    if handler_timeout_s:
+        options.handler_timeout_s = handler_timeout_s
     with LocalStack(options) as stack:
         dashboard = attach(stack, dashboard_port,
                            say=lambda line: print(line, file=sys.stderr, flush=True))

@@ -1,6 +1,6 @@
 """``spillway loadtest [--backend aws|postgres] [--scenario burst|sustained|ramp|mix]
 [--users N] [--run-time T] [--html FILE] [--chaos KIND=SECONDS ...] [--report DIR]
-[--visibility-timeout S] [--workdir DIR] [--json] [--dashboard-port N | --no-dashboard]``: the
+[--handler-timeout S] [--workdir DIR] [--json] [--dashboard-port N | --no-dashboard]``: the
 Locust suite against a fresh local stack (``spillway.loadtest``, progress on stderr), then a loss
 check; prints a human summary (the JSON with ``--json``) and the path of every report written;
 exit status 0 only when Locust's and issue 11's thresholds held
@@ -31,8 +31,9 @@ def register(subparsers: Any) -> None:
     add_chaos_argument(p)
     p.add_argument("--report", metavar="DIR",
                    help="write PNG plots, Locust's HTML report and DIR/index.html")
-    p.add_argument("--visibility-timeout", type=int, metavar="S",
-                   help="the queues' visibility timeout in seconds (default: the stack's)")
+    p.add_argument("--handler-timeout", type=int, metavar="S",
+                   help="the local worker functions' timeout in seconds; each queue's visibility "
+                        "timeout is 6x it plus the batching window (default: the stack's)")
     add_workdir(p)
     add_dashboard(p)
     p.set_defaults(func=run)
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                            run_time=args.run_time, html=args.html,
                            workdir=Path(args.workdir) if args.workdir else None,
                            dashboard_port=dashboard_port(args), chaos=args.chaos,
-                           report_dir=args.report, visibility_timeout_s=args.visibility_timeout)
+                           report_dir=args.report, handler_timeout_s=args.handler_timeout)
     if "ok" not in summary:
         judge(summary)  # accepted, missing, ack_p95_ms, threshold_violations, ok
     print(json.dumps(summary, sort_keys=True) if args.json else format_summary(summary))

@@ -26,6 +26,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chalicelib.core.concurrency.plan import visibility_floor
 from spillway.deploy import provision
 from spillway.local.embedded import FAKE_AWS_ENV, MOTO_ACCOUNT_ID, EmbeddedPostgres, MotoServer
 from spillway.local.lambda_env import lambda_env
@@ -53,7 +54,10 @@ class StackOptions:
     edge_port: int = 0
     #: Per-queue override of the mapping's MaximumConcurrency; None = as declared in app.py.
     worker_concurrency: dict[str, int] | None = None
-    visibility_timeout_s: int = 30
+    #: Worker function timeout locally (s), scaled down from AWS's 30 s so a failed batch
+    #: returns in about a minute; each poller's visibility timeout keeps AWS's ratio:
+    #: 6 x this + its batching window (core.concurrency.plan.visibility_floor).
+    handler_timeout_s: int = 10
     max_receive_count: int = 5
     retry_base_s: int = 2
     retry_max_s: int = 30
@@ -126,7 +130,7 @@ class LocalStack:
             env["AWS_ENDPOINT_URL"] = endpoint
         self._apply_env(env)
         if opts.backend == "aws":
-            provision(opts.prefix, opts.max_receive_count, opts.visibility_timeout_s)
+            provision(opts.prefix, opts.max_receive_count)
         self._start_runtime()
         from chalicelib.collector.wiring import start_local  # edge_function_metrics, every 10 s
         from spillway.local import github_hook
@@ -275,7 +279,9 @@ class LocalStack:
                 batch_size=source.batch_size,
                 maximum_batching_window_s=source.maximum_batching_window_in_seconds,
                 maximum_concurrency=concurrency,
-                visibility_timeout_s=opts.visibility_timeout_s, wait_s=1.0,
+                visibility_timeout_s=visibility_floor(
+                    opts.handler_timeout_s, source.maximum_batching_window_in_seconds),
+                timeout_s=opts.handler_timeout_s, wait_s=1.0,
             ).start())
 
     @property

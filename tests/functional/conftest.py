@@ -180,7 +180,7 @@ def _provision_aws(request) -> None:
     from spillway.deploy import provision
 
     wiring.reset()
-    provision(PREFIX, max_receive_count=5, visibility_timeout_s=30)  # waits for CREATE_COMPLETE
+    provision(PREFIX, max_receive_count=5)  # waits for CREATE_COMPLETE
 
 
 def _harness(request, backend: str, monkeypatch, tmp_path: Path) -> Harness:

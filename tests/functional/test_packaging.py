@@ -23,6 +23,8 @@ from cfnlint.api import lint
 from cfnlint.decode import decode
 
 import app
+from chalicelib.core.concurrency.render import sqs_subscriptions
+from chalicelib.tier_plan import stage_plan
 from spillway import deploy
 from spillway.paths import ROOT
 from tests.unit.test_deploy_planner import deployed_resources
@@ -38,7 +40,9 @@ def packaged(request, tmp_path_factory):
     """(stage, sam.json as a dict, its text) from ``chalice package --merge-template``."""
     stage = request.param
     out = tmp_path_factory.mktemp(f"package-{stage}")
-    env = {k: v for k, v in os.environ.items() if k != "SPILLWAY_QUEUE_PREFIX"}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SPILLWAY_QUEUE_PREFIX", "SPILLWAY_TIER", "SPILLWAY_TIER_FILE")}
+    env["SPILLWAY_STAGE"] = stage  # as spillway deploy sets it: app.py reads tier-<stage>.json
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice package refuses without one
     chalice = Path(sys.executable).parent / "chalice"
     result = subprocess.run(
@@ -74,14 +78,16 @@ def _sqs_events(function: dict) -> list[dict]:
 def test_every_sqs_mapping_reports_batch_item_failures_and_keeps_its_scaling(packaged):
     stage, template, _ = packaged
     workers = _workers(template)
-    assert set(workers) == set(app.WORKER_SCALING)
+    subs = sqs_subscriptions(stage_plan({"SPILLWAY_STAGE": stage}))
+    assert {f"worker_{p}" for p in workers} <= set(subs) and workers
     for priority, function in workers.items():
-        batch, window, concurrency = app.WORKER_SCALING[priority]
+        sub = subs[f"worker_{priority}"]
         (event,) = _sqs_events(function)
         assert event["FunctionResponseTypes"] == [RBIF]
-        assert event["ScalingConfig"] == {"MaximumConcurrency": concurrency}
-        assert event["BatchSize"] == batch
-        assert event["MaximumBatchingWindowInSeconds"] == window
+        assert event["ScalingConfig"] == {"MaximumConcurrency": sub["maximum_concurrency"]}
+        assert event["BatchSize"] == sub["batch_size"]
+        assert event["MaximumBatchingWindowInSeconds"] == \
+            sub["maximum_batching_window_in_seconds"]
         assert event["Queue"]["Fn::Sub"].endswith(f":spillway-{priority}")
 
 
@@ -147,17 +153,24 @@ def test_sqs_events_as_event_source_mappings_pass_cfn_lint(packaged):
     assert any(m.rule.id.startswith("E") for m in lint(json.dumps(bad), regions=["us-east-1"]))
 
 
-def test_queue_visibility_timeout_is_at_least_six_worker_timeouts():
-    """AWS Lambda docs, services-sqs-configure: visibility timeout >= 6 x function timeout."""
+def test_queue_visibility_timeout_covers_six_timeouts_plus_the_window_for_every_worker(packaged):
+    """AWS Lambda docs, services-sqs-configure: visibility timeout >= 6 x function timeout +
+    the mapping's batching window, enforced by each queue parameter's MinValue."""
+    stage, packaged_template, _ = packaged
     template, matches = decode(str(ROOT / "infra" / "template.yaml"))
     assert not matches
-    default = int(template["Parameters"]["VisibilityTimeoutSeconds"]["Default"])
-    for priority in app.WORKER_SCALING:
+    params = template["Parameters"]
+    workers = _workers(packaged_template)
+    assert workers
+    for priority, function in workers.items():
+        (event,) = _sqs_events(function)
+        timeout = function["Properties"]["Timeout"]
+        floor = 6 * timeout + event["MaximumBatchingWindowInSeconds"]
         queue = template["Resources"][f"{priority.title()}Queue"]["Properties"]
-        assert queue["VisibilityTimeout"] == {"Ref": "VisibilityTimeoutSeconds"}
-        for stage in CONFIG["stages"]:
-            timeout = _stage_function(stage, f"worker_{priority}")["lambda_timeout"]
-            assert default >= 6 * timeout, (stage, priority)
+        name = f"VisibilityTimeout{priority.title()}"
+        assert queue["VisibilityTimeout"] == {"Ref": name}
+        assert int(params[name]["MinValue"]) >= floor, (stage, priority)
+        assert int(params[name]["Default"]) >= int(params[name]["MinValue"])
 
 
 # --- spillway deploy: executor against the moto server ----------------------------------------
@@ -209,3 +222,44 @@ def test_executor_creates_then_updates_the_infra_stack(aws_env):
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert params["MaxReceiveCount"] == "3"
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
+
+
+# --- every tier through chalice package ----------------------------------------------------------
+@pytest.mark.parametrize("tier", ["free", "pro", "enterprise"])
+def test_every_tier_packages_lints_and_keeps_mappings_within_reserved(tier, tmp_path):
+    """``spillway tier set TIER`` on a copy of the project, then ``chalice package`` +
+    the merge template: cfn-lint clean, each worker's mappings sum <= its reserved concurrency
+    and both equal the plan's."""
+    import shutil
+
+    from chalicelib.core.concurrency.plan import build_plan
+    from spillway.cli import main
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / ".chalice", project / ".chalice",
+                    ignore=shutil.ignore_patterns("deployed", "deployments"))
+    assert main(["tier", "set", tier, "--stage", "dev",
+                 "--chalice-dir", str(project / ".chalice")]) == 0
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SPILLWAY_QUEUE_PREFIX", "SPILLWAY_TIER", "SPILLWAY_TIER_FILE")}
+    env.update(SPILLWAY_STAGE="dev", AWS_DEFAULT_REGION="us-east-1")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "chalice"), "--project-dir", str(project), "package",
+         "--stage", "dev", "--merge-template", str(MERGE_TEMPLATE), str(out)],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    text = (out / "sam.json").read_text()
+    assert [m for m in lint(text, regions=["us-east-1"]) if m.rule.id.startswith("E")] == []
+    plan = build_plan(tier)
+    workers = _workers(json.loads(text))
+    assert workers
+    for priority, function in workers.items():
+        reserved = function["Properties"]["ReservedConcurrentExecutions"]
+        total = sum(e["ScalingConfig"]["MaximumConcurrency"] for e in _sqs_events(function))
+        assert total <= reserved == plan.worker(f"worker_{priority}").reserved_concurrency

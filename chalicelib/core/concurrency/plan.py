@@ -206,6 +206,13 @@ class TierPlan:
         return plan_dict(self)
 
 
+def visibility_floor(timeout_s: float, window_s: float) -> int:
+    """The least visibility timeout (s) for a function of ``timeout_s`` seconds consuming a
+    queue with a ``window_s`` second batching window: ``ceil(6 x timeout + window)`` (AWS Lambda
+    docs, "Configuring SQS as an event source")."""
+    return math.ceil(6 * timeout_s + window_s)
+
+
 def _lanes_for(reserved: int, lanes: int) -> int:
     return max(1, min(lanes, reserved // 2))
 
@@ -216,7 +223,7 @@ def _worker(plan: TierPlan, name: str, spec: FunctionSpec, reserved: int) -> Wor
     names = [f"lane-{i}" for i in range(1, count + 1)]
     split = allocate(total, dict.fromkeys(names, 1.0))
     mappings = tuple(LaneMapping(lane, split[lane]) for lane in names)
-    visibility = plan.visibility_timeout.get(name, math.ceil(6 * spec.timeout_s + spec.window_s))
+    visibility = plan.visibility_timeout.get(name, visibility_floor(spec.timeout_s, spec.window_s))
     return WorkerPlan(name, spec, reserved, mappings, visibility, spec.timeout_s + LEASE_GRACE_S)
 
 

@@ -31,11 +31,10 @@ Every check takes a derived plan and returns a list of :class:`Violation` (empty
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.core.concurrency.plan import TierPlan
+from chalicelib.core.concurrency.plan import TierPlan, visibility_floor
 
 GITHUB_TIMEOUT_S = 10.0
 API_GATEWAY_TIMEOUT_S = 29.0
@@ -97,7 +96,7 @@ def batching_window_range(plan: TierPlan) -> list[Violation]:
 def visibility_timeout_floor(plan: TierPlan) -> list[Violation]:
     out = []
     for w in plan.workers:
-        floor = math.ceil(6 * w.spec.timeout_s + w.spec.window_s)
+        floor = visibility_floor(w.spec.timeout_s, w.spec.window_s)
         if w.visibility_timeout_s < floor:
             out.append(Violation("visibility_timeout_floor",
                                  f"visibility_timeout_floor: {w.name} queue {w.spec.queue!r} "
