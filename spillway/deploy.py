@@ -71,7 +71,9 @@ class DeployInfraStack:
 class ChaliceDeploy:
     """Run ``chalice --project-dir <project_dir> deploy --stage <stage>``."""
 
+    #: Chalice stage name (a key of .chalice/config.json "stages").
     stage: str
+    #: Directory holding app.py and .chalice/ (the repository root).
     project_dir: str
 
 

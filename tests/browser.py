@@ -60,3 +60,12 @@ def open_dashboard(browser, url: str, timeout_ms: float) -> tuple[object, list[s
     for name, (w, h, points) in sizes.items():
         assert w > 0 and h > 0 and points > 0, (name, w, h, points)
     return page, errors
+
+
+def screenshot_if_asked(page, settle_ms: float) -> None:
+    """Save a full-page screenshot to ``$SPILLWAY_DASHBOARD_SCREENSHOT`` when it is set, after
+    ``settle_ms`` milliseconds (more samples after the drain, for the picture)."""
+    shot = os.environ.get("SPILLWAY_DASHBOARD_SCREENSHOT")
+    if shot:
+        page.wait_for_timeout(settle_ms)
+        page.screenshot(path=shot, full_page=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,24 +38,26 @@ def merge(*parts: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+@dataclass(frozen=True)
 class Collector:
     """``figures`` are zero-argument callables returning column dicts, called in order; the
     first is the queue figures (required). ``clock`` gives epoch seconds."""
 
-    def __init__(self, pool: Any, figures: list[Callable[[], dict[str, Any]]], *,
-                 retention_days: int, metrics: Any = None,
-                 clock: Callable[[], float] = time.time):
-        self._pool = pool
-        self._figures = figures
-        self._retention_days = retention_days
-        self._metrics = metrics
-        self._clock = clock
+    #: The application database's psycopg pool (rows go to ``edge_function_metrics``).
+    pool: Any
+    figures: list[Callable[[], dict[str, Any]]]
+    _: KW_ONLY
+    #: Rows older than this many days are deleted on each run.
+    retention_days: int
+    #: Powertools-style metrics object (see :mod:`chalicelib.metrics`); None records nothing.
+    metrics: Any = None
+    clock: Callable[[], float] = time.time
 
     def run(self) -> dict[str, Any]:
         """Collect, store and prune once; returns the row written (with ``id`` and
         ``pruned``, the rows deleted past the retention)."""
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        queue, *others = self._figures
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        queue, *others = self.figures
         parts = [queue()]
         for figure in others:
             try:
@@ -66,8 +69,8 @@ class Collector:
         row["collected_at"] = now
         self._emit(row)
         values = [json.dumps(row["notes"]) if c == "notes" else row.get(c) for c in COLUMNS]
-        cutoff = now - timedelta(days=self._retention_days)
-        with pooled(self._pool) as conn:
+        cutoff = now - timedelta(days=self.retention_days)
+        with pooled(self.pool) as conn:
             row["id"] = conn.execute(_INSERT, values).fetchone()[0]
             row["pruned"] = conn.execute("DELETE FROM edge_function_metrics "
                                          "WHERE collected_at < %s", (cutoff,)).rowcount
@@ -77,7 +80,7 @@ class Collector:
     def _emit(self, row: dict[str, Any]) -> None:
         """EMF: ``QueueDepth_<queue>`` (Count) and ``OldestMessageAge_<queue>`` (Seconds)."""
         for name in (*PRIORITIES, DLQ):
-            count_metric(self._metrics, f"QueueDepth_{name}", row.get(f"{name}_depth") or 0)
+            count_metric(self.metrics, f"QueueDepth_{name}", row.get(f"{name}_depth") or 0)
             age = row.get(f"{name}_oldest_age_s")
             if age is not None:
-                count_metric(self._metrics, f"OldestMessageAge_{name}", age, unit="Seconds")
+                count_metric(self.metrics, f"OldestMessageAge_{name}", age, unit="Seconds")

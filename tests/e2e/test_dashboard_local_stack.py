@@ -8,7 +8,6 @@ is made).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -19,7 +18,12 @@ import pytest
 from spillway.dashboard.local import for_stack
 from spillway.local.stack import LocalStack, StackOptions
 from spillway.replay import iter_payloads, replay
-from tests.browser import browser, latest, open_dashboard  # noqa: F401  (fixture)
+from tests.browser import (  # noqa: F401  (fixture)
+    browser,
+    latest,
+    open_dashboard,
+    screenshot_if_asked,
+)
 from tests.corpus import CORPUS
 
 pytestmark = pytest.mark.e2e
@@ -85,10 +89,7 @@ def test_dashboard_of_the_local_stack_through_a_burst_and_an_outage(browser, wor
         assert latest(page, "s.series.ack_p95_ms.some(v => v > 0)")
         assert latest(page, "s.recent.length") > 0
         assert not errors, errors
-        shot = os.environ.get("SPILLWAY_DASHBOARD_SCREENSHOT")
-        if shot:
-            page.wait_for_timeout(2000)  # two more samples after the drain, for the picture
-            page.screenshot(path=shot, full_page=True)
+        screenshot_if_asked(page, 2000)  # two more samples after the drain, for the picture
     finally:
         if page is not None:
             page.close()

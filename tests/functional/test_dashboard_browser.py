@@ -15,7 +15,6 @@ Skips, naming what is missing, only when Playwright or the browser is not there
 from __future__ import annotations
 
 import json
-import os
 import threading
 
 from chalicelib.core.breaker import CircuitState
@@ -24,7 +23,12 @@ from spillway.dashboard.feeds import AckFeed, SlotMeter
 from spillway.dashboard.local import start
 from spillway.ops import breaker
 from spillway.replay import iter_payloads
-from tests.browser import browser, latest, open_dashboard  # noqa: F401  (fixture)
+from tests.browser import (  # noqa: F401  (fixture)
+    browser,
+    latest,
+    open_dashboard,
+    screenshot_if_asked,
+)
 from tests.contract.conftest import queue_pool  # noqa: F401  (fixture)
 from tests.corpus import CORPUS
 
@@ -135,10 +139,7 @@ def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811 (fi
         assert stored_points > 0
         assert not errors, errors
         assert not failures, failures
-        shot = os.environ.get("SPILLWAY_DASHBOARD_SCREENSHOT")
-        if shot:
-            page.wait_for_timeout(1500)  # two more samples after the drain, for the picture
-            page.screenshot(path=shot, full_page=True)
+        screenshot_if_asked(page, 1500)  # two more samples after the drain, for the picture
     finally:
         stop.set()
         if worker.is_alive():

@@ -46,36 +46,35 @@ def test_every_corpus_event_classifies():
         assert result.priority in PRIORITIES and result.target in TARGETS, (event, action)
 
 
+#: Expected (priority, target) -> the (event, action) pairs classified so.
+ANALYTICS_CHOICES = {
+    ("high", "light"): [
+        ("push", None), ("pull_request", "opened"), ("pull_request", "closed"),
+        ("pull_request", "synchronize"), ("pull_request_review", "submitted"),
+        ("pull_request_review_comment", "created"), ("pull_request_review_thread", "resolved"),
+        ("issues", "opened"), ("issue_comment", "created"),
+    ],
+    ("medium", "light"): [
+        ("pull_request", "labeled"), ("pull_request", "unlabeled"), ("pull_request", "assigned"),
+        ("issues", "labeled"), ("release", "published"), ("star", "created"),
+        ("discussion", "created"),
+    ],
+    ("low", "light"): [
+        ("discussion", "pinned"), ("ping", None), ("deployment", "created"),
+        ("sponsorship", "created"),
+    ],
+    ("low", "batch"): [
+        ("check_run", "completed"), ("check_suite", "requested"), ("status", None),
+        ("workflow_job", "queued"), ("workflow_run", "completed"),
+        ("deployment_status", "created"),
+    ],
+}
+
+
 @pytest.mark.parametrize(
     ("event", "action", "expected"),
-    [
-        ("push", None, Classification("high", "light")),
-        ("pull_request", "opened", Classification("high", "light")),
-        ("pull_request", "closed", Classification("high", "light")),
-        ("pull_request", "synchronize", Classification("high", "light")),
-        ("pull_request", "labeled", Classification("medium", "light")),
-        ("pull_request", "unlabeled", Classification("medium", "light")),
-        ("pull_request", "assigned", Classification("medium", "light")),
-        ("pull_request_review", "submitted", Classification("high", "light")),
-        ("pull_request_review_comment", "created", Classification("high", "light")),
-        ("pull_request_review_thread", "resolved", Classification("high", "light")),
-        ("issues", "opened", Classification("high", "light")),
-        ("issues", "labeled", Classification("medium", "light")),
-        ("issue_comment", "created", Classification("high", "light")),
-        ("release", "published", Classification("medium", "light")),
-        ("star", "created", Classification("medium", "light")),
-        ("discussion", "created", Classification("medium", "light")),
-        ("discussion", "pinned", Classification("low", "light")),
-        ("ping", None, Classification("low", "light")),
-        ("check_run", "completed", Classification("low", "batch")),
-        ("check_suite", "requested", Classification("low", "batch")),
-        ("status", None, Classification("low", "batch")),
-        ("workflow_job", "queued", Classification("low", "batch")),
-        ("workflow_run", "completed", Classification("low", "batch")),
-        ("deployment_status", "created", Classification("low", "batch")),
-        ("deployment", "created", Classification("low", "light")),
-        ("sponsorship", "created", Classification("low", "light")),
-    ],
+    [(event, action, Classification(*expected))
+     for expected, pairs in ANALYTICS_CHOICES.items() for event, action in pairs],
 )
 def test_analytics_choices(event, action, expected):
     assert classify(event, action, 1_000) == expected

@@ -112,7 +112,9 @@ LEASE_GRACE_S = 5.0
 class LaneMapping:
     """One event source mapping: the function's alias ``lane`` on its queue."""
 
+    #: Alias name the mapping invokes (one lane of the worker function).
     lane: str
+    #: ScalingConfig.MaximumConcurrency: concurrent invocations, 2..1000 (AWS Lambda docs).
     maximum_concurrency: int
 
 

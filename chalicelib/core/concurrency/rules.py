@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.core.concurrency.plan import TierPlan, visibility_floor
+from chalicelib.core.concurrency.plan import TierPlan, WorkerPlan, visibility_floor
 
 GITHUB_TIMEOUT_S = 10.0
 API_GATEWAY_TIMEOUT_S = 29.0
@@ -58,12 +58,19 @@ class Violation:
 Check = Callable[[TierPlan], list[Violation]]
 
 
+def _per_worker(rule: str, plan: TierPlan,
+                problem: Callable[[WorkerPlan], str | None]) -> list[Violation]:
+    """One :class:`Violation` of ``rule`` per worker for which ``problem`` returns a message
+    (None: the worker keeps the rule); the message is prefixed with the rule's name."""
+    return [Violation(rule, f"{rule}: {message}")
+            for message in map(problem, plan.workers) if message is not None]
+
+
 def mapping_sum_within_reserved(plan: TierPlan) -> list[Violation]:
-    return [Violation("mapping_sum_within_reserved",
-                      f"mapping_sum_within_reserved: {w.name} mappings sum MaximumConcurrency "
-                      f"{w.maximum_concurrency} > reserved concurrency {w.reserved_concurrency} "
-                      "(throttled receives would burn maxReceiveCount)")
-            for w in plan.workers if w.maximum_concurrency > w.reserved_concurrency]
+    return _per_worker("mapping_sum_within_reserved", plan, lambda w: (
+        f"{w.name} mappings sum MaximumConcurrency {w.maximum_concurrency} > reserved "
+        f"concurrency {w.reserved_concurrency} (throttled receives would burn maxReceiveCount)"
+        if w.maximum_concurrency > w.reserved_concurrency else None))
 
 
 def maximum_concurrency_range(plan: TierPlan) -> list[Violation]:
@@ -75,48 +82,44 @@ def maximum_concurrency_range(plan: TierPlan) -> list[Violation]:
             if not low <= m.maximum_concurrency <= high]
 
 
+def _batch_size_cap(w: WorkerPlan) -> int:
+    return BATCH_SIZE_WITH_WINDOW if w.spec.window_s >= 1 else BATCH_SIZE_NO_WINDOW
+
+
 def batch_size_range(plan: TierPlan) -> list[Violation]:
-    out = []
-    for w in plan.workers:
-        cap = BATCH_SIZE_WITH_WINDOW if w.spec.window_s >= 1 else BATCH_SIZE_NO_WINDOW
-        if not 1 <= w.spec.batch_size <= cap:
-            out.append(Violation("batch_size_range",
-                                 f"batch_size_range: {w.name} batch size {w.spec.batch_size} not "
-                                 f"in 1..{cap} (batching window {w.spec.window_s} s)"))
-    return out
+    return _per_worker("batch_size_range", plan, lambda w: (
+        f"{w.name} batch size {w.spec.batch_size} not in 1..{_batch_size_cap(w)} "
+        f"(batching window {w.spec.window_s} s)"
+        if not 1 <= w.spec.batch_size <= _batch_size_cap(w) else None))
 
 
 def batching_window_range(plan: TierPlan) -> list[Violation]:
-    return [Violation("batching_window_range",
-                      f"batching_window_range: {w.name} batching window {w.spec.window_s} s "
-                      f"not in 0..{MAX_WINDOW_S}")
-            for w in plan.workers if not 0 <= w.spec.window_s <= MAX_WINDOW_S]
+    return _per_worker("batching_window_range", plan, lambda w: (
+        f"{w.name} batching window {w.spec.window_s} s not in 0..{MAX_WINDOW_S}"
+        if not 0 <= w.spec.window_s <= MAX_WINDOW_S else None))
 
 
 def visibility_timeout_floor(plan: TierPlan) -> list[Violation]:
-    out = []
-    for w in plan.workers:
+    def problem(w: WorkerPlan) -> str | None:
         floor = visibility_floor(w.spec.timeout_s, w.spec.window_s)
-        if w.visibility_timeout_s < floor:
-            out.append(Violation("visibility_timeout_floor",
-                                 f"visibility_timeout_floor: {w.name} queue {w.spec.queue!r} "
-                                 f"visibility timeout {w.visibility_timeout_s} s < 6 x timeout "
-                                 f"{w.spec.timeout_s} s + window {w.spec.window_s} s = {floor} s"))
-    return out
+        if w.visibility_timeout_s >= floor:
+            return None
+        return (f"{w.name} queue {w.spec.queue!r} visibility timeout {w.visibility_timeout_s} s "
+                f"< 6 x timeout {w.spec.timeout_s} s + window {w.spec.window_s} s = {floor} s")
+    return _per_worker("visibility_timeout_floor", plan, problem)
 
 
 def visibility_timeout_max(plan: TierPlan) -> list[Violation]:
-    return [Violation("visibility_timeout_max",
-                      f"visibility_timeout_max: {w.name} queue {w.spec.queue!r} visibility "
-                      f"timeout {w.visibility_timeout_s} s > SQS maximum {SQS_MAX_VISIBILITY_S} s")
-            for w in plan.workers if w.visibility_timeout_s > SQS_MAX_VISIBILITY_S]
+    return _per_worker("visibility_timeout_max", plan, lambda w: (
+        f"{w.name} queue {w.spec.queue!r} visibility timeout {w.visibility_timeout_s} s > "
+        f"SQS maximum {SQS_MAX_VISIBILITY_S} s"
+        if w.visibility_timeout_s > SQS_MAX_VISIBILITY_S else None))
 
 
 def lambda_timeout_range(plan: TierPlan) -> list[Violation]:
-    return [Violation("lambda_timeout_range",
-                      f"lambda_timeout_range: {w.name} timeout {w.spec.timeout_s} s not in "
-                      f"1..{LAMBDA_MAX_TIMEOUT_S}")
-            for w in plan.workers if not 1 <= w.spec.timeout_s <= LAMBDA_MAX_TIMEOUT_S]
+    return _per_worker("lambda_timeout_range", plan, lambda w: (
+        f"{w.name} timeout {w.spec.timeout_s} s not in 1..{LAMBDA_MAX_TIMEOUT_S}"
+        if not 1 <= w.spec.timeout_s <= LAMBDA_MAX_TIMEOUT_S else None))
 
 
 def lambda_memory_range(plan: TierPlan) -> list[Violation]:

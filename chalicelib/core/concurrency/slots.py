@@ -64,7 +64,9 @@ __all__ = [
 class Granted:
     """Go ahead: write ``state`` (compare-and-set), then hold ``lease`` until :func:`release`."""
 
+    #: New slot state to write with compare-and-set (the lease is recorded in it).
     state: SlotState
+    #: The granted lease; its expiry is in seconds on the injected clock.
     lease: Lease
 
 

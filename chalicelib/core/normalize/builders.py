@@ -23,155 +23,117 @@ from chalicelib.core.normalize.coerce import (
 )
 
 
+def _fields(obj: dict, coerce: Any, *keys: str) -> dict:
+    """``{key: coerce(obj.get(key))}`` for each of ``keys``: the columns named as the payload's
+    own fields, all coerced the same way."""
+    return {key: coerce(obj.get(key)) for key in keys}
+
+
+def _ref_id(obj: dict, key: str) -> int | None:
+    """The ``id`` of the object under ``key`` (``user``, ``owner``, ...), or None."""
+    return as_id(as_obj(obj.get(key)).get("id"))
+
+
+def _keyed(row: dict) -> dict | None:
+    """``row``, or None when its ``id`` is not a usable key (missing, not a positive id)."""
+    return row if row["id"] is not None else None
+
+
 def user_row(obj: Any, default_type: str | None = None) -> dict | None:
     obj = as_obj(obj)
-    uid = as_id(obj.get("id"))
-    if uid is None:
-        return None
-    return {
-        "id": uid,
+    return _keyed({
+        "id": as_id(obj.get("id")),
         "login": indexed(obj.get("login")),
-        "node_id": as_str(obj.get("node_id")),
         "type": as_str(obj.get("type")) or default_type,
         "site_admin": as_bool(obj.get("site_admin")),
-        "name": as_str(obj.get("name")),
-        "email": as_str(obj.get("email")),
+        **_fields(obj, as_str, "node_id", "name", "email"),
         "updated_at": None,
-    }
+    })
 
 
 def repository_row(obj: dict) -> dict | None:
-    rid = as_id(obj.get("id"))
-    if rid is None:
-        return None
-    return {
-        "id": rid,
-        "node_id": as_str(obj.get("node_id")),
-        "name": as_str(obj.get("name")),
+    return _keyed({
+        "id": as_id(obj.get("id")),
         "full_name": indexed(obj.get("full_name")),
-        "owner_id": as_id(as_obj(obj.get("owner")).get("id")),
-        "private": as_bool(obj.get("private")),
-        "fork": as_bool(obj.get("fork")),
-        "archived": as_bool(obj.get("archived")),
-        "default_branch": as_str(obj.get("default_branch")),
-        "language": as_str(obj.get("language")),
-        "stargazers_count": as_int(obj.get("stargazers_count")),
-        "forks_count": as_int(obj.get("forks_count")),
-        "open_issues_count": as_int(obj.get("open_issues_count")),
-        "created_at": as_ts(obj.get("created_at")),
-        "pushed_at": as_ts(obj.get("pushed_at")),
-        "updated_at": as_ts(obj.get("updated_at")),
-    }
+        "owner_id": _ref_id(obj, "owner"),
+        **_fields(obj, as_str, "node_id", "name", "default_branch", "language"),
+        **_fields(obj, as_bool, "private", "fork", "archived"),
+        **_fields(obj, as_int, "stargazers_count", "forks_count", "open_issues_count"),
+        **_fields(obj, as_ts, "created_at", "pushed_at", "updated_at"),
+    })
 
 
 def pull_request_row(pr: dict, repo_id: int | None, action: str | None) -> dict | None:
-    pid = as_id(pr.get("id"))
-    if pid is None:
-        return None
     head, base = as_obj(pr.get("head")), as_obj(pr.get("base"))
-    return {
-        "id": pid,
-        "repository_id": repo_id or as_id(as_obj(base.get("repo")).get("id")),
-        "number": as_int(pr.get("number")),
-        "node_id": as_str(pr.get("node_id")),
-        "title": as_str(pr.get("title")),
-        "state": as_str(pr.get("state")),
-        "draft": as_bool(pr.get("draft")),
-        "locked": as_bool(pr.get("locked")),
-        "merged": as_bool(pr.get("merged")),
-        "user_id": as_id(as_obj(pr.get("user")).get("id")),
-        "merged_by_id": as_id(as_obj(pr.get("merged_by")).get("id")),
+    return _keyed({
+        "id": as_id(pr.get("id")),
+        "repository_id": repo_id or _ref_id(base, "repo"),
+        "user_id": _ref_id(pr, "user"),
+        "merged_by_id": _ref_id(pr, "merged_by"),
         "head_ref": as_str(head.get("ref")),
         "head_sha": as_str(head.get("sha")),
         "base_ref": as_str(base.get("ref")),
         "labels": labels(pr.get("labels")),
-        "commits": as_int(pr.get("commits")),
-        "additions": as_int(pr.get("additions")),
-        "deletions": as_int(pr.get("deletions")),
-        "changed_files": as_int(pr.get("changed_files")),
-        "comments": as_int(pr.get("comments")),
-        "review_comments": as_int(pr.get("review_comments")),
-        "author_association": as_str(pr.get("author_association")),
         "last_action": action,
-        "created_at": as_ts(pr.get("created_at")),
-        "closed_at": as_ts(pr.get("closed_at")),
-        "merged_at": as_ts(pr.get("merged_at")),
-        "updated_at": as_ts(pr.get("updated_at")),
-    }
+        **_fields(pr, as_str, "node_id", "title", "state", "author_association"),
+        **_fields(pr, as_bool, "draft", "locked", "merged"),
+        **_fields(pr, as_int, "number", "commits", "additions", "deletions", "changed_files",
+                  "comments", "review_comments"),
+        **_fields(pr, as_ts, "created_at", "closed_at", "merged_at", "updated_at"),
+    })
 
 
 def issue_row(issue: dict, repo_id: int | None, action: str | None, deleted: bool) -> dict | None:
-    iid = as_id(issue.get("id"))
-    if iid is None:
-        return None
-    return {
-        "id": iid,
+    return _keyed({
+        "id": as_id(issue.get("id")),
         "repository_id": repo_id,
-        "number": as_int(issue.get("number")),
-        "node_id": as_str(issue.get("node_id")),
-        "title": as_str(issue.get("title")),
-        "state": as_str(issue.get("state")),
-        "state_reason": as_str(issue.get("state_reason")),
         "locked": as_bool(issue.get("locked")),
         "is_pull_request": isinstance(issue.get("pull_request"), dict),
         "deleted": deleted,
-        "user_id": as_id(as_obj(issue.get("user")).get("id")),
+        "user_id": _ref_id(issue, "user"),
         "labels": labels(issue.get("labels")),
-        "comments": as_int(issue.get("comments")),
-        "author_association": as_str(issue.get("author_association")),
         "last_action": action,
-        "created_at": as_ts(issue.get("created_at")),
-        "closed_at": as_ts(issue.get("closed_at")),
-        "updated_at": as_ts(issue.get("updated_at")),
-    }
+        **_fields(issue, as_str, "node_id", "title", "state", "state_reason",
+                  "author_association"),
+        **_fields(issue, as_int, "number", "comments"),
+        **_fields(issue, as_ts, "created_at", "closed_at", "updated_at"),
+    })
 
 
 def review_row(review: dict, pr_id: int | None, repo_id: int | None,
             action: str | None) -> dict | None:
-    rid = as_id(review.get("id"))
-    if rid is None:
-        return None
     submitted = as_ts(review.get("submitted_at"))
-    return {
-        "id": rid,
+    return _keyed({
+        "id": as_id(review.get("id")),
         "pull_request_id": pr_id,
         "repository_id": repo_id,
-        "user_id": as_id(as_obj(review.get("user")).get("id")),
-        "state": as_str(review.get("state")),
-        "body": as_str(review.get("body")),
-        "commit_id": as_str(review.get("commit_id")),
-        "author_association": as_str(review.get("author_association")),
+        "user_id": _ref_id(review, "user"),
+        **_fields(review, as_str, "state", "body", "commit_id", "author_association"),
         "last_action": action,
         "submitted_at": submitted,
         "updated_at": as_ts(review.get("updated_at")) or submitted,
-    }
+    })
 
 
 def comment_row(kind: str, comment: dict, repo_id: int | None, action: str | None,
              **links: Any) -> dict | None:
-    cid = as_id(comment.get("id"))
-    if cid is None:
-        return None
-    row = {
+    row = _keyed({
         "kind": kind,
-        "id": cid,
+        "id": as_id(comment.get("id")),
         "repository_id": repo_id,
-        "user_id": as_id(as_obj(comment.get("user")).get("id")),
+        "user_id": _ref_id(comment, "user"),
         "issue_id": None,
         "pull_request_id": None,
         "review_id": as_id(comment.get("pull_request_review_id")),
         "discussion_id": None,
         "parent_id": as_id(comment.get("in_reply_to_id")) or as_id(comment.get("parent_id")),
-        "commit_id": as_str(comment.get("commit_id")),
-        "path": as_str(comment.get("path")),
-        "body": as_str(comment.get("body")),
-        "author_association": as_str(comment.get("author_association")),
         "deleted": action == "deleted",
         "last_action": action,
-        "created_at": as_ts(comment.get("created_at")),
-        "updated_at": as_ts(comment.get("updated_at")),
-    }
-    row.update(links)
+        **_fields(comment, as_str, "commit_id", "path", "body", "author_association"),
+        **_fields(comment, as_ts, "created_at", "updated_at"),
+    })
+    if row is not None:
+        row.update(links)
     return row
 
 
@@ -193,9 +155,7 @@ def push_rows(payload: dict, repo_id: int | None, sender_id: int | None) -> list
         "sender_id": sender_id,
         "commit_count": len(commits),
         "distinct_count": sum(1 for c in commits if c.get("distinct") is not False),
-        "created": as_bool(payload.get("created")),
-        "deleted": as_bool(payload.get("deleted")),
-        "forced": as_bool(payload.get("forced")),
+        **_fields(payload, as_bool, "created", "deleted", "forced"),
         "head_commit_at": as_ts(dig(payload, "head_commit").get("timestamp")),
     })]
     for commit in commits:
@@ -216,8 +176,6 @@ def push_rows(payload: dict, repo_id: int | None, sender_id: int | None) -> list
             "committer_username": as_str(committer.get("username")),
             "committed_at": as_ts(commit.get("timestamp")),
             "is_distinct": as_bool(commit.get("distinct")),
-            "files_added": length(commit.get("added")),
-            "files_removed": length(commit.get("removed")),
-            "files_modified": length(commit.get("modified")),
+            **{f"files_{key}": length(commit.get(key)) for key in ("added", "removed", "modified")},
         }))
     return out
