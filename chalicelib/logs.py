@@ -32,6 +32,17 @@ _state = {"cold": True, "in_invocation_cold": False}
 _handler: list[logging.Handler] = []
 
 
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is at the time of the write (a test's
+    capture, a redirected CLI), not the one there was when the handler was built."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 class _ContextFilter(logging.Filter):
     """Adds ``correlation_id`` and ``cold_start`` to every record (Powertools prints extras)."""
 
@@ -43,7 +54,7 @@ class _ContextFilter(logging.Filter):
 
 def setup() -> logging.Logger:
     """Make the Powertools JSON handler (built once per process) the only handler of the
-    ``spillway`` logger, writing to the current ``sys.stderr``, with no propagation to the
+    ``spillway`` logger, writing to ``sys.stderr`` as it is at each write, with no propagation to the
     root logger (Lambda's, which would print each line twice); returns that logger. Never
     raises."""
     logger = logging.getLogger("spillway")
@@ -54,19 +65,20 @@ def setup() -> logging.Logger:
 
                 powertools = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "spillway"),
                                     level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                                    stream=sys.stderr)
+                                    stream=_CurrentStderr())
                 handler = powertools.registered_handler
             except Exception:  # logging must never stop a cold start
                 return logger
             handler.addFilter(_ContextFilter())
             _handler.append(handler)
-        handler = _handler[0]
-        with handler.lock or contextlib.nullcontext():  # not setStream: it flushes the old
-            handler.stream = sys.stderr                 # stream, which may be closed
         # Chalice gives its app logger (named after the app: ``spillway``) a plain stdout
         # handler; ours replaces it, so each line is printed once, as JSON.
         logger.handlers = [_handler[0]]
         logger.propagate = False
+        # LOG_LEVEL on our logger itself, so a root level set by a host (basicConfig in a
+        # CLI, Lambda's runtime) never silences it
+        with contextlib.suppress(ValueError):  # settings name a bad LOG_LEVEL, not this
+            logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     return logger
 
 

@@ -93,7 +93,7 @@ def test_loadtest_burst_writes_its_report_and_loses_nothing(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if k not in OUTSIDE_SERVERS},
            "LOADTEST_BURST_REQUESTS": "150"}
     proc = subprocess.run(
-        [sys.executable, "-m", "spillway.cli", "loadtest", "--backend", "postgres",
+        [sys.executable, "-m", "spillway.cli", "loadtest", "--backend", "postgres", "--json",
          "--scenario", "burst", "--users", "15", "--run-time", "40s", "--report", str(report),
          "--workdir", str(tmp_path / "wd")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=280,
