@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if "ok" not in summary:
         judge(summary)  # accepted, missing, ack_p95_ms, threshold_violations, ok
     print(json.dumps(summary, sort_keys=True) if args.json else format_summary(summary))
+    # with --json the last stdout line stays the JSON summary: the paths go to stderr
+    paths_to = sys.stderr if args.json else sys.stdout
     if summary.get("html"):
-        print(f"HTML report: {summary['html']}")
+        print(f"HTML report: {summary['html']}", file=paths_to)
     if "report" in summary:
-        print(f"report: {summary['report']}")
+        print(f"spillway loadtest: report {summary['report']}", file=paths_to)
     return 0 if summary["ok"] else 1
 
 
