@@ -175,17 +175,24 @@ def aws_env(ls_env):
     return ls_env
 
 
+#: Seconds per ``VisibilityTimeout<Queue>`` parameter the ``stack`` fixture passes: distinct,
+#: so a template that wires one queue to another's parameter fails the deploy test.
+STACK_VISIBILITY = {"VisibilityTimeoutHigh": 190, "VisibilityTimeoutMedium": 191,
+                    "VisibilityTimeoutLow": 192}
+
+
 @pytest.fixture
 def stack(ls_env):
     """A fresh template stack under a unique prefix: ``(prefix, outputs)``. MaxReceiveCount 2,
-    VisibilityTimeout 30 s. Deleted after the test."""
+    each queue's visibility timeout :data:`STACK_VISIBILITY` (distinct per queue, each over its
+    template MinValue). Deleted after the test."""
     import boto3
 
     from spillway.deploy import provision
 
     prefix = "ls-" + uuid.uuid4().hex[:8]
     cfn = boto3.client("cloudformation")
-    outputs = provision(prefix, max_receive_count=2, visibility_timeout_s=30, cfn=cfn,
+    outputs = provision(prefix, max_receive_count=2, visibility=STACK_VISIBILITY, cfn=cfn,
                         stack_name=f"{prefix}-stack")
     yield prefix, outputs
     delete_stack(cfn, f"{prefix}-stack")

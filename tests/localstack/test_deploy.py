@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 
+from tests.localstack.conftest import STACK_VISIBILITY
 from tests.localstack.server import ACCOUNT_ID
 
 # What the template sets (infra/template.yaml); MaxReceiveCount and VisibilityTimeout are the
@@ -31,7 +32,8 @@ def test_queues_have_the_templates_attributes(stack):
     for priority in ("high", "medium", "low"):
         attrs = _queue_attributes(sqs, f"{prefix}-{priority}")
         assert attrs["MaximumMessageSize"] == str(MAX_MESSAGE_BYTES), priority
-        assert attrs["VisibilityTimeout"] == "30", priority
+        wanted = STACK_VISIBILITY[f"VisibilityTimeout{priority.capitalize()}"]
+        assert attrs["VisibilityTimeout"] == str(wanted), priority
         assert attrs["MessageRetentionPeriod"] == str(RETENTION_S[priority]), priority
         redrive = json.loads(attrs["RedrivePolicy"])
         assert redrive["deadLetterTargetArn"] == dlq["QueueArn"], priority
