@@ -90,14 +90,15 @@ def run_demo(opts: DemoOptions) -> dict:
     try:
         _progress(f"  stack up in {time.perf_counter() - t0:.1f} s; webhook URL {stack.url}")
         dashboard = attach(stack, opts.dashboard_port, say=_progress)
-        return _run(stack, payloads, opts, total, plan)
+        return _run(stack, payloads, opts, total, plan, dashboard)
     finally:
         if dashboard is not None:
             dashboard.stop()
         stack.stop()
 
 
-def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) -> dict:
+def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None,
+         dashboard=None) -> dict:
     from chalicelib import wiring
     from spillway import demo_reconcile
     from spillway.ops.ledger import account, counts_or_reason
@@ -106,8 +107,6 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) 
     lock = threading.Lock()
 
     def on_result(r: SendResult) -> None:
-        if recorder:
-            recorder.acks.record(r.elapsed_s * 1000, r.status)
         with lock:
             counter["n"] += 1
             counter["ok"] += 200 <= r.status < 300
@@ -117,7 +116,7 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) 
 
     specs = [*opts.chaos, ChaosSpec("db-outage", opts.chaos_db_outage_s)]
     faults = make_faults(stack, specs, opts.chaos_after_s)
-    recorder = Recorder(stack, opts.report_dir) if opts.report_dir else None
+    recorder = Recorder(stack, opts.report_dir, dashboard) if opts.report_dir else None
     sampler = ConnectionSampler(stack.env["DATABASE_URL"]) if plan else None
     if sampler:
         sampler.start()

@@ -102,14 +102,14 @@ def run_loadtest(*, backend: str, scenario: str, users: int | None, run_time: st
                            say=lambda line: print(line, file=sys.stderr, flush=True))
         try:
             return _measure(stack, backend, scenario, users, run_time, html, chaos or [],
-                            report_dir)
+                            report_dir, dashboard)
         finally:
             if dashboard is not None:
                 dashboard.stop()
 
 
 def _measure(stack, backend: str, scenario: str, users: int | None, run_time: str | None,
-             html: str | None, chaos: list, report_dir: str | None) -> dict:
+             html: str | None, chaos: list, report_dir: str | None, dashboard=None) -> dict:
     from chalicelib import wiring
     from chalicelib.ports import DLQ
     from spillway.chaos import breaker_trips, make_faults
@@ -124,7 +124,7 @@ def _measure(stack, backend: str, scenario: str, users: int | None, run_time: st
         csv_prefix = str(Path(report_dir) / "locust")
     before = ledger_counts_at(stack.env["DATABASE_URL"])
     faults = make_faults(stack, chaos)
-    recorder = Recorder(stack, report_dir) if report_dir else None
+    recorder = Recorder(stack, report_dir, dashboard) if report_dir else None
     env = {**os.environ, "GITHUB_WEBHOOK_SECRET": stack.secret,
            "LOADTEST_SCENARIO": scenario}
     print(f"spillway loadtest: {scenario} on the {backend} backend at {stack.url}",

@@ -1,7 +1,7 @@
-"""Records a run for its report: the live dashboard of the local stack
-(:func:`spillway.dashboard.local.for_stack`, whose sampler keeps a 1 s rolling window of
-acknowledgement latency, queue depth, stored/s, slots and breaker state), then on
-:meth:`Recorder.finish` the plots and ``index.html``."""
+"""Records a run for its report: the run's live dashboard of the local stack (the one
+:func:`spillway.dashboard.local.attach` started, or one of its own when the run has none), whose
+sampler keeps a 1 s rolling window of acknowledgement latency, queue depth, stored/s, slots and
+breaker state; then on :meth:`Recorder.finish` the plots and ``index.html``."""
 
 from __future__ import annotations
 
@@ -26,18 +26,21 @@ def fault_windows(faults: Sequence[Any]) -> list[Window]:
 
 class Recorder:
     """Samples ``stack`` (a started :class:`~spillway.local.stack.LocalStack`) from
-    construction to :meth:`finish`. ``acks``: feed the edge's answers with
-    ``recorder.acks.record(latency_ms, status)`` (the demo does, from its sender)."""
+    construction to :meth:`finish`, through ``dashboard`` -- the run's
+    :class:`~spillway.dashboard.local.Dashboard` from ``attach`` -- or, when that is None
+    (``--no-dashboard``, or its port was taken), one of its own wired the same way (the edge's
+    answers feed its acknowledgement chart) and stopped by :meth:`finish`. One dashboard per run:
+    every mapping's handler is metered once."""
 
-    def __init__(self, stack, out_dir: Path | str):
-        from spillway.dashboard.local import for_stack
+    def __init__(self, stack, out_dir: Path | str, dashboard=None):
+        from spillway.dashboard.local import attach
 
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.t0 = time.time()
-        self.dashboard = for_stack(stack)
-        self.acks = self.dashboard.acks
-        print(f"  live dashboard: {self.dashboard.url}", file=sys.stderr, flush=True)
+        self._owned = dashboard is None
+        self.dashboard = dashboard if dashboard is not None else attach(
+            stack, 0, say=lambda line: print(line, file=sys.stderr, flush=True))
 
     def finish(self, title: str, summary: Mapping[str, Any], *, faults: Sequence[Any] = (),
                links: Mapping[str, str] | None = None, verdict: str = "",
@@ -49,7 +52,8 @@ class Recorder:
             sampler.sample_now()
             series = sampler.snapshot()["series"]
         finally:
-            self.dashboard.stop()
+            if self._owned:
+                self.dashboard.stop()
         plots = write_plots(series, self.out_dir, t0=self.t0, windows=fault_windows(faults),
                             latency=latency)
         return write_index(self.out_dir, title, summary, plots, links, verdict)
