@@ -164,6 +164,8 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None) 
         "ack_p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
         "ack_max_ms": round(max(latencies, default=0.0) * 1000, 1),
         "drained": drained_at is not None,
+        # throttled invocations per worker function (reserved concurrency; 0 for a valid plan)
+        "worker_throttles": stack.throttles(),
     }
     if plan is not None:
         summary.update(tier_summary(plan, [r.status for r in results], summary["ack_p95_ms"],
