@@ -235,6 +235,9 @@ def format_summary(summary: dict) -> str:
     lines.append(f"  ack latency    p50 {summary['ack_p50_ms']} ms, p95 {summary['ack_p95_ms']} ms,"
                  f" max {summary['ack_max_ms']} ms (GitHub allows 10,000 ms)")
     lines += format_tier(summary)
+    throttled = {fn: n for fn, n in summary.get("worker_throttles", {}).items() if n}
+    if throttled:
+        lines.append(f"  worker throttles {throttled} (invocations over reserved concurrency)")
     if "breaker_trips" in summary:
         lines.append(f"  chaos          breaker trips {summary['breaker_trips']}, "
                      f"recovery {summary['recovery_s']} s")
