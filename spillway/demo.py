@@ -163,6 +163,8 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None,
         "ack_p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
         "ack_max_ms": round(max(latencies, default=0.0) * 1000, 1),
         "drained": drained_at is not None,
+        # throttled invocations per worker function (reserved concurrency; 0 for a valid plan)
+        "worker_throttles": stack.throttles(),
     }
     if plan is not None:
         summary.update(tier_summary(plan, [r.status for r in results], summary["ack_p95_ms"],
@@ -232,6 +234,9 @@ def format_summary(summary: dict) -> str:
     lines.append(f"  ack latency    p50 {summary['ack_p50_ms']} ms, p95 {summary['ack_p95_ms']} ms,"
                  f" max {summary['ack_max_ms']} ms (GitHub allows 10,000 ms)")
     lines += format_tier(summary)
+    throttled = {fn: n for fn, n in summary.get("worker_throttles", {}).items() if n}
+    if throttled:
+        lines.append(f"  worker throttles {throttled} (invocations over reserved concurrency)")
     if "breaker_trips" in summary:
         lines.append(f"  chaos          breaker trips {summary['breaker_trips']}, "
                      f"recovery {summary['recovery_s']} s")

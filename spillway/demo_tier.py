@@ -15,11 +15,12 @@ from spillway.ops.dbwatch import ConnectionSampler, p95_wait_ms
 
 def tier_stack_options(plan: TierPlan, base: StackOptions) -> StackOptions:
     """``base`` with the plan's edge reserved concurrency, each queue's MaximumConcurrency (the
-    sum over the function's lanes) and the workers' Lambda settings: the shared database slots
-    on, bounded by the plan's slot limits, leases as long as the longest worker's
-    (function timeout + grace), ``pool_size`` slots per batch. One process hosts every worker
-    "instance" locally, so its one application pool gets what all instances together may hold:
-    ``slot_max_limit`` connections (every worker instance x its pool)."""
+    sum over the function's lanes), each worker function's reserved concurrency and the
+    workers' Lambda settings: the shared database slots on, bounded by the plan's slot limits,
+    leases as long as the longest worker's (function timeout + grace), ``pool_size`` slots per
+    batch. One process hosts every worker "instance" locally, so its one application pool gets
+    what all instances together may hold: ``slot_max_limit`` connections (every worker instance
+    x its pool)."""
     lease_s = max(w.lease_s for w in plan.workers)
     env = {"SLOTS_ENABLED": "true", "SLOT_MIN_LIMIT": str(plan.slot_min_limit),
            "SLOT_MAX_LIMIT": str(plan.slot_max_limit), "SLOT_LEASE_S": str(math.ceil(lease_s)),
@@ -27,6 +28,7 @@ def tier_stack_options(plan: TierPlan, base: StackOptions) -> StackOptions:
     return dataclasses.replace(
         base, edge_concurrency=plan.edge_concurrency,
         worker_concurrency={w.spec.queue: w.maximum_concurrency for w in plan.workers},
+        reserved_concurrency={w.name: w.reserved_concurrency for w in plan.workers},
         env={**base.env, **env})
 
 

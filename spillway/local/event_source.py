@@ -5,7 +5,9 @@ Semantics kept from AWS (Lambda docs, "Using Lambda with Amazon SQS"): batches o
 batch stay invisible for the queue's visibility timeout; with ReportBatchItemFailures, records
 named in ``batchItemFailures`` are left on the queue and the rest are deleted; a handler that
 raises leaves the whole batch to reappear; redrive to the DLQ after ``maxReceiveCount`` is the
-queue's job (SQS redrive policy, or the PostgreSQL queue's equivalent).
+queue's job (SQS redrive policy, or the PostgreSQL queue's equivalent). Reserved concurrency
+(:mod:`spillway.local.concurrency`): a batch received while the function is at its limit is
+throttled -- not run, left on the queue with its receive count spent -- and the poller backs off.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from chalice.local import LambdaContext
 
 from chalicelib.ports import QueueMessage, QueuePort
+from spillway.local.concurrency import ReservedConcurrency
 
 log = logging.getLogger("spillway.local")
 
@@ -54,14 +57,17 @@ class EventSourceMapping:
 
     ``visibility_timeout_s`` (seconds) hides received records while the handler runs;
     ``wait_s`` is the long-poll wait (seconds). ``paused`` (a callable) lets an operator or the
-    circuit breaker disable the mapping without stopping it.
+    circuit breaker disable the mapping without stopping it. ``limiter`` is the function's
+    reserved concurrency, shared by all its mappings (None: unlimited); a throttled poller waits
+    ``throttle_backoff_s`` seconds before it polls again.
     """
 
     def __init__(self, queue: QueuePort, queue_name: str, handler: Callable[[dict, Any], Any], *,
                  function_name: str, queue_arn: str, batch_size: int = 10,
                  maximum_batching_window_s: float = 0.0,
                  maximum_concurrency: int = 2, visibility_timeout_s: int = 180,
-                 wait_s: float = 1.0, timeout_s: int = 30):
+                 wait_s: float = 1.0, timeout_s: int = 30,
+                 limiter: ReservedConcurrency | None = None, throttle_backoff_s: float = 1.0):
         self.queue = queue
         self.queue_name = queue_name
         self.handler = handler
@@ -73,6 +79,8 @@ class EventSourceMapping:
         self.visibility_timeout_s = visibility_timeout_s
         self.wait_s = wait_s
         self.timeout_s = timeout_s
+        self.limiter = limiter
+        self.throttle_backoff_s = throttle_backoff_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -97,8 +105,14 @@ class EventSourceMapping:
                 log.warning("receive from %s failed: %s", self.queue_name, exc)
                 self._stop.wait(1.0)
                 continue
-            if messages:
+            if messages and self.limiter is None:
                 self._invoke(messages)
+            elif messages:
+                with self.limiter.invocation() as admitted:
+                    if admitted:
+                        self._invoke(messages)
+                if not admitted:  # not run, not deleted: back after the visibility timeout
+                    self._stop.wait(self.throttle_backoff_s)
 
     def _gather(self) -> list[QueueMessage]:
         """One batch: the first receive long-polls; then, as Lambda does with

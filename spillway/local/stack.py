@@ -8,7 +8,8 @@
    PostgreSQL for queues and state unless ``QUEUE_DATABASE_URL`` is set (separate so that an
    application-database outage never stops the edge from enqueueing), and its migrations;
 3. the environment variables the Lambda functions would get, then the edge (N app copies
-   behind a local API Gateway) and one event source mapping per priority queue.
+   behind a local API Gateway) and one event source mapping per priority queue, each worker
+   function held to its reserved concurrency (:mod:`spillway.local.concurrency`).
 
 Nothing outlives the stack: the moto child dies with its parent (even on SIGKILL), and the
 children a stack starts are recorded in ``workdir/local-children.json`` so that the next start
@@ -54,6 +55,9 @@ class StackOptions:
     edge_port: int = 0
     #: Per-queue override of the mapping's MaximumConcurrency; None = as declared in app.py.
     worker_concurrency: dict[str, int] | None = None
+    #: Per worker function (``worker_high``...) override of its reserved concurrency, shared by
+    #: all its mappings; None = the app's tier plan (``app.PLAN``).
+    reserved_concurrency: dict[str, int] | None = None
     #: Worker function timeout locally (s), scaled down from AWS's 30 s so a failed batch
     #: returns in about a minute; each poller's visibility timeout keeps AWS's ratio:
     #: 6 x this + its batching window (core.concurrency.plan.visibility_floor).
@@ -86,6 +90,8 @@ class LocalStack:
         self.moto: MotoServer | None = None
         self.edge = None
         self.mappings: list = []
+        #: Worker function name -> its :class:`ReservedConcurrency` (throttle counters).
+        self.limiters: dict = {}
         self.env: dict[str, str] = {}
         self.github = self.github_hook = None  # the GitHub stand-in and its hook (github_hook)
         self._saved_env: dict[str, str | None] = {}
@@ -252,6 +258,7 @@ class LocalStack:
 
     def _start_runtime(self) -> None:
         from chalicelib import wiring
+        from spillway.local.concurrency import ReservedConcurrency
         from spillway.local.edge_server import EdgeServer, load_app_copy
         from spillway.local.event_source import EventSourceMapping
 
@@ -263,6 +270,8 @@ class LocalStack:
                                port=opts.edge_port).start()
         workers = load_app_copy(-1)
         queue = wiring.get_queue()
+        reserved = {w.name: w.reserved_concurrency for w in workers.PLAN.workers}
+        reserved.update(opts.reserved_concurrency or {})
         # The mappings come from the app's own @app.on_sqs_message declarations (batch size,
         # batching window, maximum concurrency): the same ones `chalice deploy` turns into
         # event source mappings on AWS.
@@ -272,6 +281,8 @@ class LocalStack:
             priority = source.queue.removeprefix(f"{opts.prefix}-")
             concurrency = (opts.worker_concurrency or {}).get(priority,
                                                                source.maximum_concurrency or 2)
+            limiter = self.limiters.setdefault(source.name, ReservedConcurrency(
+                source.name, reserved.get(source.name, concurrency)))
             self.mappings.append(EventSourceMapping(
                 queue, priority, getattr(workers, source.handler_string.split(".")[-1]),
                 function_name=source.name,
@@ -281,8 +292,12 @@ class LocalStack:
                 maximum_concurrency=concurrency,
                 visibility_timeout_s=visibility_floor(
                     opts.handler_timeout_s, source.maximum_batching_window_in_seconds),
-                timeout_s=opts.handler_timeout_s, wait_s=1.0,
+                timeout_s=opts.handler_timeout_s, wait_s=1.0, limiter=limiter,
             ).start())
+
+    def throttles(self) -> dict[str, int]:
+        """Throttled invocations so far per worker function (Lambda's ``Throttles``)."""
+        return {name: limiter.throttles for name, limiter in self.limiters.items()}
 
     @property
     def url(self) -> str:

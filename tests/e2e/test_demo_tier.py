@@ -26,6 +26,10 @@ def test_free_tier_demo_keeps_within_the_connection_budget(tmp_path, monkeypatch
     assert (summary["stored"], summary["missing"], summary["duplicated"],
             summary["dead_lettered"]) == (expected, 0, 0, 0)
     assert summary["tier"] == "free"
+    # a valid plan's mappings stay within each function's reserved concurrency: no throttle
+    throttles = summary["worker_throttles"]
+    assert {"worker_high", "worker_medium", "worker_low"} <= set(throttles)
+    assert set(throttles.values()) == {0}, throttles
     assert summary["db_connection_budget"] == plan.db_connection_budget
     assert summary["db_connection_samples"] > 0
     # the workers really connected, and never beyond what the plan budgets

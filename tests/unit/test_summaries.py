@@ -60,3 +60,15 @@ def test_since_accepts_durations_and_iso_times(value, expected):
 def test_since_refuses_anything_else(value):
     with pytest.raises(argparse.ArgumentTypeError):
         parse_since(value, now=NOW)
+
+
+def test_demo_summary_names_throttled_worker_functions_only():
+    from spillway.demo import format_summary as demo_summary
+
+    base = {"sent": 10, "accepted": 10, "rejected": 0, "stored": 10, "dead_lettered": 0,
+            "missing": 0, "duplicated": 0, "accepted_per_s": 5.0, "stored_per_s": 4.0,
+            "ack_p50_ms": 3.0, "ack_p95_ms": 9.0, "ack_max_ms": 12.0, "ok": True,
+            "worker_throttles": {"worker_high": 0, "worker_low": 0}}
+    assert "worker throttles" not in demo_summary(base)
+    text = demo_summary({**base, "worker_throttles": {"worker_high": 3, "worker_low": 0}})
+    assert "worker throttles {'worker_high': 3} (invocations over reserved concurrency)" in text

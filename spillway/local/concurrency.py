@@ -1,0 +1,99 @@
+"""A worker function's reserved concurrency, enforced locally as Lambda enforces it.
+
+On AWS, reserved concurrency caps the concurrent executions of a *function*: every version,
+alias and event source mapping of it shares the one limit (AWS Lambda docs,
+"configuration-concurrency"). An invocation over the limit is throttled: it is *not run*. For an
+SQS event source the poller has already received the batch, so the throttled receive still
+counts toward the queue's ``maxReceiveCount``; the records reappear after the visibility timeout
+and, once the count is spent, the redrive policy moves valid messages to the dead-letter queue
+unprocessed (AWS re:Post knowledge-center "lambda-sqs-scaling"; AWS Compute Blog "Introducing
+maximum concurrency of AWS Lambda functions when using Amazon SQS as an event source", 2023).
+
+One :class:`ReservedConcurrency` per worker function, passed to every
+:class:`~spillway.local.event_source.EventSourceMapping` (lane) of that function.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger("spillway.local")
+
+
+class ReservedConcurrency:
+    """At most ``capacity`` concurrent invocations of ``function_name``.
+
+    :meth:`invocation` admits or throttles one invocation. Counters (read them any time):
+    ``invocations`` (admitted), ``throttles`` (refused: Lambda's ``Throttles`` metric),
+    ``in_flight`` (running now) and ``peak`` (most running at once). Thread-safe.
+    Raises ValueError for a ``capacity`` below 0 (0 is AWS's "throttle everything").
+    """
+
+    def __init__(self, function_name: str, capacity: int):
+        if capacity < 0:
+            raise ValueError(f"reserved concurrency of {function_name} must be >= 0, "
+                             f"got {capacity}")
+        self.function_name = function_name
+        self.capacity = capacity
+        self.invocations = 0
+        self.throttles = 0
+        self.in_flight = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> bool:
+        """Take one execution if the function is under its limit (True); else count a
+        throttle and return False."""
+        with self._lock:
+            if self.in_flight >= self.capacity:
+                self.throttles += 1
+                return False
+            self.in_flight += 1
+            self.invocations += 1
+            self.peak = max(self.peak, self.in_flight)
+            return True
+
+    def release(self) -> None:
+        """Give back an execution taken by :meth:`try_acquire`."""
+        with self._lock:
+            if self.in_flight <= 0:
+                raise RuntimeError(f"{self.function_name}: release without an acquire")
+            self.in_flight -= 1
+
+    @contextmanager
+    def invocation(self) -> Iterator[bool]:
+        """``with limiter.invocation() as admitted:`` -- run the handler only if ``admitted``;
+        the execution is given back on leaving the block. A throttle is logged as an
+        EMF-style line (:func:`throttle_emf`), as Lambda's ``AWS/Lambda Throttles``."""
+        admitted = self.try_acquire()
+        if not admitted:
+            log.info("%s", throttle_emf(self.function_name))
+        try:
+            yield admitted
+        finally:
+            if admitted:
+                self.release()
+
+    def snapshot(self) -> dict[str, int]:
+        """``{"reserved_concurrency", "invocations", "throttles", "in_flight", "peak"}``."""
+        with self._lock:
+            return {"reserved_concurrency": self.capacity, "invocations": self.invocations,
+                    "throttles": self.throttles, "in_flight": self.in_flight,
+                    "peak": self.peak}
+
+
+def throttle_emf(function_name: str, now_s: float | None = None) -> str:
+    """One CloudWatch embedded-metric-format line: ``Throttles`` = 1 (Count) in namespace
+    ``AWS/Lambda`` with dimension ``FunctionName`` (the metric Lambda itself publishes; AWS docs
+    "Lambda metrics", "Embedded metric format specification"). ``now_s``: epoch seconds."""
+    stamp = int((time.time() if now_s is None else now_s) * 1000)
+    return json.dumps({
+        "_aws": {"Timestamp": stamp, "CloudWatchMetrics": [{
+            "Namespace": "AWS/Lambda", "Dimensions": [["FunctionName"]],
+            "Metrics": [{"Name": "Throttles", "Unit": "Count"}]}]},
+        "FunctionName": function_name, "Throttles": 1}, separators=(",", ":"))
