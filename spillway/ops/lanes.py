@@ -12,6 +12,7 @@ worker function of ``plan.workers`` with its ``mappings``. An unknown function o
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -120,7 +121,9 @@ def _qualifier(function_arn: str) -> str:
 def aws_mappings(env: Mapping[str, str] | None = None) -> LaneMappings | None:
     """The :class:`LaneMappings` to switch on AWS: the aws backend talking to AWS itself (not
     a running ``spillway local`` stack, whose pollers read the lane item instead: its env has
-    ``SPILLWAY_STACK_PID``). Function names ``spillway-<SPILLWAY_STAGE, default dev>-<worker>``.
+    ``SPILLWAY_STACK_PID``). Function names ``spillway-<SPILLWAY_STAGE, default dev>-<worker>``
+    as ``chalice deploy`` names them, or from ``SPILLWAY_FUNCTIONS`` (a JSON object worker ->
+    deployed name: the CloudFormation path names them ``spillway-<stage>-WorkerHigh-<id>``).
     None on the postgres backend and on the local stack."""
     from spillway.local.lifecycle import STACK_PID_KEY
 
@@ -130,7 +133,12 @@ def aws_mappings(env: Mapping[str, str] | None = None) -> LaneMappings | None:
     import boto3
 
     stage = env.get("SPILLWAY_STAGE") or "dev"
-    return LaneMappings(boto3.client("lambda"), lambda fn: f"{APP_NAME}-{stage}-{fn}")
+    try:
+        names = json.loads(env.get("SPILLWAY_FUNCTIONS") or "{}")
+    except ValueError as exc:
+        raise ConfigError(f"SPILLWAY_FUNCTIONS must be a JSON object: {exc}") from None
+    return LaneMappings(boto3.client("lambda"),
+                        lambda fn: names.get(fn) or f"{APP_NAME}-{stage}-{fn}")
 
 
 def disable(store: StatePort, plan: TierPlan, function: str, lane: str, *, reason: str, by: str,

@@ -127,22 +127,54 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
+def _function_on_dedicated_queue(name: str, queue: str) -> tuple:
+    """(lambda client, function ARN, queue ARN): a function and a queue no other test uses
+    (moto's mappings delete what they "deliver", DESIGN.md 2b)."""
+    sqs, lam, iam = (boto3.client(s, region_name="us-east-1") for s in ("sqs", "lambda", "iam"))
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    role = iam.create_role(RoleName=f"{queue}-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]
+    }))["Role"]["Arn"]
+    arn = lam.create_function(FunctionName=name, Runtime="python3.11", Role=role,
+                              Handler="handler.handler", Code={"ZipFile": _zip()})["FunctionArn"]
+    return lam, arn, queue_arn
+
+
+def test_spillway_deploy_creates_lanes_2_to_n_as_aliases_with_their_mappings(aws_env):
+    """The ``chalice deploy`` path: Chalice made lane 1's mapping; the lanes step adds alias
+    lane-2 and its mapping with lane-2's MaximumConcurrency, and a second run changes nothing
+    but the settings (idempotent)."""
+    from spillway.deploy_lanes import ensure_lane, plan_lanes
+
+    lam, arn, queue_arn = _function_on_dedicated_queue("spillway-dev-worker_high",
+                                                       "lanes-test-deploy")
+    deployed = {"schema_version": "2.0", "resources": [
+        {"name": "worker_high", "resource_type": "lambda_function", "lambda_arn": arn},
+        {"name": "worker_high-sqs-event-source", "resource_type": "sqs_event",
+         "queue_arn": queue_arn, "event_uuid": "u-1", "lambda_arn": arn}]}
+    (step,) = plan_lanes(PRO, deployed)  # only the function Chalice deployed, lanes 2..N
+    share = PRO.worker("worker_high").mappings[1].maximum_concurrency
+    assert (step.lane, step.maximum_concurrency) == ("lane-2", share)
+    first = ensure_lane(lam, step)
+    assert ensure_lane(lam, step) == first
+    (mapping,) = lam.list_event_source_mappings(
+        FunctionName=f"{arn}:lane-2")["EventSourceMappings"]
+    assert mapping["UUID"] == first and mapping["EventSourceArn"] == queue_arn
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": share}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert lam.get_alias(FunctionName=arn, Name="lane-2")["FunctionVersion"] == "$LATEST"
+
+
 def test_disable_switches_the_lanes_event_source_mapping_on_moto(aws_env, request):
     """On AWS a lane is an alias with its own mapping: disable sets its ``Enabled`` False and
     leaves the other lane's alone. A dedicated queue, and the mappings created disabled: moto's
     mappings delete what they "deliver" (DESIGN.md 2b)."""
     store = open_store("aws", request)
-    sqs, lam, iam = (boto3.client(s, region_name="us-east-1") for s in ("sqs", "lambda", "iam"))
-    url = sqs.create_queue(QueueName="lanes-test-dedicated")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]
-    role = iam.create_role(RoleName="lanes-test", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "lambda.amazonaws.com"}}]
-    }))["Role"]["Arn"]
     name = "spillway-dev-worker_high"
-    lam.create_function(FunctionName=name, Runtime="python3.11", Role=role,
-                        Handler="handler.handler", Code={"ZipFile": _zip()})
+    lam, _, arn = _function_on_dedicated_queue(name, "lanes-test-dedicated")
     version = lam.publish_version(FunctionName=name)["Version"]
     lam.create_alias(FunctionName=name, Name="lane-2", FunctionVersion=version)
     uuids = {}
