@@ -120,15 +120,16 @@ def _qualifier(function_arn: str) -> str:
 
 def aws_mappings(env: Mapping[str, str] | None = None) -> LaneMappings | None:
     """The :class:`LaneMappings` to switch on AWS: the aws backend talking to AWS itself (not
-    a running ``spillway local`` stack, whose pollers read the lane item instead: its env has
-    ``SPILLWAY_STACK_PID``). Function names ``spillway-<SPILLWAY_STAGE, default dev>-<worker>``
+    a running ``spillway local`` stack, whose pollers read the lane item instead: its env file
+    has ``SPILLWAY_STACK_PID`` and ``SPILLWAY_URL``). Function names ``spillway-<SPILLWAY_STAGE, default dev>-<worker>``
     as ``chalice deploy`` names them, or from ``SPILLWAY_FUNCTIONS`` (a JSON object worker ->
     deployed name: the CloudFormation path names them ``spillway-<stage>-WorkerHigh-<id>``).
     None on the postgres backend and on the local stack."""
-    from spillway.local.lifecycle import STACK_PID_KEY
+    from spillway.local.lifecycle import STACK_PID_KEY, URL_KEY
 
     env = os.environ if env is None else env
-    if env.get("SPILLWAY_BACKEND", "aws") != "aws" or env.get(STACK_PID_KEY):
+    local = env.get(STACK_PID_KEY) or env.get(URL_KEY)  # `--local` keeps the stack's URL
+    if env.get("SPILLWAY_BACKEND", "aws") != "aws" or local:
         return None
     import boto3
 
@@ -137,7 +138,8 @@ def aws_mappings(env: Mapping[str, str] | None = None) -> LaneMappings | None:
         names = json.loads(env.get("SPILLWAY_FUNCTIONS") or "{}")
     except ValueError as exc:
         raise ConfigError(f"SPILLWAY_FUNCTIONS must be a JSON object: {exc}") from None
-    return LaneMappings(boto3.client("lambda"),
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    return LaneMappings(boto3.client("lambda", region_name=region),
                         lambda fn: names.get(fn) or f"{APP_NAME}-{stage}-{fn}")
 
 

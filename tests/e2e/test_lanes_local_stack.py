@@ -50,10 +50,12 @@ def broken(event, context):
     raise RuntimeError("canary version 1.4.0-rc1 crashes on start")
 
 
-def test_a_disabled_lane_stops_polling_and_a_failing_lane_is_ejected(workdir, monkeypatch):  # noqa: F811
+@pytest.mark.parametrize("backend", ["postgres", "aws"])
+def test_a_disabled_lane_stops_polling_and_a_failing_lane_is_ejected(backend, workdir,  # noqa: F811
+                                                                      monkeypatch):
     for key in OUTSIDE_SERVERS:
         monkeypatch.delenv(key, raising=False)
-    options = StackOptions(backend="postgres", workdir=workdir, tier="pro", handler_timeout_s=2,
+    options = StackOptions(backend=backend, workdir=workdir, tier="pro", handler_timeout_s=2,
                            env={"LANE_MINIMUM_CALLS": "2", "LANE_EJECT_S": "3600"})
     with LocalStack(options) as stack:
         lane1, lane2 = stack.mapping(FN, "lane-1"), stack.mapping(FN, "lane-2")
