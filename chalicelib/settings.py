@@ -135,6 +135,7 @@ class Settings:
     ``edge_deadline_s`` is the edge's overall answer deadline in seconds (see
     :data:`DEFAULT_EDGE_DEADLINE_S`): its dependency calls are sized to fit in it, and a
     delivery not accepted by then is answered 503 ``deadline``.
+    ``lane_minimum_calls`` / ``lane_eject_s`` shape the lanes' ejection (:attr:`lane_config`).
     ``breaker_skew_margin_s`` is the clock skew allowed between instances (seconds): an
     instance other than the one that tripped the breaker half-opens only that long after
     ``open_until`` (``BreakerConfig.skew_margin_s``).
@@ -169,6 +170,17 @@ class Settings:
     slot_algorithm: str = "aimd"
     breaker_skew_margin_s: int = 10
     edge_deadline_s: float = DEFAULT_EDGE_DEADLINE_S
+    lane_minimum_calls: int = 10
+    lane_eject_s: int = 30
+
+    @property
+    def lane_config(self):
+        """The :class:`~chalicelib.core.concurrency.lanes.LaneConfig` of the shared lanes:
+        ``lane_minimum_calls`` invocations (batches) in the 60 s window before a lane's error
+        rate can eject it (threshold 50 %), ejected for ``lane_eject_s`` seconds."""
+        from chalicelib.core.concurrency.lanes import LaneConfig
+
+        return LaneConfig(minimum_calls=self.lane_minimum_calls, eject_s=self.lane_eject_s)
 
     @property
     def state_table(self) -> str:
@@ -229,6 +241,8 @@ class Settings:
             breaker_skew_margin_s=_int(env, "BREAKER_SKEW_MARGIN_S", 10, 0, 3600),
             edge_deadline_s=_float(env, "EDGE_DEADLINE_S", DEFAULT_EDGE_DEADLINE_S, 1.0,
                                    MAX_EDGE_DEADLINE_S),
+            lane_minimum_calls=_int(env, "LANE_MINIMUM_CALLS", 10, 1, 100_000),
+            lane_eject_s=_int(env, "LANE_EJECT_S", 30, 1, 86400),
         )
         if settings.slot_max_limit < settings.slot_min_limit:
             raise ConfigError(f"SLOT_MAX_LIMIT ({settings.slot_max_limit}) must be at least "

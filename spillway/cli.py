@@ -3,7 +3,7 @@
 Commands: ``local`` (run the local stack), ``replay`` (send payloads as signed deliveries),
 ``demo`` (the main job end to end), ``db migrate|housekeep``, ``status``, ``ledger`` (what was
 stored), ``dlq`` (what waits in the dead-letter queue), ``redrive``,
-``promote``, ``audit``, ``breaker ...`` (runbook verbs for the shared circuit breaker), ``loadtest``,
+``promote``, ``audit``, ``breaker ...`` (runbook verbs for the shared circuit breaker), ``lanes ...`` (worker lanes), ``loadtest``,
 ``deploy``. Each lives in its own module under ``spillway.commands``; this one builds the
 top-level parser, dispatches, and reports errors: a user's mistake
 (:class:`~chalicelib.errors.ConfigError`) exits 2, any other Spillway error 1, with a message
@@ -26,6 +26,7 @@ from spillway.commands import (
     demo,
     deploy,
     dlq,
+    lanes,
     ledger,
     loadtest,
     local,
@@ -37,7 +38,7 @@ from spillway.commands import (
     tier,
 )
 
-COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, loadtest,
+COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, lanes, loadtest,
             deploy, cost, reconcile, audit, alarms, tier)
 
 

@@ -70,9 +70,19 @@ def run(args: argparse.Namespace, project_dir: Path = ROOT) -> int:
     executor = Executor(cloudformation=session.client("cloudformation"),
                         lambda_client=session.client("lambda"))
     executor.execute(steps)
-    executor.execute(plan_event_source_updates(load_deployed(deployed_file(project_dir,
-                                                                           args.stage))))
+    deployed = load_deployed(deployed_file(project_dir, args.stage))
+    executor.execute(plan_event_source_updates(deployed))
+    from spillway.deploy_lanes import ensure_lane, plan_lanes
+
+    for step in plan_lanes(_stage_plan(args.stage, project_dir), deployed):
+        ensure_lane(session.client("lambda"), step)
     return 0
+
+
+def _stage_plan(stage: str, project_dir: Path):
+    from chalicelib.tier_plan import stage_plan
+
+    return stage_plan({"SPILLWAY_STAGE": stage}, project_dir=project_dir)
 
 
 def print_plan(args: argparse.Namespace, project_dir: Path = ROOT) -> None:
@@ -83,8 +93,14 @@ def print_plan(args: argparse.Namespace, project_dir: Path = ROOT) -> None:
     if deployed_path.exists():
         for step in plan_event_source_updates(load_deployed(deployed_path)):
             print(describe(step))
+        from spillway.deploy_lanes import describe as describe_lane
+        from spillway.deploy_lanes import plan_lanes
+
+        for lane in plan_lanes(_stage_plan(args.stage, project_dir), load_deployed(deployed_path)):
+            print(describe_lane(lane))
     else:
-        print(f"(then ReportBatchItemFailures on each sqs_event in {deployed_path})")
+        print(f"(then ReportBatchItemFailures on each sqs_event in {deployed_path}, and lanes "
+              "2..N of the tier plan as aliases with their own mappings)")
 
 
 def _steps(args: argparse.Namespace, project_dir: Path) -> tuple:

@@ -40,6 +40,8 @@ def register(subparsers: Any) -> None:
                    help="edge port on 127.0.0.1 (default: any free port)")
     p.add_argument("--fresh", action="store_true",
                    help="start with empty databases (delete the workdir's pg-app and pg-queue)")
+    p.add_argument("--tier", choices=("free", "pro", "enterprise"),
+                   help="run the tier plan's lanes and limits (default: $SPILLWAY_TIER, free)")
     add_dashboard(p)
     p.set_defaults(func=run)
 
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from spillway.local.lifecycle import spillway_executable
     from spillway.local.stack import LocalStack, StackOptions
 
-    options = StackOptions(backend=args.backend, edge_port=args.port, fresh=args.fresh)
+    options = StackOptions(backend=args.backend, edge_port=args.port, fresh=args.fresh,
+                           tier=args.tier)
     if args.workdir:
         options.workdir = Path(args.workdir)
     for sig in STOP_SIGNALS:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.ports import QUEUES
+from spillway.commands.audited import when
 
 
 def register(subparsers: Any) -> None:
@@ -61,13 +62,31 @@ def render(snap: Mapping[str, Any]) -> list[str]:
     c = snap.get("concurrency") or {}
     lines.append("concurrency  " + (f"{c['in_use']} in use of {c['limit'] or '?'}" if "in_use" in c
                                     else _missing(c)))
-    lines.append("lanes        " + _section(snap.get("lanes") or {}))
+    lines += _lanes(snap.get("lanes") or {})
     alarms = snap.get("alarms") or {}
     if isinstance(alarms.get("alarms"), list):
         lines.append("alarms")
         lines += [f"  {a.get('name', '?'):<40} {a.get('state', '?')}" for a in alarms["alarms"]]
     else:
         lines.append("alarms       " + _section(alarms))
+    return lines
+
+
+def _lanes(data: Mapping[str, Any]) -> list[str]:
+    """``lanes`` then one line per worker function: each lane's state and MaximumConcurrency."""
+    if not isinstance(data.get("functions"), list):
+        return ["lanes        " + _section(data)]
+    lines = [f"lanes        (tier {data.get('tier', '?')})"]
+    for fn in data["functions"]:
+        cells = []
+        for lane in fn.get("lanes", []):
+            state = lane.get("state", "?")
+            if state == "disabled":
+                state += f" ({lane.get('reason', '')})"
+            elif state == "ejected":
+                state += f" until {when(lane.get('ejected_until'))}"
+            cells.append(f"{lane.get('lane')} {state} max {lane.get('maximum_concurrency')}")
+        lines.append(f"  {fn.get('function', '?'):<14} " + "; ".join(cells))
     return lines
 
 

@@ -27,7 +27,25 @@ def register(subparsers):
             q.add_argument("--chalice-dir", type=Path, default=Path(".chalice"),
                            help="the Chalice project folder to write (default: %(default)s)")
             q.set_defaults(func=cmd_set)
+    m = sub.add_parser("merge-template", help="write the chalice package merge template of a "
+                                              "stage's plan (lanes 2..N as aliases + mappings)")
+    m.add_argument("--stage", required=True, help="Chalice stage (reads .chalice/tier-<stage>.json)")
+    m.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    m.add_argument("--project-dir", type=Path, default=Path("."),
+                   help="the Chalice project (default: %(default)s)")
+    m.set_defaults(func=cmd_merge_template)
     return p
+
+
+def cmd_merge_template(args) -> int:
+    from chalicelib.tier_plan import stage_plan
+    from spillway.package import write_merge_template
+
+    project = args.project_dir.resolve()
+    plan = stage_plan({"SPILLWAY_STAGE": args.stage}, project_dir=project)
+    path = write_merge_template(plan, args.out, app_file=project / "app.py")
+    print(f"tier {plan.name} merge template for stage {args.stage}: {path}")
+    return 0
 
 
 def cmd_plan(args) -> int:

@@ -8,6 +8,12 @@ raises leaves the whole batch to reappear; redrive to the DLQ after ``maxReceive
 queue's job (SQS redrive policy, or the PostgreSQL queue's equivalent). Reserved concurrency
 (:mod:`spillway.local.concurrency`): a batch received while the function is at its limit is
 throttled -- not run, left on the queue with its receive count spent -- and the poller backs off.
+
+Lanes: the local stack runs one mapping per lane (alias ``lane-k``) of each worker function, as
+``spillway deploy`` does on AWS; ``paused`` reads the shared lane state
+(:meth:`chalicelib.shared_lanes.SharedLanes.paused`: the lane disabled, or ejected) and stops the
+lane's pollers from receiving, as a disabled mapping does; ``on_outcome(ok)`` reports each
+invocation (``ok`` False when the handler raised) so a lane whose code keeps failing is ejected.
 """
 
 from __future__ import annotations
@@ -57,9 +63,12 @@ class EventSourceMapping:
 
     ``visibility_timeout_s`` (seconds) hides received records while the handler runs;
     ``wait_s`` is the long-poll wait (seconds). ``paused`` (a callable) lets an operator or the
-    circuit breaker disable the mapping without stopping it. ``limiter`` is the function's
-    reserved concurrency, shared by all its mappings (None: unlimited); a throttled poller waits
-    ``throttle_backoff_s`` seconds before it polls again.
+    circuit breaker disable the mapping without stopping it: while it returns True the pollers
+    receive nothing and look again every ``pause_poll_s`` seconds. ``limiter`` is the
+    function's reserved concurrency, shared by all its mappings (None: unlimited); a throttled
+    poller waits ``throttle_backoff_s`` seconds before it polls again. ``lane`` names the
+    function's alias this mapping invokes; ``on_outcome(ok)`` is called after each invocation
+    (``ok``: the handler returned; a throttled batch is no invocation).
     """
 
     def __init__(self, queue: QueuePort, queue_name: str, handler: Callable[[dict, Any], Any], *,
@@ -67,7 +76,9 @@ class EventSourceMapping:
                  maximum_batching_window_s: float = 0.0,
                  maximum_concurrency: int = 2, visibility_timeout_s: int = 180,
                  wait_s: float = 1.0, timeout_s: int = 30,
-                 limiter: ReservedConcurrency | None = None, throttle_backoff_s: float = 1.0):
+                 limiter: ReservedConcurrency | None = None, throttle_backoff_s: float = 1.0,
+                 lane: str = "lane-1", paused: Callable[[], bool] | None = None,
+                 on_outcome: Callable[[bool], None] | None = None, pause_poll_s: float = 0.5):
         self.queue = queue
         self.queue_name = queue_name
         self.handler = handler
@@ -81,12 +92,22 @@ class EventSourceMapping:
         self.timeout_s = timeout_s
         self.limiter = limiter
         self.throttle_backoff_s = throttle_backoff_s
+        self.lane = lane
+        self.paused = paused
+        self.on_outcome = on_outcome
+        self.pause_poll_s = pause_poll_s
+        #: Invocations that ran (throttled ones excluded), per this mapping.
+        self.invocations = 0
+        #: Pollers parked by ``paused`` right now (all ``maximum_concurrency`` of them: the
+        #: lane receives nothing until it is resumed).
+        self.parked = 0
+        self._count_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> EventSourceMapping:
         for i in range(self.maximum_concurrency):
-            t = threading.Thread(target=self._run, name=f"esm-{self.queue_name}-{i}", daemon=True)
+            t = threading.Thread(target=self._run, name=f"esm-{self.queue_name}-{self.lane}-{i}", daemon=True)
             t.start()
             self._threads.append(t)
         return self
@@ -99,6 +120,13 @@ class EventSourceMapping:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self._paused():
+                with self._count_lock:
+                    self.parked += 1
+                self._stop.wait(self.pause_poll_s)
+                with self._count_lock:
+                    self.parked -= 1
+                continue
             try:
                 messages = self._gather()
             except Exception as exc:
@@ -113,6 +141,15 @@ class EventSourceMapping:
                         self._invoke(messages)
                 if not admitted:  # not run, not deleted: back after the visibility timeout
                     self._stop.wait(self.throttle_backoff_s)
+
+    def _paused(self) -> bool:
+        if self.paused is None:
+            return False
+        try:
+            return bool(self.paused())
+        except Exception as exc:  # a broken pause check never stops the lane
+            log.warning("pause check of %s %s failed: %s", self.function_name, self.lane, exc)
+            return False
 
     def _gather(self) -> list[QueueMessage]:
         """One batch: the first receive long-polls; then, as Lambda does with
@@ -135,13 +172,26 @@ class EventSourceMapping:
         return messages
 
     def _invoke(self, messages: list[QueueMessage]) -> None:
+        with self._count_lock:
+            self.invocations += 1
+        ok = False
+        try:
+            ok = self._run_handler(messages)
+        finally:
+            if self.on_outcome is not None:
+                try:
+                    self.on_outcome(ok)
+                except Exception as exc:
+                    log.warning("recording %s %s failed: %s", self.function_name, self.lane, exc)
+
+    def _run_handler(self, messages: list[QueueMessage]) -> bool:
         context = LambdaContext(self.function_name, 512, self.timeout_s * 1000)
         try:
             response = self.handler(sqs_event(messages, self.queue_arn), context) or {}
         except Exception:
-            log.exception("%s raised; the whole batch returns after its visibility timeout",
-                          self.function_name)
-            return
+            log.exception("%s %s raised; the whole batch returns after its visibility timeout",
+                          self.function_name, self.lane)
+            return False
         failed = {f.get("itemIdentifier") for f in response.get("batchItemFailures", [])}
         done = [m.receipt_handle for m in messages if m.message_id not in failed]
         if done:
@@ -149,3 +199,4 @@ class EventSourceMapping:
                 self.queue.delete(self.queue_name, done)
             except Exception as exc:  # they reappear and are deduplicated by the worker
                 log.warning("delete on %s failed: %s", self.queue_name, exc)
+        return True

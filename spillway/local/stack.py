@@ -8,8 +8,11 @@
    PostgreSQL for queues and state unless ``QUEUE_DATABASE_URL`` is set (separate so that an
    application-database outage never stops the edge from enqueueing), and its migrations;
 3. the environment variables the Lambda functions would get, then the edge (N app copies
-   behind a local API Gateway) and one event source mapping per priority queue, each worker
-   function held to its reserved concurrency (:mod:`spillway.local.concurrency`).
+   behind a local API Gateway) and, per worker function of the app, one event source mapping
+   per lane of its tier plan (``lane-1..lane-N``, each with its share of MaximumConcurrency), all
+   lanes of a function held to its one reserved concurrency (:mod:`spillway.local.concurrency`)
+   and each lane paused while the shared lane state (:mod:`chalicelib.shared_lanes`) has it
+   disabled or ejected; each lane's invocations are recorded there, so a failing lane is ejected.
 
 Nothing outlives the stack: the moto child dies with its parent (even on SIGKILL), and the
 children a stack starts are recorded in ``workdir/local-children.json`` so that the next start
@@ -20,6 +23,7 @@ reach it). ``spillway --local <command>`` checks that the pid in the env file is
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -72,6 +76,9 @@ class StackOptions:
     env: dict[str, str] = field(default_factory=dict)
     #: Start with empty databases (delete the workdir's embedded PostgreSQL data first).
     fresh: bool = False
+    #: Tier preset (``free`` / ``pro`` / ``enterprise``) whose plan the app copies read
+    #: (``SPILLWAY_TIER`` in the Lambda environment and the env file); None: the environment's.
+    tier: str | None = None
 
 
 class LocalStack:
@@ -92,6 +99,8 @@ class LocalStack:
         self.mappings: list = []
         #: Worker function name -> its :class:`ReservedConcurrency` (throttle counters).
         self.limiters: dict = {}
+        #: Worker function name -> its :class:`~chalicelib.shared_lanes.SharedLanes`.
+        self.lanes: dict = {}
         self.env: dict[str, str] = {}
         self.github = self.github_hook = None  # the GitHub stand-in and its hook (github_hook)
         self._saved_env: dict[str, str | None] = {}
@@ -121,7 +130,8 @@ class LocalStack:
             retry_max_s=opts.retry_max_s, BREAKER_OPEN_S=str(opts.breaker_open_s),
             # One process hosts every edge and worker "instance" here (on AWS each has its own
             # pool): the queue pool serves the edge copies and every long-polling mapping.
-            **{"DB_POOL_SIZE": "20", "QUEUE_POOL_SIZE": "40", **opts.env})
+            **{"DB_POOL_SIZE": "20", "QUEUE_POOL_SIZE": "40",
+               **({"SPILLWAY_TIER": opts.tier} if opts.tier else {}), **opts.env})
         env["DATABASE_URL"], self.app_db = self._database("DATABASE_URL", "pg-app", "app")
         if opts.backend == "postgres":
             env["QUEUE_DATABASE_URL"], self.queue_db = self._database(
@@ -195,6 +205,10 @@ class LocalStack:
                 stopped.append(f"removed {self.env_file}")
         for mapping in self.mappings:
             mapping.stop()
+        for lanes in self.lanes.values():
+            with contextlib.suppress(Exception):
+                lanes.flush()
+        self.lanes = {}
         if self.mappings:
             stopped.append(f"{len(self.mappings)} event source mappings")
         self.mappings = []
@@ -258,6 +272,8 @@ class LocalStack:
 
     def _start_runtime(self) -> None:
         from chalicelib import wiring
+        from chalicelib.settings import get_settings
+        from chalicelib.shared_lanes import SharedLanes
         from spillway.local.concurrency import ReservedConcurrency
         from spillway.local.edge_server import EdgeServer, load_app_copy
         from spillway.local.event_source import EventSourceMapping
@@ -273,27 +289,55 @@ class LocalStack:
         reserved = {w.name: w.reserved_concurrency for w in workers.PLAN.workers}
         reserved.update(opts.reserved_concurrency or {})
         # The mappings come from the app's own @app.on_sqs_message declarations (batch size,
-        # batching window, maximum concurrency): the same ones `chalice deploy` turns into
-        # event source mappings on AWS.
+        # batching window) and the plan's lanes of each (one mapping per alias, its share of
+        # MaximumConcurrency): what `chalice deploy` plus the lanes merge template create on AWS.
         for source in workers.app.event_sources:
             if type(source).__name__ != "SQSEventConfig":
                 continue
             priority = source.queue.removeprefix(f"{opts.prefix}-")
-            concurrency = (opts.worker_concurrency or {}).get(priority,
-                                                               source.maximum_concurrency or 2)
+            shares = self._lane_shares(workers.PLAN, source, priority)
             limiter = self.limiters.setdefault(source.name, ReservedConcurrency(
-                source.name, reserved.get(source.name, concurrency)))
-            self.mappings.append(EventSourceMapping(
-                queue, priority, getattr(workers, source.handler_string.split(".")[-1]),
-                function_name=source.name,
-                queue_arn=f"arn:aws:sqs:us-east-1:{MOTO_ACCOUNT_ID}:{source.queue}",
-                batch_size=source.batch_size,
-                maximum_batching_window_s=source.maximum_batching_window_in_seconds,
-                maximum_concurrency=concurrency,
-                visibility_timeout_s=visibility_floor(
-                    opts.handler_timeout_s, source.maximum_batching_window_in_seconds),
-                timeout_s=opts.handler_timeout_s, wait_s=1.0, limiter=limiter,
-            ).start())
+                source.name, reserved.get(source.name, sum(shares.values()))))
+            lanes = self.lanes.setdefault(source.name, SharedLanes(
+                source.name, len(shares), wiring.get_state(), get_settings().lane_config))
+            for lane, concurrency in shares.items():
+                self.mappings.append(EventSourceMapping(
+                    queue, priority, getattr(workers, source.handler_string.split(".")[-1]),
+                    function_name=source.name,
+                    queue_arn=f"arn:aws:sqs:us-east-1:{MOTO_ACCOUNT_ID}:{source.queue}",
+                    batch_size=source.batch_size,
+                    maximum_batching_window_s=source.maximum_batching_window_in_seconds,
+                    maximum_concurrency=concurrency,
+                    visibility_timeout_s=visibility_floor(
+                        opts.handler_timeout_s, source.maximum_batching_window_in_seconds),
+                    timeout_s=opts.handler_timeout_s, wait_s=1.0, limiter=limiter, lane=lane,
+                    paused=functools.partial(lanes.paused, lane),
+                    on_outcome=functools.partial(lanes.record, lane),
+                ).start())
+
+    def _lane_shares(self, plan, source, priority: str) -> dict[str, int]:
+        """Lane -> MaximumConcurrency of ``source``'s function: the plan's lanes, or one lane
+        for a function the plan lacks; a ``worker_concurrency`` override (the total) is split
+        evenly over the lanes, each getting at least 1."""
+        from chalicelib.core.concurrency.plan import PlanError
+        from chalicelib.core.concurrency.shares import allocate
+
+        try:
+            shares = {m.lane: m.maximum_concurrency for m in plan.worker(source.name).mappings}
+        except PlanError:
+            shares = {"lane-1": source.maximum_concurrency or 2}
+        total = (self.options.worker_concurrency or {}).get(priority)
+        if total is not None:
+            names = list(shares)[:max(1, total)]
+            shares = allocate(total, dict.fromkeys(names, 1.0), minimum=1)
+        return shares
+
+    def mapping(self, function: str, lane: str):
+        """The running :class:`EventSourceMapping` of ``function``'s ``lane``; KeyError if none."""
+        for m in self.mappings:
+            if m.function_name == function and m.lane == lane:
+                return m
+        raise KeyError(f"no mapping for {function} {lane}")
 
     def throttles(self) -> dict[str, int]:
         """Throttled invocations so far per worker function (Lambda's ``Throttles``)."""

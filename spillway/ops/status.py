@@ -14,7 +14,10 @@ Section shapes (seconds, messages, executions):
 * ``tier``: ``{"name", "queue_capacity", "edge_concurrency", "burst", "lanes", "source"}`` --
   the tier plan (``chalicelib.core.concurrency.plan.PRESETS``) health measures queues against;
   ``source`` says where the name came from (``SPILLWAY_TIER``, or the default ``free`` tier);
-* ``lanes``: unavailable until ``spillway lanes`` (issue 9) plugs in;
+* ``lanes``: ``{"tier", "functions": [{"function", "reserved_concurrency", "version", "lanes":
+  [{"lane", "state" (healthy | disabled | ejected), "reason", "calls", "errors",
+  "ejected_until" (epoch s or None), "maximum_concurrency"}]}]}`` (:func:`lanes_section`:
+  the stage's tier plan and each function's shared lane item, ``spillway lanes status``);
 * ``alarms``: ``{"source": "cloudwatch" | "local", "alarms": [{"name", "state" (OK | ALARM |
   INSUFFICIENT_DATA | MISSING), "reason", "source"}, ...]}`` (:func:`alarms_section`;
   ``spillway status`` prints each name and state);
@@ -144,10 +147,22 @@ def alarms_section(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {"source": source, "alarms": alarm_states(definitions, source=source)}
 
 
+def lanes_section() -> dict[str, Any]:
+    """The ``lanes`` section: every worker function of the stage's tier plan
+    (:func:`chalicelib.tier_plan.stage_plan`) with each lane's state from its shared item (one
+    state-store read per function). Store errors raise (the sampler marks it unavailable)."""
+    from chalicelib.tier_plan import stage_plan
+    from spillway.ops import lanes
+
+    plan = stage_plan()
+    return {"tier": plan.name, "functions": lanes.status(
+        wiring.get_state(), plan, config=get_settings().lane_config)}
+
+
 #: I/O sections the sampler reads each step (name -> reader). One line each to plug in.
 SECTIONS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "tier": tier_section,
-    "lanes": lambda: unavailable("`spillway lanes` (issue 9) is not on this branch"),
+    "lanes": lanes_section,
     "alarms": alarms_section,
 }
 

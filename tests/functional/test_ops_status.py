@@ -51,3 +51,28 @@ def test_status_says_why_a_disabled_breaker_is_not_assessed(edge):
     found = status_snapshot()
     assert found["breaker"] is None
     assert found["health"]["not_assessed"]["breaker"] == "breaker disabled"
+
+
+def test_status_shows_each_worker_functions_lanes(edge):
+    """A pro-tier stage: two lanes per worker function, each lane's state and its mapping's
+    MaximumConcurrency; a disabled lane shows with its reason."""
+    from chalicelib.tier_plan import stage_plan
+    from spillway.commands.status import render
+    from spillway.ops import lanes
+
+    edge.configure(SPILLWAY_TIER="pro")
+    plan = stage_plan()
+    lanes.disable(wiring.get_state(), plan, "worker_high", "lane-2", reason="canary bad",
+                  by="pytest")
+    found = status_snapshot()
+    section = found["lanes"]
+    assert section["tier"] == "pro"
+    by_name = {f["function"]: f for f in section["functions"]}
+    assert set(by_name) == {w.name for w in plan.workers}
+    high = by_name["worker_high"]
+    assert [(x["lane"], x["state"], x["reason"]) for x in high["lanes"]] == [
+        ("lane-1", "healthy", ""), ("lane-2", "disabled", "canary bad")]
+    assert [x["maximum_concurrency"] for x in high["lanes"]] == [
+        m.maximum_concurrency for m in plan.worker("worker_high").mappings]
+    text = "\n".join(render(found))
+    assert "lane-2 disabled (canary bad) max" in text and "worker_medium" in text

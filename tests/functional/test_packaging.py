@@ -26,11 +26,11 @@ import app
 from chalicelib.core.concurrency.render import sqs_subscriptions
 from chalicelib.tier_plan import stage_plan
 from spillway import deploy
+from spillway.package import write_merge_template
 from spillway.paths import ROOT
 from tests.unit.test_deploy_planner import deployed_resources
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
-MERGE_TEMPLATE = ROOT / "infra" / "chalice-merge.json"
 RBIF = "ReportBatchItemFailures"
 
 
@@ -45,12 +45,13 @@ def packaged(request, tmp_path_factory):
     env["SPILLWAY_STAGE"] = stage  # as spillway deploy sets it: app.py reads tier-<stage>.json
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice package refuses without one
     chalice = Path(sys.executable).parent / "chalice"
+    merge = write_merge_template(stage_plan({"SPILLWAY_STAGE": stage}), out / "merge.json")
     result = subprocess.run(
         [str(chalice), "--project-dir", str(ROOT), "package", "--stage", stage,
-         "--merge-template", str(MERGE_TEMPLATE), str(out)],
+         "--merge-template", str(merge), str(out / "package")],
         capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    text = (out / "sam.json").read_text()
+    text = (out / "package" / "sam.json").read_text()
     return stage, json.loads(text), text
 
 
@@ -73,6 +74,22 @@ def _workers(template: dict) -> dict[str, dict]:
 def _sqs_events(function: dict) -> list[dict]:
     return [e["Properties"] for e in function["Properties"].get("Events", {}).values()
             if e["Type"] == "SQS"]
+
+
+def _all_mappings(template: dict, priority: str) -> list[int]:
+    """MaximumConcurrency of every SQS mapping of worker ``priority``: Chalice's own (lane 1,
+    a SAM event) and each lane alias's ``AWS::Lambda::EventSourceMapping``."""
+    resources = template["Resources"]
+    fn = f"Worker{priority.title()}"
+    found = [e["ScalingConfig"]["MaximumConcurrency"] for e in _sqs_events(resources[fn])]
+    for res in resources.values():
+        if res["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        target = resources[res["Properties"]["FunctionName"]["Ref"]]
+        assert target["Type"] == "AWS::Lambda::Alias"
+        if target["Properties"]["FunctionName"] == {"Ref": fn}:
+            found.append(res["Properties"]["ScalingConfig"]["MaximumConcurrency"])
+    return found
 
 
 def test_every_sqs_mapping_reports_batch_item_failures_and_keeps_its_scaling(packaged):
@@ -98,7 +115,7 @@ def test_reserved_concurrency_matches_config_and_covers_the_mappings(packaged):
     for priority, function in _workers(template).items():
         reserved = function["Properties"]["ReservedConcurrentExecutions"]
         assert reserved == _stage_function(stage, f"worker_{priority}")["reserved_concurrency"]
-        total = sum(e["ScalingConfig"]["MaximumConcurrency"] for e in _sqs_events(function))
+        total = sum(_all_mappings(template, priority))
         assert total <= reserved
     api = template["Resources"]["APIHandler"]["Properties"]
     assert api["ReservedConcurrentExecutions"] == \
@@ -245,21 +262,33 @@ def test_every_tier_packages_lints_and_keeps_mappings_within_reserved(tier, tmp_
                     ignore=shutil.ignore_patterns("deployed", "deployments"))
     assert main(["tier", "set", tier, "--stage", "dev",
                  "--chalice-dir", str(project / ".chalice")]) == 0
+    merge = tmp_path / "merge.json"
+    assert main(["tier", "merge-template", "--stage", "dev", "--project-dir", str(project),
+                 "--out", str(merge)]) == 0
     env = {k: v for k, v in os.environ.items()
            if k not in ("SPILLWAY_QUEUE_PREFIX", "SPILLWAY_TIER", "SPILLWAY_TIER_FILE")}
     env.update(SPILLWAY_STAGE="dev", AWS_DEFAULT_REGION="us-east-1")
     out = tmp_path / "out"
     result = subprocess.run(
         [str(Path(sys.executable).parent / "chalice"), "--project-dir", str(project), "package",
-         "--stage", "dev", "--merge-template", str(MERGE_TEMPLATE), str(out)],
+         "--stage", "dev", "--merge-template", str(merge), str(out)],
         capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     text = (out / "sam.json").read_text()
     assert [m for m in lint(text, regions=["us-east-1"]) if m.rule.id.startswith("E")] == []
     plan = build_plan(tier)
-    workers = _workers(json.loads(text))
+    template = json.loads(text)
+    workers = _workers(template)
     assert workers
     for priority, function in workers.items():
         reserved = function["Properties"]["ReservedConcurrentExecutions"]
-        total = sum(e["ScalingConfig"]["MaximumConcurrency"] for e in _sqs_events(function))
-        assert total <= reserved == plan.worker(f"worker_{priority}").reserved_concurrency
+        worker = plan.worker(f"worker_{priority}")
+        mappings = _all_mappings(template, priority)  # Chalice's (lane 1) + each alias's
+        assert mappings == [m.maximum_concurrency for m in worker.mappings]
+        assert all(2 <= m <= 1000 for m in mappings)
+        assert sum(mappings) <= reserved == worker.reserved_concurrency
+    aliases = sorted(r["Properties"]["Name"] for r in template["Resources"].values()
+                     if r["Type"] == "AWS::Lambda::Alias")
+    assert aliases == sorted(m.lane for w in plan.workers if w.name.removeprefix("worker_")
+                             in workers for m in w.mappings[1:])
+    assert (tier == "free") == (aliases == [])  # free: 1 lane, Chalice's mapping suffices

@@ -86,3 +86,39 @@ def test_unknown_lanes_and_bad_counts_are_refused():
         record(LanePool.of(1), "lane-9", ok=True, now=0.0)
     with pytest.raises(ValueError):
         LanePool.of(0)
+
+
+def test_tally_merges_an_instances_counts_and_ejects_as_record_would():
+    from chalicelib.core.concurrency.lanes import tally
+
+    one_by_one = LanePool.of(2)
+    for ok in (True, False, False, False):
+        one_by_one = record(one_by_one, "lane-1", ok, 100.0, CONFIG)
+    merged = tally(LanePool.of(2), "lane-1", 4, 3, 100.0, CONFIG)
+    assert merged == one_by_one and merged.lanes[0].ejected_until == 130.0
+    with pytest.raises(ValueError):
+        tally(LanePool.of(2), "lane-1", 1, 2, 100.0, CONFIG)
+
+
+def test_serving_follows_picks_rules_for_pollers_that_run_every_lane():
+    from chalicelib.core.concurrency.lanes import serving, tally
+
+    pool = tally(LanePool.of(2), "lane-2", 4, 4, 100.0, CONFIG)  # lane-2 ejected until 130
+    assert serving(pool, "lane-1", 101.0) and not serving(pool, "lane-2", 101.0)
+    assert serving(pool, "lane-2", 130.0)  # re-admitted
+    both = tally(pool, "lane-1", 4, 4, 100.0, CONFIG)  # every enabled lane ejected: keep going
+    assert serving(both, "lane-1", 101.0) and serving(both, "lane-2", 101.0)
+    off = disable(both, "lane-1", "x")
+    assert not serving(off, "lane-1", 101.0) and serving(off, "lane-2", 101.0)
+
+
+def test_json_form_round_trips_and_fits_the_plans_lane_count():
+    from chalicelib.core.concurrency.lanes import from_dict, tally, to_dict
+
+    pool = disable(tally(LanePool.of(3), "lane-2", 4, 4, 100.0, CONFIG), "lane-3", "canary")
+    assert from_dict(to_dict(pool), 3) == pool
+    fewer = from_dict(to_dict(pool), 2)  # a tier with fewer lanes drops lane-3
+    assert [x.name for x in fewer.lanes] == ["lane-1", "lane-2"] and fewer.lanes[1] == pool.lanes[1]
+    more = from_dict(to_dict(pool), 4)
+    assert more.lanes[3] == LanePool.of(4).lanes[3] and more.lanes[2].disabled
+    assert from_dict(None, 2) == LanePool.of(2)

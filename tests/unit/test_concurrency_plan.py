@@ -144,9 +144,12 @@ def test_renderings_take_their_numbers_from_the_plan():
     params = template_parameters(plan)
     for w in plan.workers:
         assert stage[w.name]["reserved_concurrency"] == w.reserved_concurrency
-        assert subs[w.name]["maximum_concurrency"] == sum(
+        assert subs[w.name]["function_maximum_concurrency"] == sum(
             lane["maximum_concurrency"] for lane in subs[w.name]["lanes"])
-        assert subs[w.name]["maximum_concurrency"] <= stage[w.name]["reserved_concurrency"]
+        assert subs[w.name]["maximum_concurrency"] == subs[w.name]["lanes"][0][
+            "maximum_concurrency"]  # Chalice's own mapping is lane-1
+        assert subs[w.name]["function_maximum_concurrency"] <= \
+            stage[w.name]["reserved_concurrency"]
         floor = 6 * stage[w.name]["lambda_timeout"] + subs[w.name]["maximum_batching_window_in_seconds"]
         assert params[f"VisibilityTimeout{w.spec.queue.capitalize()}"] >= floor
         if w.spec.queue in ("high", "medium", "low"):

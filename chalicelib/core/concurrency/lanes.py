@@ -33,6 +33,9 @@ class LaneConfig:
     eject_s: float = 30.0
 
 
+#: The defaults (60 s window of 5 s buckets, 50 % of >= 10 calls ejects for 30 s).
+DEFAULT_LANE_CONFIG = LaneConfig()
+
 @dataclass(frozen=True)
 class Lane:
     """One alias: ``disabled`` (with ``reason``) by hand; ``ejected_until`` epoch s (0: not)."""
@@ -57,6 +60,10 @@ class LanePool:
         if count < 1:
             raise ValueError(f"lane count must be >= 1, got {count}")
         return cls(tuple(Lane(f"lane-{i}") for i in range(1, count + 1)))
+
+    def to_dict(self) -> dict:
+        """JSON form (:func:`to_dict`); what :func:`chalicelib.breaker_item.cas_update` writes."""
+        return to_dict(self)
 
 
 def _index(pool: LanePool, name: str) -> int:
@@ -103,15 +110,26 @@ def record(pool: LanePool, name: str, ok: bool, now: float,
            config: LaneConfig = LaneConfig()) -> LanePool:
     """Count one invocation of lane ``name`` (``ok`` False: it failed); eject the lane when its
     window crosses the threshold. Raises NotFound for an unknown lane."""
+    return tally(pool, name, 1, 0 if ok else 1, now, config)
+
+
+def tally(pool: LanePool, name: str, calls: int, errors: int, now: float,
+          config: LaneConfig = LaneConfig()) -> LanePool:
+    """Count ``calls`` invocations of lane ``name`` at ``now``, ``errors`` of them failed (an
+    instance's aggregated outcomes, merged at once: :func:`record` is ``tally(.., 1, 0|1, ..)``).
+    Ejects the lane when its window crosses the threshold. Raises NotFound for an unknown
+    lane, ValueError for ``errors`` outside ``0..calls``."""
+    if not 0 <= errors <= calls:
+        raise ValueError(f"errors must be within 0..calls, got {errors} of {calls}")
     i = _index(pool, name)
     lane = _readmit(pool.lanes[i], now)
     start = now - (now % config.bucket_s)
     buckets = list(_window(lane, now, config))
     if buckets and buckets[-1][0] == start:
-        _, calls, errors = buckets.pop()
+        _, before, failed_before = buckets.pop()
     else:
-        calls, errors = 0, 0
-    buckets.append((start, calls + 1, errors + (not ok)))
+        before, failed_before = 0, 0
+    buckets.append((start, before + calls, failed_before + errors))
     lane = replace(lane, buckets=tuple(buckets))
     total = sum(b[1] for b in buckets)
     failed = sum(b[2] for b in buckets)
@@ -119,6 +137,43 @@ def record(pool: LanePool, name: str, ok: bool, now: float,
             and not lane.ejected_until:
         lane = replace(lane, ejected_until=now + config.eject_s)
     return _with(pool, i, lane)
+
+
+def serving(pool: LanePool, name: str, now: float) -> bool:
+    """Whether lane ``name`` takes work at ``now`` by :func:`pick`'s rules, for a caller that
+    runs every lane at once (one SQS poller per lane) rather than picking: healthy, or ejected
+    while every enabled lane is ejected (the fallback keeps work going). Raises NotFound."""
+    lane = _readmit(pool.lanes[_index(pool, name)], now)
+    if lane.disabled:
+        return False
+    if healthy(lane, now):
+        return True
+    return not any(healthy(_readmit(x, now), now) for x in pool.lanes)
+
+
+def to_dict(pool: LanePool) -> dict:
+    """JSON form: ``{"cursor": int, "lanes": [{"name", "disabled", "reason", "ejected_until"
+    (epoch s, 0 = not), "buckets": [[start epoch s, calls, errors], ...]}, ...]}``."""
+    return {"cursor": pool.cursor, "lanes": [
+        {"name": x.name, "disabled": x.disabled, "reason": x.reason,
+         "ejected_until": x.ejected_until, "buckets": [list(b) for b in x.buckets]}
+        for x in pool.lanes]}
+
+
+def from_dict(data: dict | None, count: int) -> LanePool:
+    """The pool stored as :func:`to_dict` made, fitted to ``count`` lanes (the plan's): lanes
+    ``lane-1..lane-count`` keep their stored state, missing ones start healthy, extra stored
+    ones are dropped (a tier with fewer lanes). None: ``LanePool.of(count)``."""
+    fresh = LanePool.of(count)
+    stored = {x.get("name"): x for x in (data or {}).get("lanes", [])}
+    lanes = []
+    for lane in fresh.lanes:
+        x = stored.get(lane.name)
+        lanes.append(lane if x is None else Lane(
+            lane.name, bool(x.get("disabled")), str(x.get("reason") or ""),
+            float(x.get("ejected_until") or 0.0),
+            tuple((float(b[0]), int(b[1]), int(b[2])) for b in x.get("buckets", ()))))
+    return LanePool(tuple(lanes), int((data or {}).get("cursor", 0)) % count)
 
 
 def disable(pool: LanePool, name: str, reason: str) -> LanePool:

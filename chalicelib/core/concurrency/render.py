@@ -5,7 +5,8 @@
   (``{"lambda_functions": {name: {"reserved_concurrency", "lambda_timeout",
   "lambda_memory_size"}}}``; the edge is Chalice's ``api_handler``).
 * :func:`sqs_subscriptions` -- what ``app.py`` passes to ``@app.on_sqs_message`` per worker
-  function, plus the lanes for a merge template / deploy step.
+  function (lane 1's MaximumConcurrency: Chalice's mapping is lane 1), plus the lanes;
+* :func:`lane_resources` -- the merge template's aliases and event source mappings of lanes 2..N.
 * :func:`template_parameters` -- CloudFormation parameters for ``infra/`` (visibility timeouts).
 
 Chalice takes whole seconds for ``lambda_timeout``: the edge timeout is rounded down, so it stays
@@ -15,6 +16,7 @@ under GitHub's 10 s.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -75,15 +77,55 @@ def chalice_stage_config(plan: TierPlan) -> dict[str, Any]:
 
 def sqs_subscriptions(plan: TierPlan) -> dict[str, dict[str, Any]]:
     """Per worker function: ``queue`` (the priority/target queue name without prefix),
-    ``batch_size``, ``maximum_batching_window_in_seconds`` and ``maximum_concurrency`` (the sum
-    over lanes: the value for a single Chalice ``@app.on_sqs_message`` mapping), and ``lanes``
-    (``[{"lane": "lane-1", "maximum_concurrency": n}, ...]``: one mapping per alias when lanes
-    are deployed through the merge template)."""
+    ``batch_size``, ``maximum_batching_window_in_seconds``, ``maximum_concurrency`` -- lane-1's
+    share: Chalice's own ``@app.on_sqs_message`` mapping is lane 1, lanes 2..N are the merge
+    template's (:func:`lane_resources`) -- ``function_maximum_concurrency`` (the sum over every
+    lane's mapping, <= the function's reserved concurrency) and ``lanes`` (``[{"lane": "lane-1",
+    "maximum_concurrency": n}, ...]``)."""
     return {w.name: {"queue": w.spec.queue, "batch_size": w.spec.batch_size,
                      "maximum_batching_window_in_seconds": w.spec.window_s,
-                     "maximum_concurrency": w.maximum_concurrency,
+                     "maximum_concurrency": w.mappings[0].maximum_concurrency,
+                     "function_maximum_concurrency": w.maximum_concurrency,
                      "lanes": [asdict(m) for m in w.mappings]}
             for w in plan.workers}
+
+
+def logical_id(function: str) -> str:
+    """Chalice's CloudFormation logical id of function ``function``: ``worker_high`` ->
+    ``WorkerHigh`` (aws/chalice ``package.py`` ``to_cfn_resource_name``)."""
+    return "".join(part[:1].upper() + part[1:] for part in function.replace("-", "_").split("_"))
+
+
+def lane_resources(plan: TierPlan, functions: Iterable[str], prefix: str) -> dict[str, Any]:
+    """CloudFormation resources for lanes 2..N of each worker function in ``functions`` (the
+    app's; a plan function the app lacks gets none, lane 1 is Chalice's own mapping): per lane an
+    ``AWS::Lambda::Alias`` ``lane-k`` of the function (on ``$LATEST``, so every lane runs the
+    deployed code until an operator points one at a published version: a canary) and an
+    ``AWS::Lambda::EventSourceMapping`` from the function's queue ``<prefix>-<queue>`` to that
+    alias, with ReportBatchItemFailures, the function's BatchSize and window, and the lane's
+    ScalingConfig.MaximumConcurrency (2..1000; AWS Lambda docs, services-sqs-scaling)."""
+    wanted = set(functions)
+    resources: dict[str, Any] = {}
+    for w in plan.workers:
+        if w.name not in wanted:
+            continue
+        fn = logical_id(w.name)
+        for m in w.mappings[1:]:
+            alias = f"{fn}{logical_id(m.lane)}"
+            resources[alias] = {"Type": "AWS::Lambda::Alias", "Properties": {
+                "FunctionName": {"Ref": fn}, "FunctionVersion": "$LATEST", "Name": m.lane,
+                "Description": f"{w.name} {m.lane} (spillway tier {plan.name})"}}
+            resources[f"{alias}SqsEventSource"] = {
+                "Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+                    "FunctionName": {"Ref": alias},
+                    "EventSourceArn": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:"
+                                                  f"${{AWS::AccountId}}:{prefix}-{w.spec.queue}"},
+                    "BatchSize": w.spec.batch_size,
+                    "MaximumBatchingWindowInSeconds": w.spec.window_s,
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                    "ScalingConfig": {"MaximumConcurrency": m.maximum_concurrency},
+                    "Enabled": True}}
+    return resources
 
 
 def template_parameters(plan: TierPlan) -> dict[str, int]:
