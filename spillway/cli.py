@@ -20,6 +20,7 @@ import sys
 from spillway.commands import (
     alarms,
     audit,
+    bench,
     breaker,
     cost,
     db,
@@ -38,7 +39,7 @@ from spillway.commands import (
 )
 
 COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, loadtest,
-            deploy, cost, reconcile, audit, alarms, tier)
+            deploy, cost, reconcile, audit, alarms, tier, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
