@@ -11,6 +11,7 @@ latency (ms).
 from __future__ import annotations
 
 import http.client
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +22,9 @@ from bench.corpus import SignedDelivery, renamed
 
 #: GitHub waits this long for an answer before it records a failed delivery (seconds).
 GITHUB_TIMEOUT_S = 10.0
-#: Most sends in flight at once (threads); past it a send starts late (``Ack.sent_at`` says).
-MAX_IN_FLIGHT = 256
+#: Most sends in flight at once (threads), whatever the rate; past it a send starts late
+#: (``Ack.sent_at`` says when it really went).
+MAX_IN_FLIGHT = 1024
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ def send_burst(deliveries: Sequence[SignedDelivery], url: str, *, duration_s: fl
             if on_ack is not None:
                 on_ack(ack)
 
+    # Enough threads that no send waits for a free one: every answer comes within timeout_s.
+    needed = math.ceil((n / duration_s if duration_s else n) * (timeout_s + 1)) + 16
     threads = [threading.Thread(target=worker, name=f"burst-send-{k}", daemon=True)
-               for k in range(min(MAX_IN_FLIGHT, n))]
+               for k in range(min(MAX_IN_FLIGHT, n, needed))]
     for t in threads:
         t.start()
     for t in threads:

@@ -13,8 +13,9 @@ Definitions (every time in seconds from the run's start, every latency in ms):
   beyond the first per delivery id.
 * ``p95_ack_ms``: 95th percentile (nearest rank) of the 2xx answers' latency; None without one.
 * ``first_5xx_s``: when the first delivery answered 5xx was sent; None if none was.
-* ``recovery_s``: from the outage's end until the last delivery that was accepted before that
-  end, and stored at all, was stored (0 when none was still waiting); None without an outage.
+* ``recovery_s``: from the outage's end until the backlog is stored: the last delivery sent
+  before that end (whatever its answer) that was stored at all was stored; 0 when none was
+  still waiting; None without an outage. Deliveries never stored are counted in ``lost``.
 """
 
 from __future__ import annotations
@@ -70,21 +71,20 @@ def summarize(system: str, acks: Sequence, stored: Mapping[str, Stored],
         "p95_ack_ms": round(p95, 1) if p95 is not None else None,
         "first_5xx_s": round(first_5xx, 2) if first_5xx is not None else None,
         "db_connections_max": db_connections_max,
-        "recovery_s": recovery_s(ok, mine, outage),
+        "recovery_s": recovery_s(acks, mine, outage),
         "outage_s": list(outage) if outage else None,
         "settled": settled,
     }
 
 
-def recovery_s(ok: Sequence, stored: Mapping[str, Stored],
+def recovery_s(acks: Sequence, stored: Mapping[str, Stored],
                outage: tuple[float, float] | None) -> float | None:
-    """Seconds from the outage's end until the last delivery accepted before it (``ok``:
-    the 2xx acks) that was stored at all was stored; 0.0 when none was left waiting; None
-    without an outage."""
+    """Seconds from the outage's end until the last delivery of ``acks`` sent before it that
+    was stored at all was stored; 0.0 when none was left waiting; None without an outage."""
     if outage is None:
         return None
     end = outage[1]
-    waited = [stored[a.delivery_id].first_at for a in ok
+    waited = [stored[a.delivery_id].first_at for a in acks
               if a.sent_at < end and a.delivery_id in stored]
     return round(max(0.0, max(waited, default=end) - end), 2)
 

@@ -46,8 +46,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "first 5xx, most database connections and recovery per system.")
     b.add_argument("--json", action="store_true", help="print a JSON list, one object a system")
     b.add_argument("--corpus", type=Path, default=None, metavar="DIR",
-                   help="payload folder (default: ../shared/github-webhooks, else the bundled "
-                        "samples)")
+                   help="payload folder (default: the shared GitHub corpus, see bench/corpus.py; "
+                        "else the bundled samples)")
     b.add_argument("--repeat", type=_number(int, 1), default=10, metavar="K",
                    help="the corpus K times over, fresh GUIDs (default: %(default)s)")
     b.add_argument("--limit", type=_number(int, 1), default=None, metavar="N",
