@@ -21,6 +21,7 @@ from bench.burst.send import burst, send_burst
 from bench.burst.summary import summarize
 from bench.burst.systems import SYSTEMS
 from bench.corpus import corpus_path, deliveries
+from chalicelib.errors import ConfigError
 from spillway.chaos import DbOutage
 from spillway.ops.dbwatch import ConnectionSampler
 from spillway.paths import WORKDIR
@@ -53,10 +54,13 @@ def say(msg: str) -> None:
 def run_burst(opts: BurstOptions) -> tuple[list[dict], list[dict]]:
     """Run every system of ``opts.systems``; returns ``(rows, runs)``: the summaries
     (:func:`bench.burst.summary.summarize`, one per system, in order) and the raw runs the plot
-    draws (``system``, ``acks``, ``stored``, ``outage``). Raises ValueError when the corpus has
-    no payload."""
+    draws (``system``, ``acks``, ``stored``, ``outage``). Raises
+    :class:`~chalicelib.errors.ConfigError` when the corpus has no payload."""
     path = opts.corpus or corpus_path()
-    corpus = deliveries(path)
+    try:
+        corpus = deliveries(path)
+    except ValueError as exc:  # no payload there, or a file that is not JSON
+        raise ConfigError(str(exc)) from None
     total = len(corpus) * opts.repeat if opts.limit is None else min(
         opts.limit, len(corpus) * opts.repeat)
     say(f"bench burst: {len(corpus)} payloads from {path} x {opts.repeat} -> {total} deliveries "
@@ -98,7 +102,8 @@ def _run_one(system, batch, opts: BurstOptions, workdir: Path) -> dict:
         stored = system.stored([a.delivery_id for a in acks], t0_epoch)
     finally:
         system.stop()
-    outage = (round(fault.broken_at - t0, 2), round(fault.restored_at - t0, 2)) if fault else None
+    # from the stop asked for (the database refuses work from then on) to the restart done
+    outage = (round(fault.after_s, 2), round(fault.restored_at - t0, 2)) if fault else None
     row = summarize(name, acks, stored, outage, sampler.peak, settled=settled)
     if hasattr(system, "restarts"):
         row["process_restarts"] = system.restarts

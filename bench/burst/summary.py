@@ -12,7 +12,7 @@ Definitions (every time in seconds from the run's start, every latency in ms):
   although the answer was not 2xx (a timeout after the work was done); ``duplicated``: rows
   beyond the first per delivery id.
 * ``p95_ack_ms``: 95th percentile (nearest rank) of the 2xx answers' latency; None without one.
-* ``first_5xx_s``: when the first delivery answered 5xx was sent; None if none was.
+* ``first_5xx_s``: when the first 5xx answer came; None if none did.
 * ``recovery_s``: from the outage's end until the backlog is stored: the last delivery sent
   before that end (whatever its answer) that was stored at all was stored; 0 when none was
   still waiting; None without an outage. Deliveries never stored are counted in ``lost``.
@@ -45,7 +45,8 @@ def summarize(system: str, acks: Sequence, stored: Mapping[str, Stored],
               *, settled: bool = True) -> dict:
     """The figures above for one system. ``acks``: objects with ``delivery_id``, ``sent_at``
     (s), ``status`` and ``ack_ms`` (:class:`bench.burst.send.Ack`); ``stored``: delivery id ->
-    :class:`Stored` (ids not sent are ignored); ``outage``: ``(start_s, end_s)``;
+    :class:`Stored` (ids not sent are ignored); ``outage``: ``(start_s, end_s)``, when the
+    database's stop was asked for and when its restart had completed;
     ``settled``: False when the system still had a backlog at the time limit."""
     sent_ids = {a.delivery_id for a in acks}
     ok = [a for a in acks if 200 <= a.status < 300]
@@ -55,7 +56,8 @@ def summarize(system: str, acks: Sequence, stored: Mapping[str, Stored],
     for a in acks:
         if not 200 <= a.status < 300:
             by_status[str(a.status)] = by_status.get(str(a.status), 0) + 1
-    first_5xx = min((a.sent_at for a in acks if a.status >= 500), default=None)
+    first_5xx = min((a.sent_at + a.ack_ms / 1000 for a in acks if a.status >= 500),
+                    default=None)
     p95 = percentile([a.ack_ms for a in ok], 0.95)
     return {
         "system": system,

@@ -63,6 +63,8 @@ def test_bad_flags_exit_2_with_a_message(argv, capsys):
     assert "spillway bench" in capsys.readouterr().err
 
 
-def test_a_corpus_that_is_not_a_folder_exits_2(tmp_path, capsys):
+def test_a_corpus_that_is_not_a_folder_or_has_no_payload_exits_2(tmp_path, capsys):
     assert main(["bench", "burst", "--corpus", str(tmp_path / "nope")]) == 2
     assert "not a folder" in capsys.readouterr().err
+    assert main(["bench", "burst", "--corpus", str(tmp_path)]) == 2
+    assert "no payloads" in capsys.readouterr().err

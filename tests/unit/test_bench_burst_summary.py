@@ -13,7 +13,7 @@ def _run():
     acks = [
         Ack("a", 1.0, 200, 10.0),    # accepted, stored at once
         Ack("b", 12.0, 202, 30.0),   # accepted during the outage, stored after it
-        Ack("c", 15.0, 500, 2.0),    # refused, never stored: lost
+        Ack("c", 15.0, 500, 2000.0),  # refused after 2 s, never stored: lost
         Ack("d", 16.0, 0, 10000.0),  # timed out, stored all the same (twice)
         Ack("e", 31.0, 200, 40.0),   # accepted after the outage, never stored
         Ack("f", 32.0, 503, 1.0),
@@ -32,7 +32,7 @@ def test_every_figure_of_a_known_run():
     assert (row["stored"], row["lost"], row["acked_lost"]) == (3, 3, 1)
     assert (row["stored_unacked"], row["duplicated"]) == (1, 1)
     assert row["p95_ack_ms"] == 40.0  # nearest rank over the 2xx answers only
-    assert row["first_5xx_s"] == 15.0
+    assert row["first_5xx_s"] == 17.0  # when the answer came, not when it was sent
     assert row["db_connections_max"] == 7
     # the backlog: b (accepted in the outage) stored at 33.5 s, d (timed out in it, stored
     # all the same) at 34.0 s; the outage ended at 30 s
