@@ -44,10 +44,12 @@ test-localstack: install
 	$(BIN)/pytest -m localstack tests/localstack
 
 # Benchmarks (never tests): queue throughput, then every figure of bench/run.py, written to
-# .spillway/bench/last.json for `spillway cost`.
+# .spillway/bench/last.json for `spillway cost`; last the three systems side by side under
+# the same burst and database outage (about 3 min), also in .spillway/bench/burst.{json,png}.
 bench: install
 	$(BIN)/python -m bench.queues
 	$(BIN)/python -m bench.run
+	$(BIN)/spillway bench burst --json
 
 clean:
 	rm -rf $(VENV) .spillway .pytest_cache .ruff_cache .hypothesis

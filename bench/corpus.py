@@ -2,7 +2,8 @@
 signed as GitHub signs them.
 
 The corpus is ``SPILLWAY_CORPUS`` if set, else ``../shared/github-webhooks`` beside the
-repository, else the subset bundled in ``spillway/samples`` (same layout).
+repository (a fresh clone, CI), else ``/work/shared/github-webhooks`` (a git worktree elsewhere,
+as tests/corpus.py looks), else the subset bundled in ``spillway/samples`` (same layout).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ HOOK_ID = "4242"
 
 def corpus_path() -> Path:
     """The corpus folder (see the module docstring)."""
-    for candidate in (os.environ.get("SPILLWAY_CORPUS"), ROOT.parent / "shared" / "github-webhooks"):
+    for candidate in (os.environ.get("SPILLWAY_CORPUS"), ROOT.parent / "shared" / "github-webhooks",
+                      "/work/shared/github-webhooks"):
         if candidate and (Path(candidate) / "MANIFEST.tsv").is_file():
             return Path(candidate)
     return SAMPLES

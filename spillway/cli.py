@@ -3,8 +3,9 @@
 Commands: ``local`` (run the local stack), ``replay`` (send payloads as signed deliveries),
 ``demo`` (the main job end to end), ``db migrate|housekeep``, ``status``, ``ledger`` (what was
 stored), ``dlq`` (what waits in the dead-letter queue), ``redrive``,
-``promote``, ``audit``, ``breaker ...`` (runbook verbs for the shared circuit breaker), ``lanes ...`` (worker lanes), ``loadtest``,
-``deploy``. Each lives in its own module under ``spillway.commands``; this one builds the
+``promote``, ``audit``, ``breaker ...`` (runbook verbs for the shared circuit breaker),
+``lanes ...`` (worker lanes), ``loadtest``, ``deploy``, ``cost``, ``reconcile``, ``alarms``,
+``tier ...`` (tier plans and lifts), ``bench burst`` (the side-by-side benchmark). Each lives in its own module under ``spillway.commands``; this one builds the
 top-level parser, dispatches, and reports errors: a user's mistake
 (:class:`~chalicelib.errors.ConfigError`) exits 2, any other Spillway error 1, with a message
 and no traceback.
@@ -20,6 +21,7 @@ import sys
 from spillway.commands import (
     alarms,
     audit,
+    bench,
     breaker,
     cost,
     db,
@@ -39,7 +41,7 @@ from spillway.commands import (
 )
 
 COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, lanes, loadtest,
-            deploy, cost, reconcile, audit, alarms, tier)
+            deploy, cost, reconcile, audit, alarms, tier, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

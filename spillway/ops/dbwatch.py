@@ -9,12 +9,17 @@ from collections.abc import Sequence
 
 import psycopg
 
-#: Client connections to the sampler's database, except its own (PostgreSQL docs,
-#: "pg_stat_activity": ``backend_type`` 'client backend' are client connections).
-_CONNECTIONS_SQL = """
+#: ``application_name`` of an operator's monitoring connection (e.g. ``spillway bench burst``
+#: polling a backlog): the sampler leaves those out, as it leaves out its own.
+MONITOR_APP_NAME = "spillway-monitor"
+
+#: Client connections to the sampler's database, except its own and monitoring ones
+#: (PostgreSQL docs, "pg_stat_activity": ``backend_type`` 'client backend' are client
+#: connections).
+_CONNECTIONS_SQL = f"""
 SELECT count(*) FROM pg_stat_activity
  WHERE datname = current_database() AND backend_type = 'client backend'
-   AND pid <> pg_backend_pid()
+   AND pid <> pg_backend_pid() AND application_name <> '{MONITOR_APP_NAME}'
 """
 
 _WAITS_SQL = """
