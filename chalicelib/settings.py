@@ -169,11 +169,11 @@ class Settings:
     slot_lease_s: int = 35
     slot_count: int = 1
     slot_algorithm: str = "aimd"
-    lift_cache_s: float = 5.0
     breaker_skew_margin_s: int = 10
     edge_deadline_s: float = DEFAULT_EDGE_DEADLINE_S
     lane_minimum_calls: int = 10
     lane_eject_s: int = 30
+    lift_cache_s: float = 5.0
 
     @property
     def lane_config(self):

@@ -130,8 +130,9 @@ def cmd_lift(args, store_factory: Callable[[], StatePort], clock: Callable[[], f
     if not args.to or not args.duration:
         raise ConfigError("a lift needs --to TIER and --for DURATION (e.g. --to enterprise "
                           "--for 30m), or --end")
-    lift = ops.lift(store_factory(), to=args.to, duration_s=args.duration, by=args.by,
-                    reason=args.reason, sets=args.sets, file=args.file, clock=clock)
+    new = ops.prepare_lift(to=args.to, duration_s=args.duration, by=args.by,
+                           reason=args.reason, sets=args.sets, file=args.file, now=clock())
+    lift = ops.start_lift(store_factory(), new)
     if args.json:
         print(json.dumps(lift, indent=2))
     else:

@@ -3,7 +3,7 @@
 :func:`plan_for` builds a validated plan from a tier name and ``--set KEY=VALUE`` / JSON-file
 overrides; :func:`write_stage` writes it where Chalice and ``infra/`` read it: the stage's
 ``lambda_functions`` numbers in ``.chalice/config.json`` and the whole plan in
-``.chalice/tier-<stage>.json``, audited. :func:`lift` / :func:`end_lift` start and end a
+``.chalice/tier-<stage>.json``, audited. :func:`prepare_lift` + :func:`start_lift` / :func:`end_lift` start and end a
 time-boxed lift of the run-time limits (``tier#lift``, :mod:`chalicelib.tier_lift`), each
 audited; the collector reverts an expired one by itself. Errors are :class:`~chalicelib.core.concurrency.plan.PlanError`
 (a :class:`~chalicelib.errors.ConfigError`: the CLI exits 2 with the message).
@@ -131,16 +131,17 @@ def current_tier(environ: Mapping[str, str] | None = None) -> str:
     return (environ.get("SPILLWAY_TIER") or "free").strip().lower()
 
 
-def lift(store: StatePort, *, to: str, duration_s: float, by: str, reason: str,
-         sets: list[str] = (), file: Path | None = None, from_tier: str | None = None,
-         clock: Callable[[], float] = time.time) -> dict[str, Any]:
-    """Lift the run-time limits to tier ``to`` (its validated plan, with ``sets`` / ``file``
-    overrides, e.g. the database's ``max_connections``) for ``duration_s`` seconds: write
-    ``tier#lift`` by compare-and-set and an audit record ``tier lift`` (details ``from``,
-    ``to``, ``until``, the lifted slot bounds, and ``replaced``: an active lift it replaces).
-    Returns the lift's dict. Raises PlanError (a ConfigError) for an unknown tier or a plan that
-    breaks a rule, ConfigError for a duration outside ``(0, MAX_LIFT_S]`` or a tier whose
-    limits are not above ``from_tier``'s (default :func:`current_tier`)."""
+def prepare_lift(*, to: str, duration_s: float, by: str, reason: str, sets: list[str] = (),
+                 file: Path | None = None, from_tier: str | None = None,
+                 now: float) -> Lift:
+    """The :class:`~chalicelib.core.concurrency.lift.Lift` to tier ``to`` (its validated plan,
+    with ``sets`` / ``file`` overrides, e.g. the database's ``max_connections``) for
+    ``duration_s`` seconds from ``now`` (epoch s), checked without any I/O. Raises PlanError (a
+    ConfigError) for an unknown tier or a plan that breaks a rule, ConfigError for a blank
+    ``by`` / ``reason``, a duration outside ``(0, MAX_LIFT_S]``, or a tier whose slot limit is
+    not above ``from_tier``'s (default :func:`current_tier`)."""
+    if not str(reason or "").strip() or not str(by or "").strip():
+        raise ConfigError("a lift needs --reason and --by (kept in the audit record)")
     if not 0 < duration_s <= MAX_LIFT_S:
         raise ConfigError(f"--for must be more than 0 and at most {MAX_LIFT_S // 3600} h "
                           f"({MAX_LIFT_S} s), got {duration_s:g} s; longer is a tier change "
@@ -149,24 +150,27 @@ def lift(store: StatePort, *, to: str, duration_s: float, by: str, reason: str,
     origin = from_tier or current_tier()
     base = build_plan(origin) if origin in PRESETS else None
     if base is not None and plan.slot_max_limit <= base.slot_max_limit:
-        raise ConfigError(f"tier {to!r} does not lift the limits of {origin!r}: slot max "
+        raise ConfigError(f"tier {to!r} does not lift the limits of {origin!r}: slot limit "
                           f"{plan.slot_max_limit} <= {base.slot_max_limit}")
-    now = clock()
-    new = Lift(to=plan.name, until=now + duration_s, by=by, reason=reason, from_tier=origin,
-               at=now, slot_min_limit=plan.slot_min_limit, slot_max_limit=plan.slot_max_limit)
-    if not str(reason or "").strip() or not str(by or "").strip():
-        raise ConfigError("a lift needs --reason and --by (kept in the audit record)")
+    return Lift(to=plan.name, until=now + duration_s, by=by, reason=reason, from_tier=origin,
+                at=now, slot_min_limit=plan.slot_min_limit, slot_max_limit=plan.slot_max_limit)
+
+
+def start_lift(store: StatePort, new: Lift) -> dict[str, Any]:
+    """Write lift ``new`` (:func:`prepare_lift`) into ``tier#lift`` by compare-and-set,
+    replacing an active one, and an audit record ``tier lift`` (details ``to``, ``from``,
+    ``until``, ``at``, the lifted slot bounds, and ``replaced``: the active lift it replaced or
+    None). Returns the lift's dict. Store errors propagate."""
 
     def fn(state: LiftState):
         changed, replaced = start(state, new)
         return changed, [], replaced
 
     _, replaced = cas_update(store, LIFT_KEY, fn, decode=LiftState.from_dict)
-    details = {**new.to_dict(), "replaced": replaced.to_dict() if replaced else None}
-    for key in ("by", "reason"):
-        details.pop(key)
-    audit.record(store, verb="tier lift", by=by, reason=reason, details=details,
-                 clock=lambda: now)
+    details = {k: v for k, v in new.to_dict().items() if k not in ("by", "reason")}
+    details["replaced"] = replaced.to_dict() if replaced else None
+    audit.record(store, verb="tier lift", by=new.by, reason=new.reason, details=details,
+                 clock=lambda: new.at)
     return new.to_dict()
 
 
