@@ -77,8 +77,9 @@ class LiftView:
 
 def revert_expired(store: StatePort, now: float, *, by: str = "collector") -> Lift | None:
     """Clear a lift whose ``until`` is past (compare-and-set) and write an audit record ``tier
-    revert`` (by ``by``; details ``to``, ``from``, ``until``, ``at``). Returns the reverted lift,
-    or None when there was nothing to revert (none, or still active). Store errors propagate."""
+    revert`` (by ``by``; details ``to``, ``from``, ``until``, ``lifted_at``, ``lifted_by``).
+    Returns the reverted lift, or None when there was nothing to revert (none, or still
+    active). Store errors propagate."""
 
     def fn(state: LiftState):
         new, lift = expire(state, now, by)
@@ -89,5 +90,5 @@ def revert_expired(store: StatePort, now: float, *, by: str = "collector") -> Li
         record(store, verb="tier revert", by=by,
                reason=f"lift to {lift.to} expired (until {lift.until:.0f})",
                details={"to": lift.to, "from": lift.from_tier, "until": lift.until,
-                        "at": lift.at, "lifted_by": lift.by}, clock=lambda: now)
+                        "lifted_at": lift.at, "lifted_by": lift.by}, clock=lambda: now)
     return lift

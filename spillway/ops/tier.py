@@ -159,7 +159,7 @@ def prepare_lift(*, to: str, duration_s: float, by: str, reason: str, sets: list
 def start_lift(store: StatePort, new: Lift) -> dict[str, Any]:
     """Write lift ``new`` (:func:`prepare_lift`) into ``tier#lift`` by compare-and-set,
     replacing an active one, and an audit record ``tier lift`` (details ``to``, ``from``,
-    ``until``, ``at``, the lifted slot bounds, and ``replaced``: the active lift it replaced or
+    ``until``, the lifted slot bounds, and ``replaced``: the active lift it replaced or
     None). Returns the lift's dict. Store errors propagate."""
 
     def fn(state: LiftState):
@@ -167,7 +167,7 @@ def start_lift(store: StatePort, new: Lift) -> dict[str, Any]:
         return changed, [], replaced
 
     _, replaced = cas_update(store, LIFT_KEY, fn, decode=LiftState.from_dict)
-    details = {k: v for k, v in new.to_dict().items() if k not in ("by", "reason")}
+    details = {k: v for k, v in new.to_dict().items() if k not in ("by", "reason", "at")}
     details["replaced"] = replaced.to_dict() if replaced else None
     audit.record(store, verb="tier lift", by=new.by, reason=new.reason, details=details,
                  clock=lambda: new.at)
@@ -191,7 +191,8 @@ def end_lift(store: StatePort, *, by: str, reason: str,
         return None
     audit.record(store, verb="tier lift end", by=by, reason=reason,
                  details={"to": ended.to, "from": ended.from_tier, "until": ended.until,
-                          "remaining_s": ended.remaining_s(now)}, clock=lambda: now)
+                          "remaining_s": round(ended.remaining_s(now), 1)},
+                 clock=lambda: now)
     return ended.to_dict()
 
 

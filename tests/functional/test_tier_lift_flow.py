@@ -18,7 +18,7 @@ from chalicelib.shared_slots import SharedSlots, SlotLease, SlotWait
 from chalicelib.tier_lift import read_lift
 from spillway.commands import tier as tier_command
 from spillway.ops import audit
-from spillway.ops.status import tier_section
+from spillway.ops.status import SECTIONS, tier_section
 from tests.functional.conftest import ISSUE_PAYLOAD, corpus_payload
 from tests.functional.test_worker_sqs import accepted, failures, ledger
 
@@ -81,6 +81,10 @@ def test_lift_raises_the_limit_until_it_expires_then_the_collector_reverts_it(wo
     assert shown["name"] == "free" and shown["lift"]["to"] == "enterprise"
     assert shown["lift"]["remaining_s"] == 1800 and shown["lift"]["by"] == "dana"
     assert shown["lift"]["until"] == clock.now + 1800 and shown["lift"]["reason"] == "launch day"
+
+    as_status_reads_it = SECTIONS["tier"]()  # `spillway status [--json]`'s reader, real clock
+    assert as_status_reads_it["lift"]["to"] == "enterprise"
+    assert 0 < as_status_reads_it["lift"]["remaining_s"] <= 1800
 
     clock.now += 30 * 60  # the lift's end (the leases above have long expired too)
     assert tier_section({}, store=store, clock=clock)["lift"] is None
