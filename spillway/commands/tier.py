@@ -4,7 +4,8 @@ itself), or write a stage's merge template (lanes).
 
 * ``spillway tier plan NAME [--set K=V ...] [--file F] [--json]``
 * ``spillway tier set NAME --stage S --reason R [--by WHO] [--set K=V ...] [--file F]``
-* ``spillway tier lift --to T --for 30m --reason R [--by WHO] [--set K=V ...] [--json]``
+* ``spillway tier lift --to T --for 30m --reason R [--by WHO] [--from T0] [--set K=V ...]
+  [--json]``
 * ``spillway tier lift --end --reason R [--by WHO]``
 
 ``--for`` takes ``90s``, ``30m``, ``2h`` (at most 24 h). A lift changes what workers decide at
@@ -64,6 +65,9 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
     q.add_argument("--to", help="the tier to lift to (free, pro, enterprise or custom with --set)")
     q.add_argument("--for", dest="duration", type=parse_duration,
                    help=f"how long: 90s, 30m, 2h (at most {ops.MAX_LIFT_S // 3600} h)")
+    q.add_argument("--from", dest="from_tier",
+                   help="the tier deployed now (default: $SPILLWAY_TIER, else free); the lift "
+                        "must raise its slot limit")
     q.add_argument("--end", action="store_true", help="end the active lift now")
     _plan_knobs(q)
     add_who_why(q)
@@ -131,7 +135,8 @@ def cmd_lift(args, store_factory: Callable[[], StatePort], clock: Callable[[], f
         raise ConfigError("a lift needs --to TIER and --for DURATION (e.g. --to enterprise "
                           "--for 30m), or --end")
     new = ops.prepare_lift(to=args.to, duration_s=args.duration, by=args.by,
-                           reason=args.reason, sets=args.sets, file=args.file, now=clock())
+                           reason=args.reason, sets=args.sets, file=args.file,
+                           from_tier=args.from_tier, now=clock())
     lift = ops.start_lift(store_factory(), new)
     if args.json:
         print(json.dumps(lift, indent=2))

@@ -152,6 +152,7 @@ def test_the_view_reads_the_item_once_per_cache_interval():
     (["--to", "enterprise", "--for", "25h"], "at most 24 h"),
     (["--to", "platinum", "--for", "30m"], "unknown tier 'platinum'"),
     (["--to", "free", "--for", "30m"], "does not lift the limits of 'free'"),
+    (["--to", "pro", "--for", "30m", "--from", "pro"], "does not lift the limits of 'pro'"),
     (["--to", "custom", "--for", "30m"], "needs"),
     (["--to", "enterprise", "--for", "30m", "--set", "max_connections=20"], "refused"),
     (["--for", "30m"], "needs --to TIER and --for DURATION"),
