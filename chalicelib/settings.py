@@ -131,7 +131,8 @@ class Settings:
     ``slot_min_limit`` / ``slot_max_limit``; defaults are the free tier's), ``slot_lease_s`` is
     a lease's life in seconds (the plan's ``WorkerPlan.lease_s``: function timeout + grace),
     ``slot_count`` the slots a batch holds (the plan's pool size) and ``slot_algorithm`` the
-    adaptive limit (``aimd`` or ``gradient2``).
+    adaptive limit (``aimd`` or ``gradient2``). ``lift_cache_s``: seconds the slots trust their
+    last read of a tier lift (``tier#lift``, :mod:`chalicelib.tier_lift`).
     ``edge_deadline_s`` is the edge's overall answer deadline in seconds (see
     :data:`DEFAULT_EDGE_DEADLINE_S`): its dependency calls are sized to fit in it, and a
     delivery not accepted by then is answered 503 ``deadline``.
@@ -172,6 +173,7 @@ class Settings:
     edge_deadline_s: float = DEFAULT_EDGE_DEADLINE_S
     lane_minimum_calls: int = 10
     lane_eject_s: int = 30
+    lift_cache_s: float = 5.0
 
     @property
     def lane_config(self):
@@ -238,6 +240,7 @@ class Settings:
             slot_lease_s=_int(env, "SLOT_LEASE_S", 35, 1, 900 + 60),
             slot_count=_int(env, "SLOT_COUNT", 1, 1, 100),
             slot_algorithm=_choice(env, "SLOT_ALGORITHM", "aimd", ("aimd", "gradient2")),
+            lift_cache_s=_float(env, "LIFT_CACHE_S", 5.0, 0.0, 300.0),
             breaker_skew_margin_s=_int(env, "BREAKER_SKEW_MARGIN_S", 10, 0, 3600),
             edge_deadline_s=_float(env, "EDGE_DEADLINE_S", DEFAULT_EDGE_DEADLINE_S, 1.0,
                                    MAX_EDGE_DEADLINE_S),

@@ -17,6 +17,11 @@ reported database samples into the adaptive limit, then
 * **Crash safety.** Leases expire at ``acquired_at + lease_s`` (the holder's function timeout plus
   a grace, :attr:`~chalicelib.core.concurrency.plan.WorkerPlan.lease_s`) and every decision
   reclaims expired leases first: a holder that dies gives its slots back by then at the latest.
+* **Tier lift.** With a ``lift`` view (:class:`chalicelib.tier_lift.LiftView`) the bounds of each
+  decision are the lifted tier's while a lift is active (``spillway tier lift``), the deployed
+  ones otherwise; expiry is checked against the decision's clock. The view is cached (one read
+  of ``tier#lift`` per ``cache_ttl_s`` per process, 5 s by default), so it adds no request per
+  batch in steady state.
 * **Refusal.** :meth:`SharedSlots.acquire` returns a :class:`SlotWait` with the 1-based queue
   position and the estimated wait (seconds, <= 900, SQS's largest DelaySeconds) that the worker
   uses as its hold-back delay.
@@ -112,13 +117,15 @@ class SharedSlots:
     ``config``: priority shares and wait bounds. ``lease_s``: seconds a lease lives unless
     released. ``count``: slots per lease (connections a batch holds: the pool size).
     ``algorithm``: :class:`~chalicelib.core.concurrency.limit.Aimd` (default) or ``Gradient2``.
+    ``lift``: a :class:`~chalicelib.tier_lift.LiftView` (``bounds(base, now) -> Bounds``) whose
+    active lift widens ``bounds``; None: ``bounds`` always.
     ``clock`` returns epoch seconds (shared across instances); ``jitter`` returns [0, 1).
     Thread-safe: a process's threads take turns on the item (the local runtime hosts several
     worker "instances" in one process), so only other processes race for it."""
 
     def __init__(self, name: str, store: StatePort, *, bounds: Bounds, lease_s: float,
                  config: SlotConfig = DEFAULT_SLOT_CONFIG, count: int = 1,
-                 algorithm: Aimd | Gradient2 | None = None,
+                 algorithm: Aimd | Gradient2 | None = None, lift: Any = None,
                  clock: Callable[[], float] = time.time,
                  jitter: Callable[[], float] = random.random, metrics: Any = None,
                  max_cas_attempts: int = 20, sleep: Callable[[float], None] = time.sleep):
@@ -127,6 +134,8 @@ class SharedSlots:
         self.name, self.key, self.store = name, slots_key(name), store
         self.bounds, self.config, self.lease_s, self.count = bounds, config, lease_s, count
         self.algorithm = algorithm or Aimd()
+        self.lift = lift
+        self._bounds_now = bounds
         self.clock, self.jitter, self.metrics = clock, jitter, metrics
         self.max_cas_attempts = max_cas_attempts
         self._sleep = sleep
@@ -145,10 +154,11 @@ class SharedSlots:
         count = count or self.count
         now = self.clock()
         jitter = self.jitter()
+        bounds = self.bounds_at(now)
 
         def step(state: SlotState) -> tuple[SlotState, list, Any]:
             result = decide(state, holder, priority, count, now, self.lease_s, self.algorithm,
-                            self.bounds, self.config, jitter)
+                            bounds, self.config, jitter)
             return result.state, [], result
 
         try:
@@ -194,9 +204,15 @@ class SharedSlots:
         self._item = item
         return self._decode(item.data if item else None)
 
+    def bounds_at(self, now: float) -> Bounds:
+        """The adaptive limit's bounds in force at ``now`` (epoch s): the lifted ones while a
+        tier lift is active, else :attr:`bounds`."""
+        self._bounds_now = self.lift.bounds(self.bounds, now) if self.lift else self.bounds
+        return self._bounds_now
+
     # --- internals -------------------------------------------------------------------------
     def _decode(self, data: Any) -> SlotState:
-        return SlotState.from_dict(data, default_limit=self.bounds.max_limit)
+        return SlotState.from_dict(data, default_limit=self._bounds_now.max_limit)
 
     def _remember(self, item: StateItem | None) -> None:
         self._item = item

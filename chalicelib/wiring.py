@@ -255,18 +255,22 @@ def get_breaker():
 @lru_cache(maxsize=1)
 def get_slots():
     """The shared database slots guarding the application database, or None when
-    ``SLOTS_ENABLED`` is off (see :mod:`chalicelib.shared_slots`)."""
+    ``SLOTS_ENABLED`` is off (see :mod:`chalicelib.shared_slots`); they follow a tier lift
+    (``tier#lift``, read at most once per ``LIFT_CACHE_S``)."""
     settings = get_settings()
     if not settings.slots_enabled:
         return None
     from chalicelib.core.concurrency.limit import Aimd, Bounds, Gradient2
     from chalicelib.shared_slots import SharedSlots
+    from chalicelib.tier_lift import LiftView
 
     algorithm = Gradient2() if settings.slot_algorithm == "gradient2" else Aimd()
-    return SharedSlots(BREAKER_NAME, get_state(),
+    state = get_state()
+    return SharedSlots(BREAKER_NAME, state,
                        bounds=Bounds(settings.slot_min_limit, settings.slot_max_limit),
                        lease_s=settings.slot_lease_s, count=settings.slot_count,
-                       algorithm=algorithm, metrics=get_metrics())
+                       algorithm=algorithm, metrics=get_metrics(),
+                       lift=LiftView(state, cache_ttl_s=settings.lift_cache_s))
 
 
 @lru_cache(maxsize=1)

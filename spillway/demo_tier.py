@@ -5,10 +5,10 @@ what was measured."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Sequence
 
 from chalicelib.core.concurrency.plan import TierPlan
+from chalicelib.core.concurrency.render import worker_environment
 from spillway.local.stack import StackOptions
 from spillway.ops.dbwatch import ConnectionSampler, p95_wait_ms
 
@@ -22,9 +22,8 @@ def tier_stack_options(plan: TierPlan, base: StackOptions) -> StackOptions:
     what all instances together may hold: ``slot_max_limit`` connections (every worker instance
     x its pool)."""
     lease_s = max(w.lease_s for w in plan.workers)
-    env = {"SLOTS_ENABLED": "true", "SLOT_MIN_LIMIT": str(plan.slot_min_limit),
-           "SLOT_MAX_LIMIT": str(plan.slot_max_limit), "SLOT_LEASE_S": str(math.ceil(lease_s)),
-           "SLOT_COUNT": str(plan.pool_size), "DB_POOL_SIZE": str(plan.slot_max_limit)}
+    env = {**worker_environment(plan, lease_s), "SLOTS_ENABLED": "true",
+           "DB_POOL_SIZE": str(plan.slot_max_limit)}
     return dataclasses.replace(
         base, edge_concurrency=plan.edge_concurrency,
         worker_concurrency={w.spec.queue: w.maximum_concurrency for w in plan.workers},

@@ -1,4 +1,5 @@
-"""One collector run: gather the figures (:mod:`chalicelib.collector.sources`), write one
+"""One collector run: gather the figures (:mod:`chalicelib.collector.sources`; an expired tier
+lift is reverted on the way), write one
 ``edge_function_metrics`` row, delete rows past the retention, emit the queue figures as EMF.
 
 A figure that cannot be read is stored as NULL with its reason in ``notes``; only the queue

@@ -5,6 +5,7 @@
   backend's tables): depth = visible messages; oldest age in seconds where the backend tells
   it (postgres; SQS has no such attribute: :func:`cloudwatch_figures` reads it);
 * :func:`breaker_figures`: the shared breaker item's state;
+* :func:`lift_figures`: not a figure but the minute's chore: an expired tier lift is reverted;
 * :func:`cloudwatch_figures` (AWS): one ``GetMetricData`` call over the last
   :data:`LOOKBACK_S` seconds -- AWS/Lambda ``ConcurrentExecutions`` (Maximum), ``Throttles``,
   ``Errors``, ``Invocations`` (Sum), ``Duration`` (p95, ms) of the edge, and AWS/SQS
@@ -52,6 +53,20 @@ def breaker_figures(state: StatePort | None, name: str) -> dict[str, Any]:
         return {"breaker_state": None, "notes": {"breaker_state": f"unreadable: {exc}"}}
     return {"breaker_state": BreakerState.from_dict(item.data if item else None).state.value
             .lower()}
+
+
+def lift_figures(state: StatePort, now: float) -> dict[str, Any]:
+    """Revert a tier lift whose ``until`` is past (:func:`chalicelib.tier_lift.revert_expired`:
+    clears ``tier#lift`` and writes the ``tier revert`` audit record, by ``collector``); a note
+    ``tier_lift`` says what was reverted. No column: the row stays as it was. Store errors
+    propagate (the runner notes them)."""
+    from chalicelib.tier_lift import revert_expired
+
+    lift = revert_expired(state, now)
+    if lift is None:
+        return {}
+    return {"notes": {"tier_lift": f"reverted the lift {lift.from_tier} -> {lift.to} "
+                                   f"(until {lift.until:.0f})"}}
 
 
 def window_figures(window: EdgeWindow, limit: int) -> dict[str, Any]:

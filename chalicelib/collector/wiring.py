@@ -4,6 +4,8 @@ local stack's collector thread."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib import wiring
@@ -12,15 +14,19 @@ from chalicelib.collector.settings import CollectorSettings
 from chalicelib.collector.sources import (
     breaker_figures,
     cloudwatch_figures,
+    lift_figures,
     queue_figures,
     window_figures,
 )
 from chalicelib.ports import PRIORITIES, queue_name
 
 
-def build_collector(*, metrics: Any = None, window: Any = None) -> Collector:
+def build_collector(*, metrics: Any = None, window: Any = None,
+                    clock: Callable[[], float] = time.time) -> Collector:
     """A :class:`Collector` from the environment. ``window``: the local edge's
-    :class:`~chalicelib.core.edge_window.EdgeWindow`, read instead of CloudWatch. Raises
+    :class:`~chalicelib.core.edge_window.EdgeWindow`, read instead of CloudWatch. ``clock``
+    (epoch s) decides the rows' time and whether a tier lift has expired (it is reverted then,
+    :func:`~chalicelib.collector.sources.lift_figures`). Raises
     :class:`~chalicelib.errors.ConfigError` naming a bad key."""
     settings = CollectorSettings.from_env()
     base = wiring.get_settings()
@@ -28,6 +34,7 @@ def build_collector(*, metrics: Any = None, window: Any = None) -> Collector:
     figures = [lambda: queue_figures(queue)]
     state = wiring.get_state() if base.breaker_enabled else None
     figures.append(lambda: breaker_figures(state, wiring.BREAKER_NAME))
+    figures.append(lambda: lift_figures(wiring.get_state(), clock()))
     if window is not None:
         figures.append(lambda: window_figures(window, settings.edge_reserved_concurrency))
     elif settings.figures == "cloudwatch":
@@ -42,7 +49,7 @@ def build_collector(*, metrics: Any = None, window: Any = None) -> Collector:
         figures.append(lambda: {"notes": {"edge": f"METRICS_FIGURES={settings.figures}: no "
                                           "concurrency, latency or error figures"}})
     return Collector(wiring.app_pool(), figures, retention_days=settings.retention_days,
-                     metrics=metrics)
+                     metrics=metrics, clock=clock)
 
 
 def handle_schedule(context: Any = None) -> dict:

@@ -44,6 +44,8 @@ def render(snap: Mapping[str, Any]) -> list[str]:
     lines.append("tier         " + (f"{tier['name']} (queue capacity {tier['queue_capacity']}, "
                                     f"from {tier['source']})" if "name" in tier
                                     else _missing(tier)))
+    if "lift" in tier:
+        lines.append("tier lift    " + _lift(tier["lift"]))
     b = snap.get("breaker")
     lines.append("breaker      " + (f"{b['state']}  trips {b['trips']}  retry after "
                                     f"{b['retry_after_s']:.0f} s" if b else
@@ -88,6 +90,15 @@ def _lanes(data: Mapping[str, Any]) -> list[str]:
             cells.append(f"{lane.get('lane')} {state} max {lane.get('maximum_concurrency')}")
         lines.append(f"  {fn.get('function', '?'):<14} " + "; ".join(cells))
     return lines
+
+
+def _lift(lift: Mapping[str, Any] | None) -> str:
+    if not lift:
+        return "none"
+    if lift.get("available") is False:
+        return _missing(lift)
+    return (f"{lift['from']} -> {lift['to']} for {lift['remaining_s']:.0f} s more (by "
+            f"{lift['by']}: {lift['reason']})")
 
 
 def _section(data: Mapping[str, Any]) -> str:

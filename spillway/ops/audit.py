@@ -1,5 +1,5 @@
 """The audit trail of the operator verbs: one record per change an operator made (breaker
-force/reset, promote, redrive, and the tier/lanes verbs once they call :func:`record`), kept
+force/reset, promote, redrive, tier set/lift, and the lanes verbs once they call :func:`record`), kept
 in the state store (:class:`~chalicelib.ports.StatePort`: the DynamoDB state table or the
 PostgreSQL ``state`` table) beside the breaker items, each with an expiry.
 
@@ -10,7 +10,9 @@ Item: key ``audit#<at, 17.6f>#<6 hex>`` (sorted by key = by time), ``expires_at`
      "at": 1764700000.123456, "details": {...}}
 
 ``verb`` names the command (``"breaker force"``, ``"breaker reset"``, ``"promote"``,
-``"redrive"``); ``at`` is epoch seconds; ``details`` says what changed (JSON-serialisable:
+``"redrive"``, ``"tier set"``, ``"tier lift"``, ``"tier lift end"``, and ``"tier revert"`` by
+the collector); :func:`record` is :func:`chalicelib.audit_record.record`; ``at`` is epoch
+seconds; ``details`` says what changed (JSON-serialisable:
 for the breaker ``name``, ``from``, ``to``, ``until``; for a move ``source``, ``moved``, the
 filter ...). Records written before this module by :mod:`spillway.ops.breaker` (key prefix
 ``breaker-audit#``) are read too, as ``breaker <action>`` records.
@@ -19,35 +21,16 @@ filter ...). Records written before this module by :mod:`spillway.ops.breaker` (
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.errors import ConfigError
+from chalicelib.audit_record import PREFIX, RETENTION_S, record
 from chalicelib.ports import StatePort
 
-PREFIX = "audit#"
+__all__ = ["PREFIX", "RETENTION_S", "list_actions", "record"]
+
 #: Key prefix of the breaker's audit records before the trail was unified (read only).
 LEGACY_BREAKER_PREFIX = "breaker-audit#"
-#: Records are kept (``expires_at``) for 400 days: over a year of history for reviews.
-RETENTION_S = 400 * 24 * 3600
-
-
-def record(store: StatePort, *, verb: str, by: str, reason: str, details: Mapping[str, Any],
-           clock: Callable[[], float] = time.time) -> dict:
-    """Write one audit record (shape in the module docstring) and return it. Raises
-    :class:`~chalicelib.errors.ConfigError` when ``verb``, ``by`` or ``reason`` is blank (an
-    unexplained change is refused before it is made: call this first, or right after the change
-    with the outcome in ``details``), and the store's errors (:mod:`chalicelib.errors`)."""
-    for name, value in (("verb", verb), ("by", by), ("reason", reason)):
-        if not str(value or "").strip():
-            raise ConfigError(f"the audit record needs a non-empty {name}")
-    at = clock()
-    key = f"{PREFIX}{at:017.6f}#{uuid.uuid4().hex[:6]}"
-    data = {"id": key, "verb": verb, "by": by, "reason": reason, "at": at,
-            "details": dict(details)}
-    store.put(key, data, expected_version=None, expires_at=at + RETENTION_S)
-    return data
 
 
 def list_actions(store: StatePort, *, limit: int | None = 50, since: float | None = None,

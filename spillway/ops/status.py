@@ -11,9 +11,10 @@ says so with :func:`unavailable`; no number is made up for it.
 
 Section shapes (seconds, messages, executions):
 
-* ``tier``: ``{"name", "queue_capacity", "edge_concurrency", "burst", "lanes", "source"}`` --
-  the tier plan (``chalicelib.core.concurrency.plan.PRESETS``) health measures queues against;
-  ``source`` says where the name came from (``SPILLWAY_TIER``, or the default ``free`` tier);
+* ``tier``: ``{"name", "queue_capacity", "edge_concurrency", "burst", "lanes", "source",
+  "lift"}`` -- the tier plan (``chalicelib.core.concurrency.plan.PRESETS``) health measures
+  queues against; ``source`` says where the name came from (``SPILLWAY_TIER``, or the default
+  ``free`` tier); ``lift`` the active time-boxed lift or None (:func:`tier_section`);
 * ``lanes``: ``{"tier", "functions": [{"function", "reserved_concurrency", "version", "lanes":
   [{"lane", "state" (healthy | disabled | ejected), "reason", "calls", "errors",
   "ejected_until" (epoch s or None), "maximum_concurrency"}]}]}`` (:func:`lanes_section`:
@@ -32,6 +33,7 @@ Section shapes (seconds, messages, executions):
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,9 +69,14 @@ def unavailable(reason: str) -> dict[str, Any]:
     return {"available": False, "reason": reason}
 
 
-def tier_section(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The ``tier`` section from ``SPILLWAY_TIER`` (a preset name; default :data:`DEFAULT_TIER`).
-    Raises :class:`~chalicelib.errors.ConfigError` for an unknown name."""
+def tier_section(env: Mapping[str, str] | None = None, store: Any = None,
+                 clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    """The ``tier`` section from ``SPILLWAY_TIER`` (a preset name; default :data:`DEFAULT_TIER`)
+    and, given the state ``store``, the tier lift in force (``lift``: ``{"to", "from", "until"
+    (epoch s), "remaining_s", "by", "reason", "at"}``, None when there is none, or
+    ``{"available": false, "reason"}`` when ``tier#lift`` cannot be read). While a lift is
+    active ``queue_capacity`` stays the deployed tier's. Raises
+    :class:`~chalicelib.errors.ConfigError` for an unknown name."""
     from chalicelib.errors import ConfigError
 
     env = os.environ if env is None else env
@@ -78,7 +85,15 @@ def tier_section(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     name = name or DEFAULT_TIER
     if name not in PRESETS:
         raise ConfigError(f"SPILLWAY_TIER must be one of {sorted(PRESETS)}, got {name!r}")
-    return {"name": name, **PRESETS[name], "source": source}
+    section: dict[str, Any] = {"name": name, **PRESETS[name], "source": source}
+    if store is not None:
+        from spillway.ops.tier import lift_status
+
+        try:
+            section["lift"] = lift_status(store, clock())
+        except Exception as exc:  # the section still shows the tier
+            section["lift"] = unavailable(f"tier#lift unreadable: {type(exc).__name__}: {exc}")
+    return section
 
 
 def concurrency_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,7 +176,7 @@ def lanes_section() -> dict[str, Any]:
 
 #: I/O sections the sampler reads each step (name -> reader). One line each to plug in.
 SECTIONS: dict[str, Callable[[], Mapping[str, Any]]] = {
-    "tier": tier_section,
+    "tier": lambda: tier_section(store=wiring.get_state()),
     "lanes": lanes_section,
     "alarms": alarms_section,
 }

@@ -9,6 +9,7 @@ turns it into (SAM passes these properties through unchanged; AWS SAM docs, "SQS
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -250,7 +251,10 @@ def test_every_tier_packages_lints_and_keeps_mappings_within_reserved(tier, tmp_
     import shutil
 
     from chalicelib.core.concurrency.plan import build_plan
+    from chalicelib.settings import Settings
     from spillway.cli import main
+    from spillway.commands import tier as tier_command
+    from tests.fakes import MemoryState
 
     project = tmp_path / "project"
     project.mkdir()
@@ -260,8 +264,12 @@ def test_every_tier_packages_lints_and_keeps_mappings_within_reserved(tier, tmp_
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / ".chalice", project / ".chalice",
                     ignore=shutil.ignore_patterns("deployed", "deployments"))
-    assert main(["tier", "set", tier, "--stage", "dev",
-                 "--chalice-dir", str(project / ".chalice")]) == 0
+    parser = argparse.ArgumentParser(prog="spillway")
+    tier_command.register(parser.add_subparsers(dest="command"),
+                          store_factory=MemoryState)  # its audit record: test_tier_lift_flow.py
+    args = parser.parse_args(["tier", "set", tier, "--stage", "dev", "--chalice-dir",
+                              str(project / ".chalice"), "--reason", "packaging test"])
+    assert args.func(args) == 0
     merge = tmp_path / "merge.json"
     assert main(["tier", "merge-template", "--stage", "dev", "--project-dir", str(project),
                  "--out", str(merge)]) == 0
@@ -287,6 +295,15 @@ def test_every_tier_packages_lints_and_keeps_mappings_within_reserved(tier, tmp_
         assert mappings == [m.maximum_concurrency for m in worker.mappings]
         assert all(2 <= m <= 1000 for m in mappings)
         assert sum(mappings) <= reserved == worker.reserved_concurrency
+        # every number the worker reads at run time is the plan's (chalicelib/settings.py)
+        env = function["Properties"]["Environment"]["Variables"]
+        settings = Settings.from_env({k: v for k, v in env.items()  # not the stage's secrets
+                                      if k.startswith(("SLOT", "DB_POOL"))})
+        assert settings.slots_enabled and env["SPILLWAY_TIER"] == tier
+        assert (settings.slot_min_limit, settings.slot_max_limit) == (plan.slot_min_limit,
+                                                                      plan.slot_max_limit)
+        assert settings.slot_lease_s >= worker.lease_s
+        assert settings.db_pool_size == settings.slot_count == plan.pool_size
     aliases = sorted(r["Properties"]["Name"] for r in template["Resources"].values()
                      if r["Type"] == "AWS::Lambda::Alias")
     assert aliases == sorted(m.lane for w in plan.workers if w.name.removeprefix("worker_")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -139,7 +140,10 @@ def test_renderings_take_their_numbers_from_the_plan():
     plan = build_plan("pro")
     stage = chalice_stage_config(plan)["lambda_functions"]
     assert stage["api_handler"] == {"reserved_concurrency": 40, "lambda_timeout": 8,
-                                    "lambda_memory_size": 512}
+                                    "lambda_memory_size": 512,
+                                    "environment_variables": {"SPILLWAY_TIER": "pro"}}
+    assert stage["collect_metrics"] == {"environment_variables": {
+        "SPILLWAY_TIER": "pro", "EDGE_RESERVED_CONCURRENCY": "40"}}
     subs = sqs_subscriptions(plan)
     params = template_parameters(plan)
     for w in plan.workers:
@@ -158,3 +162,23 @@ def test_renderings_take_their_numbers_from_the_plan():
     assert subs["worker_high"]["queue"] == "high"
     assert subs["worker_high"]["lanes"] == [{"lane": "lane-1", "maximum_concurrency": 11},
                                             {"lane": "lane-2", "maximum_concurrency": 10}]
+
+
+@pytest.mark.parametrize("tier", sorted(PRESETS))
+def test_every_run_time_number_a_worker_reads_comes_from_the_plan(tier):
+    """The environment a worker function gets is read back by ``Settings`` as the plan's
+    numbers: slots on, the adaptive limit's bounds, the lease (function timeout + grace,
+    rounded up) and the pool size."""
+    from chalicelib.settings import Settings
+
+    plan = build_plan(tier)
+    stage = chalice_stage_config(plan)["lambda_functions"]
+    for w in plan.workers:
+        read = Settings.from_env(stage[w.name]["environment_variables"])
+        assert read.slots_enabled is True
+        assert (read.slot_min_limit, read.slot_max_limit) == (plan.slot_min_limit,
+                                                                      plan.slot_max_limit)
+        assert read.slot_lease_s == math.ceil(w.lease_s) >= w.spec.timeout_s
+        assert read.slot_count == read.db_pool_size == plan.pool_size
+    off = chalice_stage_config(build_plan(tier, slots_enabled=False))["lambda_functions"]
+    assert Settings.from_env(off["worker_high"]["environment_variables"]).slots_enabled is False

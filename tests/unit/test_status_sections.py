@@ -139,3 +139,23 @@ def test_the_one_screen_text_shows_every_section():
     assert "lanes        unavailable: not built" in text
     assert "spillway-dlq-not-empty" in text and "ALARM" in text
     assert "concurrency  unavailable" in text
+
+
+def test_the_tier_section_shows_an_active_lift_and_none_once_expired():
+    from spillway.ops.tier import prepare_lift, start_lift
+    from tests.fakes import MemoryState
+
+    store = MemoryState()
+    assert tier_section({}, store=store, clock=lambda: T0)["lift"] is None
+    start_lift(store, prepare_lift(to="pro", duration_s=600, by="ops", reason="burst",
+                                   from_tier="free", now=T0))
+    lift = tier_section({}, store=store, clock=lambda: T0 + 100)["lift"]
+    assert (lift["to"], lift["from"], lift["until"], lift["remaining_s"], lift["by"],
+            lift["reason"]) == ("pro", "free", T0 + 600, 500, "ops", "burst")
+    s = snap({})
+    s["tier"] = tier_section({}, store=store, clock=lambda: T0 + 100)
+    assert "tier lift    free -> pro for 500 s more (by ops: burst)" in "\n".join(render(s))
+    assert tier_section({}, store=store, clock=lambda: T0 + 600)["lift"] is None
+    s["tier"] = tier_section({}, store=store, clock=lambda: T0 + 600)
+    assert "tier lift    none" in "\n".join(render(s))
+    assert "lift" not in tier_section({})  # no store given: the section says nothing of it

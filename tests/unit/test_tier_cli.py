@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from chalicelib.core.concurrency.plan import PRESETS, build_plan
 from chalicelib.core.concurrency.render import chalice_stage_config
 from spillway.cli import main
+from spillway.ops import audit
+from tests.fakes import MemoryState
 from tests.unit.test_concurrency_plan import BREAKERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,27 +58,66 @@ def test_custom_override_changes_the_plan(capsys):
     assert json.loads(capsys.readouterr().out)["edge"]["reserved_concurrency"] == 20
 
 
-def test_set_writes_the_stage_numbers_and_tier_file(tmp_path, capsys):
+def run_tier(store, *argv: str) -> int:
+    """``spillway tier ...`` with its audit trail in ``store``, through the CLI's error
+    handling (``main``'s ConfigError -> exit 2)."""
+    from chalicelib.errors import ConfigError
+    from spillway.commands import tier as tier_command
+
+    parser = argparse.ArgumentParser(prog="spillway")
+    tier_command.register(parser.add_subparsers(dest="command"), store_factory=lambda: store)
+    args = parser.parse_args(list(argv))
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def test_set_writes_the_stage_numbers_and_tier_file_and_is_audited(tmp_path, capsys):
     chalice = tmp_path / ".chalice"
     shutil.copytree(ROOT / ".chalice", chalice)
     before = json.loads((chalice / "config.json").read_text())
-    assert main(["tier", "set", "pro", "--stage", "dev", "--chalice-dir", str(chalice)]) == 0
+    was = json.loads((chalice / "tier-dev.json").read_text())["tier"]
+    store = MemoryState()
+    assert run_tier(store, "tier", "set", "pro", "--stage", "dev", "--chalice-dir", str(chalice),
+                    "--reason", "more customers", "--by", "dana") == 0
     config = json.loads((chalice / "config.json").read_text())
     functions = config["stages"]["dev"]["lambda_functions"]
     for name, numbers in chalice_stage_config(build_plan("pro"))["lambda_functions"].items():
+        env = numbers.pop("environment_variables", {})
         assert {k: functions[name][k] for k in numbers} == numbers
+        assert {k: functions[name]["environment_variables"][k] for k in env} == env
     # other stages and other keys are kept
     assert config["stages"]["prod"] == before["stages"]["prod"]
     assert functions["reconcile"] == before["stages"]["dev"]["lambda_functions"]["reconcile"]
+    assert functions["collect_metrics"]["environment_variables"]["METRICS_RETENTION_DAYS"] == "14"
     doc = json.loads((chalice / "tier-dev.json").read_text())
     assert doc["tier"] == "pro" and doc["template_parameters"]["VisibilityTimeoutHigh"] >= 181
+    assert run_tier(store, "tier", "set", "enterprise", "--stage", "dev", "--chalice-dir",
+                    str(chalice), "--reason", "launch", "--by", "dana") == 0
+    records = audit.list_actions(store)
+    assert [(r["verb"], r["by"], r["reason"], r["details"]["from"], r["details"]["to"],
+             r["details"]["stage"]) for r in records] == [
+        ("tier set", "dana", "more customers", was, "pro", "dev"),
+        ("tier set", "dana", "launch", "pro", "enterprise", "dev")]
 
 
 def test_set_unknown_stage_exits_2_and_writes_nothing(tmp_path, capsys):
     chalice = tmp_path / ".chalice"
     shutil.copytree(ROOT / ".chalice", chalice)
     before = (chalice / "config.json").read_text()
-    assert main(["tier", "set", "pro", "--stage", "qa", "--chalice-dir", str(chalice)]) == 2
+    store = MemoryState()
+    assert run_tier(store, "tier", "set", "pro", "--stage", "qa", "--chalice-dir", str(chalice),
+                    "--reason", "r") == 2
     assert "unknown stage 'qa'" in capsys.readouterr().err
     assert (chalice / "config.json").read_text() == before
     assert not (chalice / "tier-qa.json").exists()
+    assert audit.list_actions(store) == []  # refused before anything was recorded
+
+
+def test_set_without_a_reason_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["tier", "set", "pro", "--stage", "dev", "--chalice-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--reason" in err and "Traceback" not in err

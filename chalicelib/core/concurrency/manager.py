@@ -33,14 +33,24 @@ from chalicelib.core.concurrency.slots import (
 
 def adapt(state: SlotState, now: float, algorithm: Aimd | Gradient2, bounds: Bounds) -> SlotState:
     """``state`` with its pending samples folded into its ``limiter`` and ``limit`` updated
-    (counters reset); unchanged limit when no sample is pending. Always within ``bounds``."""
+    (counters reset); unchanged limit when no sample is pending. Always within ``bounds``.
+
+    The limiter records the ``max_limit`` it was last bounded by: when ``bounds.max_limit``
+    is higher than that (a tier lift began, :mod:`.lift`), the limit starts at the new max, as
+    a new pool does, instead of climbing there one healthy sample at a time. Written in the
+    item, so only the first instance to see the raised bound jumps; a lower bound (the lift
+    ended) just clamps."""
     limiter = LimitState.from_dict(state.limiter, initial=float(bounds.max_limit))
+    seen_max = state.limiter.get("max_limit")
+    if seen_max is not None and bounds.max_limit > seen_max:
+        limiter = replace(limiter, limit=float(bounds.max_limit))
     sample = sample_from_counters(state.samples, state.latency_s_sum, state.failures,
                                   inflight=reclaim(state, now).used())
     if sample is not None:
         limiter = algorithm.update(limiter, sample, now, bounds)
     limiter = replace(limiter, limit=bounds.clamp(limiter.limit))
-    state = replace(state, samples=0, latency_s_sum=0.0, failures=0, limiter=limiter.to_dict())
+    state = replace(state, samples=0, latency_s_sum=0.0, failures=0,
+                    limiter={**limiter.to_dict(), "max_limit": bounds.max_limit})
     return set_limit(state, limiter.slots)
 
 

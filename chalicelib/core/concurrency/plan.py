@@ -161,6 +161,8 @@ class TierPlan:
     edge_timeout_s: float = 8.0
     edge_memory_mb: int = 512
     edge_latency_s: float = 0.1
+    #: Workers take shared database slots (``SLOTS_ENABLED``); off: only the pool bounds them.
+    slots_enabled: bool = True
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
     reserved_concurrency: dict[str, int] = field(default_factory=dict)
     maximum_concurrency: dict[str, int] = field(default_factory=dict)

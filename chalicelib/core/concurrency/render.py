@@ -3,7 +3,9 @@
 * :func:`plan_dict` -- the whole plan, JSON-ready (``spillway tier plan NAME --json``).
 * :func:`chalice_stage_config` -- the per-stage fragment of ``.chalice/config.json``
   (``{"lambda_functions": {name: {"reserved_concurrency", "lambda_timeout",
-  "lambda_memory_size"}}}``; the edge is Chalice's ``api_handler``).
+  "lambda_memory_size", "environment_variables"}}}``; the edge is Chalice's ``api_handler``),
+  the environment being :func:`function_environment`'s: every number a function reads at run
+  time (``chalicelib/settings.py``) comes from the plan too.
 * :func:`sqs_subscriptions` -- what ``app.py`` passes to ``@app.on_sqs_message`` per worker
   function (lane 1's MaximumConcurrency: Chalice's mapping is lane 1), plus the lanes;
 * :func:`lane_resources` -- the merge template's aliases and event source mappings of lanes 2..N.
@@ -52,7 +54,8 @@ def plan_dict(plan: TierPlan) -> dict[str, Any]:
                      "max_connections": plan.max_connections,
                      "superuser_reserved_connections": plan.superuser_reserved_connections,
                      "db_connection_limit": plan.db_connection_limit},
-        "slots": {"min_limit": plan.slot_min_limit, "max_limit": plan.slot_max_limit,
+        "slots": {"enabled": plan.slots_enabled,
+                  "min_limit": plan.slot_min_limit, "max_limit": plan.slot_max_limit,
                   "priority_shares": dict(plan.priority_shares)},
         "account": {"concurrency": plan.account_concurrency,
                     "unreserved_minimum": plan.account_unreserved_minimum,
@@ -61,17 +64,51 @@ def plan_dict(plan: TierPlan) -> dict[str, Any]:
     }
 
 
+#: The scheduled collector's function (its limit figures are the edge's concurrency).
+COLLECTOR_FUNCTION = "collect_metrics"
+
+
+def worker_environment(plan: TierPlan, lease_s: float) -> dict[str, str]:
+    """The run-time settings of a worker whose slot leases live ``lease_s`` seconds
+    (``chalicelib/settings.py`` keys, values as strings): ``SPILLWAY_TIER``, ``SLOTS_ENABLED``
+    (the plan's ``slots_enabled``), ``SLOT_MIN_LIMIT`` / ``SLOT_MAX_LIMIT`` (the adaptive
+    limit's bounds, slots), ``SLOT_LEASE_S`` (whole seconds, rounded up), ``SLOT_COUNT`` and
+    ``DB_POOL_SIZE`` (the plan's ``pool_size``: connections one instance holds)."""
+    return {"SPILLWAY_TIER": plan.name,
+            "SLOTS_ENABLED": "true" if plan.slots_enabled else "false",
+            "SLOT_MIN_LIMIT": str(plan.slot_min_limit),
+            "SLOT_MAX_LIMIT": str(plan.slot_max_limit),
+            "SLOT_LEASE_S": str(math.ceil(lease_s)),
+            "SLOT_COUNT": str(plan.pool_size), "DB_POOL_SIZE": str(plan.pool_size)}
+
+
+def function_environment(plan: TierPlan) -> dict[str, dict[str, str]]:
+    """Per function, the environment variables the plan decides: the edge and the collector
+    get ``SPILLWAY_TIER`` (the collector also ``EDGE_RESERVED_CONCURRENCY``, the limit of its
+    concurrency figures); each worker :func:`worker_environment` with its own lease."""
+    env = {EDGE_FUNCTION: {"SPILLWAY_TIER": plan.name},
+           COLLECTOR_FUNCTION: {"SPILLWAY_TIER": plan.name,
+                                "EDGE_RESERVED_CONCURRENCY": str(plan.edge_concurrency)}}
+    for w in plan.workers:
+        env[w.name] = worker_environment(plan, w.lease_s)
+    return env
+
+
 def chalice_stage_config(plan: TierPlan) -> dict[str, Any]:
     """``{"lambda_functions": {...}}`` for one stage of ``.chalice/config.json``: the edge
     (``api_handler``) and every worker function with ``reserved_concurrency``,
-    ``lambda_timeout`` (whole seconds) and ``lambda_memory_size`` (MB)."""
-    functions = {EDGE_FUNCTION: {"reserved_concurrency": plan.edge_concurrency,
-                                 "lambda_timeout": math.floor(plan.edge_timeout_s),
-                                 "lambda_memory_size": plan.edge_memory_mb}}
+    ``lambda_timeout`` (whole seconds) and ``lambda_memory_size`` (MB), and every function of
+    :func:`function_environment` (the collector too) with its ``environment_variables``."""
+    functions: dict[str, dict[str, Any]] = {
+        EDGE_FUNCTION: {"reserved_concurrency": plan.edge_concurrency,
+                        "lambda_timeout": math.floor(plan.edge_timeout_s),
+                        "lambda_memory_size": plan.edge_memory_mb}}
     for w in plan.workers:
         functions[w.name] = {"reserved_concurrency": w.reserved_concurrency,
                              "lambda_timeout": w.spec.timeout_s,
                              "lambda_memory_size": w.spec.memory_mb}
+    for name, env in function_environment(plan).items():
+        functions.setdefault(name, {})["environment_variables"] = env
     return {"lambda_functions": functions}
 
 
