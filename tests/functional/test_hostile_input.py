@@ -210,7 +210,7 @@ def test_concurrent_copies_of_one_delivery_queue_it_once(edge):
         thread.join()
     counts = Counter(statuses)
     assert counts[202] == 1 and set(counts) <= {200, 202, 409}, counts
-    assert edge.depths() == {"high": 1, "medium": 0, "low": 0, "dlq": 0}
+    assert edge.depths() == {"high": 1, "medium": 0, "low": 0, "heavy": 0, "batch": 0, "dlq": 0}
 
 
 # --- edge + worker: accepted deliveries end up stored -----------------------------------------

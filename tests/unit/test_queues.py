@@ -7,23 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.core import queues
 from chalicelib.core.concurrency.plan import FUNCTIONS
 from chalicelib.core.concurrency.routing import TARGETS
-from chalicelib.core.queues import (
-    DLQ,
-    PRIORITIES,
-    QUEUES,
-    TARGET_QUEUES,
-    WORK_QUEUES,
-    queue_for,
-    target_queue,
-)
+from chalicelib.core.queues import PRIORITIES, WORK_QUEUES, queue_for, target_queue
 
 
 def test_the_queue_sets():
-    assert TARGET_QUEUES == ("heavy", "batch") == TARGETS[1:]
+    assert queues.TARGET_QUEUES == ("heavy", "batch") == TARGETS[1:]
     assert WORK_QUEUES == ("high", "medium", "low", "heavy", "batch")
-    assert QUEUES == (*WORK_QUEUES, DLQ)
+    assert queues.QUEUES == (*WORK_QUEUES, queues.DLQ)
     # every plan worker function consumes a work queue, each queue has exactly one
     assert sorted(spec.queue for spec in FUNCTIONS.values()) == sorted(WORK_QUEUES)
 
@@ -65,3 +58,29 @@ def test_redrive_destination_is_the_queue_the_edge_sent_to(priority, target):
 @given(attributes=st.dictionaries(st.text(max_size=10), st.text(max_size=10)))
 def test_redrive_destination_is_always_a_work_queue(attributes):
     assert target_queue(attributes) in WORK_QUEUES
+
+
+def test_the_template_has_every_work_queue_with_the_plans_visibility_parameter():
+    """infra/template.yaml, render.template_parameters and deploy.provision(visibility=...)
+    agree on one ``VisibilityTimeout<Queue>`` parameter per work queue; each default is the
+    default plan's floor (6 x function timeout + window) and each queue redrives to the DLQ."""
+    from cfnlint.decode import decode
+
+    from chalicelib.core.concurrency.plan import build_plan
+    from chalicelib.core.concurrency.render import template_parameters
+    from spillway.paths import ROOT
+
+    template, matches = decode(str(ROOT / "infra" / "template.yaml"))
+    assert not matches
+    params = template_parameters(build_plan("free"))
+    assert set(params) == {f"VisibilityTimeout{q.capitalize()}" for q in WORK_QUEUES}
+    for queue in WORK_QUEUES:
+        name = f"VisibilityTimeout{queue.capitalize()}"
+        assert int(template["Parameters"][name]["Default"]) == params[name], name
+        props = template["Resources"][f"{queue.capitalize()}Queue"]["Properties"]
+        assert props["VisibilityTimeout"] == {"Ref": name}
+        assert props["MaximumMessageSize"] == 1048576
+        assert props["RedrivePolicy"]["deadLetterTargetArn"] == {
+            "Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+        assert f"{queue.capitalize()}QueueUrl" in template["Outputs"]
+        assert f"{queue.capitalize()}QueueDepthAlarm" in template["Resources"]
