@@ -1,4 +1,5 @@
-"""Spillway's Chalice app: the edge route and one SQS worker per priority queue.
+"""Spillway's Chalice app: the edge route and one SQS worker function per work queue (the
+three priority queues of target ``light``, and the ``heavy`` and ``batch`` queues).
 
 Handlers are a few lines that delegate to ``chalicelib`` (see DESIGN.md section 4). Queue names
 are fixed at import because Chalice reads them when it packages the app; they follow
@@ -52,29 +53,30 @@ def health():
     return wiring.liveness()
 
 
-def _sqs(priority):
-    sub = SUBSCRIPTIONS[f"worker_{priority}"]
-    return app.on_sqs_message(queue=queue_name(_PREFIX, sub["queue"]),
-                              batch_size=sub["batch_size"],
-                              maximum_batching_window_in_seconds=sub[
-                                  "maximum_batching_window_in_seconds"],
-                              maximum_concurrency=sub["maximum_concurrency"],
-                              name=f"worker_{priority}")
+def _register_worker(name, sub):
+    """Register worker function ``name`` on its queue (``sub`` from :data:`SUBSCRIPTIONS`).
+    Its handler gets ``__name__`` = ``name`` and is exported at module level under that name:
+    Chalice names a handler ``app.<__name__>``, so functions made in a loop without it would
+    all share one handler (DESIGN.md section 2b)."""
+    queue = sub["queue"]
+
+    def handler(event):
+        return wiring.handle_sqs(event.to_dict(), event.context, queue=queue)
+
+    handler.__name__ = handler.__qualname__ = name
+    register = app.on_sqs_message(queue=queue_name(_PREFIX, queue),
+                                  batch_size=sub["batch_size"],
+                                  maximum_batching_window_in_seconds=sub[
+                                      "maximum_batching_window_in_seconds"],
+                                  maximum_concurrency=sub["maximum_concurrency"],
+                                  name=name)
+    globals()[name] = register(handler)
 
 
-@_sqs("high")
-def worker_high(event):
-    return wiring.handle_sqs(event.to_dict(), event.context, queue="high")
-
-
-@_sqs("medium")
-def worker_medium(event):
-    return wiring.handle_sqs(event.to_dict(), event.context, queue="medium")
-
-
-@_sqs("low")
-def worker_low(event):
-    return wiring.handle_sqs(event.to_dict(), event.context, queue="low")
+# One worker function per plan worker: worker_high / worker_medium / worker_low (target light,
+# their priority queues), worker_heavy and worker_batch (queues heavy / batch).
+for _name, _sub in SUBSCRIPTIONS.items():
+    _register_worker(_name, _sub)
 
 
 # Redeliver what GitHub failed to deliver (GITHUB_HOOKS of the stage; none: nothing to do).

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from chalicelib import logs
 from chalicelib.core.classify import Classification, classify
+from chalicelib.core.concurrency.routing import items_of
 from chalicelib.core.delivery import Delivery, parse_delivery
 from chalicelib.core.edge_window import EdgeWindow
 from chalicelib.core.envelope import build_envelope
@@ -182,7 +183,8 @@ class Edge:
                                       max_body_bytes=self._max_body_bytes, received_at=started)
         except DeliveryRejected as exc:
             return self._rejected(exc)
-        cls = classify(delivery.event, delivery.action, delivery.body_bytes)
+        cls = classify(delivery.event, delivery.action, delivery.body_bytes,
+                       items_of(delivery.event, delivery.payload))
         try:
             self._check(due)
             result = self._accept(delivery, cls, due)
@@ -249,7 +251,8 @@ class Edge:
 
     def _enqueue(self, *, key: dict, delivery: Delivery, cls: Classification,
                  outcome: dict) -> dict:
-        """Send ``delivery`` to its priority queue (claim check if too big); ``outcome``
+        """Send ``delivery`` to its classified queue (``cls.queue``: its priority queue when
+        light, else ``heavy`` / ``batch``; claim check if too big); ``outcome``
         receives the result too, so a dedup-store failure *after* the send is not sent twice,
         and the failure of the send (``"failed"``), so it is not tried twice either. Starts no
         call once ``outcome["due"]`` has passed."""
@@ -267,12 +270,13 @@ class Edge:
             claim_check = True
             self._check(outcome["due"])
         try:
-            self._queue.send(cls.priority, body, attributes)
+            self._queue.send(cls.queue, body, attributes)
         except Exception as exc:
             outcome["failed"] = exc
             raise
         outcome["result"] = {"delivery": delivery.delivery_id, "event": delivery.event,
-                             "priority": cls.priority, "target": cls.target, "queued": True,
+                             "priority": cls.priority, "target": cls.target, "queue": cls.queue,
+                             "queued": True,
                              "claim_check": claim_check}
         return outcome["result"]
 

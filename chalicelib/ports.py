@@ -17,9 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.core.message_filter import MessageFilter
-from chalicelib.core.queues import DLQ, PRIORITIES, QUEUES, queue_name
+from chalicelib.core.queues import (
+    DLQ,
+    PRIORITIES,
+    QUEUES,
+    TARGET_QUEUES,
+    WORK_QUEUES,
+    queue_for,
+    queue_name,
+)
 
-__all__ = ["DLQ", "PRIORITIES", "QUEUES", "queue_name", "MessageFilter", "QueueMessage",
+__all__ = ["DLQ", "PRIORITIES", "QUEUES", "TARGET_QUEUES", "WORK_QUEUES", "queue_for",
+           "queue_name", "MessageFilter", "QueueMessage",
            "QueueStats",
            "QueuePort", "StateItem", "StatePort", "BlobPort"]
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from chalicelib.core.concurrency.plan import build_plan
+from chalicelib.core.concurrency.routing import TARGETS
 from chalicelib.errors import ConfigError
-from chalicelib.ports import DLQ
+from chalicelib.ports import DLQ, WORK_QUEUES
 from spillway.chaos import ChaosSpec, breaker_trips, make_faults
 from spillway.dashboard.local import attach
 from spillway.demo_tier import format_tier, tier_stack_options, tier_summary
@@ -165,6 +166,8 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None,
         "drained": drained_at is not None,
         # throttled invocations per worker function (reserved concurrency; 0 for a valid plan)
         "worker_throttles": stack.throttles(),
+        # accepted deliveries per target and per work queue, as the edge classified them
+        **target_split(accepted),
     }
     if plan is not None:
         summary.update(tier_summary(plan, [r.status for r in results], summary["ack_p95_ms"],
@@ -218,6 +221,20 @@ def _dead_lettered_ids(queue) -> set[str]:
     return ids
 
 
+def target_split(accepted: list[SendResult]) -> dict[str, dict[str, int]]:
+    """``{"targets": {"light": n, "heavy": n, "batch": n}, "queues": {queue: n}}`` over the
+    accepted deliveries, from the edge's answers (``target`` and ``queue``; a duplicate's
+    answer carries them too). Every target and work queue is listed, 0 included."""
+    targets = dict.fromkeys(TARGETS, 0)
+    queues = dict.fromkeys(WORK_QUEUES, 0)
+    for r in accepted:
+        if r.response.get("target") in targets:
+            targets[r.response["target"]] += 1
+        if r.response.get("queue") in queues:
+            queues[r.response["queue"]] += 1
+    return {"targets": targets, "queues": queues}
+
+
 def _ok(summary: dict) -> bool:
     """The run's verdict (:func:`spillway.report.thresholds.verdict`: nothing missing, lost,
     half-stored, uncounted or stored twice; drained; within the ack, error-rate and recovery
@@ -233,6 +250,10 @@ def format_summary(summary: dict) -> str:
                  f"{summary['stored_per_s']} stored/s end to end")
     lines.append(f"  ack latency    p50 {summary['ack_p50_ms']} ms, p95 {summary['ack_p95_ms']} ms,"
                  f" max {summary['ack_max_ms']} ms (GitHub allows 10,000 ms)")
+    if "targets" in summary:
+        lines.append("  targets        " + ", ".join(
+            f"{t} {n}" for t, n in summary["targets"].items()) + " (queues " + ", ".join(
+            f"{q} {n}" for q, n in summary["queues"].items()) + ")")
     lines += format_tier(summary)
     throttled = {fn: n for fn, n in summary.get("worker_throttles", {}).items() if n}
     if throttled:

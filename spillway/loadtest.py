@@ -54,7 +54,7 @@ def _run_with_progress(cmd: list[str], env: dict, queue) -> subprocess.Completed
     import threading
     import time
 
-    from chalicelib.ports import PRIORITIES
+    from chalicelib.ports import WORK_QUEUES
 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -69,7 +69,7 @@ def _run_with_progress(cmd: list[str], env: dict, queue) -> subprocess.Completed
         reader.join(PROGRESS_EVERY_S)
         if not reader.is_alive():
             break
-        depth = sum(queue.stats(p).total for p in PRIORITIES)
+        depth = sum(queue.stats(q).total for q in WORK_QUEUES)
         print(f"  locust running: {time.perf_counter() - started:.0f} s, {depth} messages "
               "queued", file=sys.stderr, flush=True)
     return subprocess.CompletedProcess(cmd, proc.returncode, out.get("stdout", ""),

@@ -18,13 +18,14 @@ from typing import Any
 
 from chalicelib.adapters.postgres.pool import pooled
 from chalicelib.metrics import count_metric
-from chalicelib.ports import DLQ, PRIORITIES
+from chalicelib.ports import DLQ, WORK_QUEUES
 
 #: Columns of ``edge_function_metrics`` a run writes (``id`` is the table's).
 COLUMNS = ("collected_at", "source", "current_concurrency", "peak_concurrency",
            "concurrency_limit", "throttled_requests", "high_depth", "medium_depth",
-           "low_depth", "dlq_depth", "high_oldest_age_s", "medium_oldest_age_s",
-           "low_oldest_age_s", "breaker_state", "p95_latency_ms", "error_rate_pct", "notes")
+           "low_depth", "heavy_depth", "batch_depth", "dlq_depth", "high_oldest_age_s",
+           "medium_oldest_age_s", "low_oldest_age_s", "heavy_oldest_age_s",
+           "batch_oldest_age_s", "breaker_state", "p95_latency_ms", "error_rate_pct", "notes")
 _INSERT = (f"INSERT INTO edge_function_metrics ({', '.join(COLUMNS)}) VALUES "
            f"({', '.join(['%s'] * len(COLUMNS))}) RETURNING id")
 
@@ -80,7 +81,7 @@ class Collector:
 
     def _emit(self, row: dict[str, Any]) -> None:
         """EMF: ``QueueDepth_<queue>`` (Count) and ``OldestMessageAge_<queue>`` (Seconds)."""
-        for name in (*PRIORITIES, DLQ):
+        for name in (*WORK_QUEUES, DLQ):
             count_metric(self.metrics, f"QueueDepth_{name}", row.get(f"{name}_depth") or 0)
             age = row.get(f"{name}_oldest_age_s")
             if age is not None:

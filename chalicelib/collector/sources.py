@@ -23,7 +23,7 @@ from typing import Any
 from chalicelib.breaker_item import breaker_key
 from chalicelib.core.breaker import BreakerState
 from chalicelib.core.edge_window import EdgeWindow
-from chalicelib.ports import DLQ, PRIORITIES, QueuePort, StatePort
+from chalicelib.ports import DLQ, WORK_QUEUES, QueuePort, StatePort
 
 #: Seconds of CloudWatch history read per run.
 LOOKBACK_S = 300
@@ -31,10 +31,11 @@ PERIOD_S = 60
 
 
 def queue_figures(queue: QueuePort) -> dict[str, Any]:
-    """``<priority>_depth``, ``<priority>_oldest_age_s`` (None when the backend cannot tell)
-    and ``dlq_depth``. Raises the queue's :mod:`chalicelib.errors`."""
+    """``<queue>_depth``, ``<queue>_oldest_age_s`` (None when the backend cannot tell) per work
+    queue (high, medium, low, heavy, batch) and ``dlq_depth``. Raises the queue's
+    :mod:`chalicelib.errors`."""
     row: dict[str, Any] = {}
-    for priority in PRIORITIES:
+    for priority in WORK_QUEUES:
         stats = queue.stats(priority)
         row[f"{priority}_depth"] = stats.visible
         row[f"{priority}_oldest_age_s"] = stats.oldest_age_s if stats.oldest_age_s else None
@@ -91,7 +92,7 @@ def _query(qid: str, namespace: str, metric: str, dims: dict[str, str], stat: st
 def cloudwatch_figures(cloudwatch: Any, function_name: str, queue_names: dict[str, str],
                        limit: int, now: datetime | None = None) -> dict[str, Any]:
     """The edge's figures and the queues' oldest ages from CloudWatch (``cloudwatch`` a boto3
-    client; ``queue_names`` priority -> SQS queue name). Figures without a datapoint are None
+    client; ``queue_names`` work queue -> SQS queue name). Figures without a datapoint are None
     with a note. Raises botocore errors (the caller notes them)."""
     fn = {"FunctionName": function_name}
     queries = [_query("concurrency", "AWS/Lambda", "ConcurrentExecutions", fn, "Maximum"),

@@ -18,7 +18,7 @@ from chalicelib.collector.sources import (
     queue_figures,
     window_figures,
 )
-from chalicelib.ports import PRIORITIES, queue_name
+from chalicelib.ports import WORK_QUEUES, queue_name
 
 
 def build_collector(*, metrics: Any = None, window: Any = None,
@@ -38,7 +38,7 @@ def build_collector(*, metrics: Any = None, window: Any = None,
     if window is not None:
         figures.append(lambda: window_figures(window, settings.edge_reserved_concurrency))
     elif settings.figures == "cloudwatch":
-        names = {p: queue_name(base.queue_prefix, p) for p in PRIORITIES}
+        names = {q: queue_name(base.queue_prefix, q) for q in WORK_QUEUES}
 
         def cloudwatch():
             return cloudwatch_figures(wiring.boto_client("cloudwatch"),

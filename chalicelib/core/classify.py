@@ -6,30 +6,33 @@ repositories, membership and releases are ``medium``; machine traffic (CI checks
 workflows, deployments), ``ping`` and every event we do not know are ``low``. Under a burst the
 low queue waits, the high queue does not.
 
-Target (kind of worker):
-
-* ``heavy`` -- body larger than :data:`HEAVY_BODY_BYTES`, whatever the event;
-* ``batch`` -- the bulk machine events of :data:`BATCH_EVENTS` (many per commit, processed in
-  large batches);
-* ``light`` -- everything else.
+Target (kind of worker): decided by :func:`chalicelib.core.concurrency.routing.route`, the one
+rule set (heavy by size, commit count or event; batch for bulk machine events; else light).
+The classification's :attr:`Classification.queue` is where the delivery is sent
+(:func:`chalicelib.core.queues.queue_for`): a light delivery to its priority queue, a heavy or
+batch one to the ``heavy`` / ``batch`` queue (still carrying its priority).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.core.queues import DEFAULT_PRIORITY, PRIORITIES
+from chalicelib.core.concurrency.routing import (
+    BATCH,
+    BATCH_EVENTS,
+    HEAVY,
+    HEAVY_BODY_BYTES,
+    LIGHT,
+    TARGETS,
+    route,
+)
+from chalicelib.core.queues import DEFAULT_PRIORITY, PRIORITIES, queue_for
+
+__all__ = ["BATCH", "BATCH_EVENTS", "HEAVY", "HEAVY_BODY_BYTES", "LIGHT", "TARGETS",
+           "Classification", "classify", "priority_for", "target_for"]
 
 HIGH, MEDIUM, LOW = PRIORITIES
 # DEFAULT_PRIORITY (low): events not in PRIORITY_BY_EVENT, unknown events included.
-TARGETS: tuple[str, ...] = ("light", "heavy", "batch")
-LIGHT, HEAVY, BATCH = TARGETS
-
-#: Bodies above this many bytes go to the ``heavy`` target: 256 KiB is the SQS message size
-#: limit of older queues and IaC defaults (AWS SQS quotas), so such payloads usually travel by
-#: claim check and need a worker with more memory. A ``push`` with many commits (GitHub caps
-#: the list at 2048, GitHub Docs "push") lands here by size.
-HEAVY_BODY_BYTES = 256 * 1024
 
 #: Priority of each event (``X-GitHub-Event``). Events not listed are :data:`DEFAULT_PRIORITY`.
 PRIORITY_BY_EVENT: dict[str, str] = {
@@ -100,19 +103,18 @@ ACTION_OVERRIDES: dict[tuple[str, str], str] = {
     )},
 }
 
-#: Bulk machine events, routed to the ``batch`` target unless heavy.
-BATCH_EVENTS: frozenset[str] = frozenset(
-    {"check_run", "check_suite", "status", "workflow_job", "workflow_run", "deployment_status"}
-)
-
-
 @dataclass(frozen=True)
 class Classification:
-    """``priority`` is one of ``"high" | "medium" | "low"`` (the queue); ``target`` one of
-    ``"light" | "heavy" | "batch"`` (the worker kind)."""
+    """``priority`` is one of ``"high" | "medium" | "low"``; ``target`` one of
+    ``"light" | "heavy" | "batch"`` (the worker kind). :attr:`queue` is where it is sent."""
 
     priority: str
     target: str
+
+    @property
+    def queue(self) -> str:
+        """The work queue: the priority queue for ``light``, else ``heavy`` / ``batch``."""
+        return queue_for(self.priority, self.target)
 
 
 def priority_for(event: str, action: str | None) -> str:
@@ -124,19 +126,20 @@ def priority_for(event: str, action: str | None) -> str:
     return PRIORITY_BY_EVENT.get(event, DEFAULT_PRIORITY)
 
 
-def target_for(event: str, body_bytes: int) -> str:
-    """``heavy`` above :data:`HEAVY_BODY_BYTES`, ``batch`` for :data:`BATCH_EVENTS`, else
-    ``light``."""
-    if body_bytes > HEAVY_BODY_BYTES:
-        return HEAVY
-    return BATCH if event in BATCH_EVENTS else LIGHT
+def target_for(event: str, action: str | None, body_bytes: int, items: int = 0) -> str:
+    """The target, as :func:`chalicelib.core.concurrency.routing.route` decides it (``items``:
+    :func:`~chalicelib.core.concurrency.routing.items_of` of the payload, 0 if unknown)."""
+    return route(event, action, body_bytes, items)
 
 
-def classify(event: str, action: str | None, body_bytes: int) -> Classification:
+def classify(event: str, action: str | None, body_bytes: int,
+             items: int = 0) -> Classification:
     """Classify a delivery of ``event`` (``X-GitHub-Event``) with ``action`` (the payload's
-    ``action`` or None) and a raw body of ``body_bytes`` bytes. Total: every input gets a
-    classification. Raises ValueError if ``body_bytes`` is negative."""
+    ``action`` or None), a raw body of ``body_bytes`` bytes and ``items`` items (commits of a
+    push, repositories of an installation event: ``routing.items_of``; 0 if unknown). Total:
+    every input gets a classification. Raises ValueError if ``body_bytes`` or ``items`` is
+    negative."""
     if body_bytes < 0:
         raise ValueError(f"body_bytes must be >= 0, got {body_bytes}")
     return Classification(priority=priority_for(event, action),
-                          target=target_for(event, body_bytes))
+                          target=target_for(event, action, body_bytes, items))

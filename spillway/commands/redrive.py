@@ -1,5 +1,5 @@
-"""``spillway redrive``: move dead-lettered messages back to their priority queues, filtered,
-paced and audited.
+"""``spillway redrive``: move dead-lettered messages back to their own queues (their priority
+queue, or ``heavy`` / ``batch`` by their target), filtered, paced and audited.
 
 ``spillway redrive [--event NAME] [--since D] [--error TEXT] [--max N] [--rate N/s]
 [--dry-run] [--json] --reason TEXT [--by WHO]``

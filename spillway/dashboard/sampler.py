@@ -40,7 +40,7 @@ class Sources:
     """What the sampler reads; each None when the stack has no such source.
 
     ``queues()`` -> queue name -> :class:`~chalicelib.ports.QueueStats` (high, medium, low,
-    dlq); ``breaker()`` -> :class:`BreakerReading` or None; ``slots()`` -> pool name ->
+    heavy, batch, dlq); ``breaker()`` -> :class:`BreakerReading` or None; ``slots()`` -> pool name ->
     :class:`SlotReading`; ``ledger()`` -> :class:`LedgerReading`; ``acks``: the edge's
     :class:`~spillway.dashboard.feeds.AckFeed`. ``labels``: static text shown on the page
     (backend, webhook URL). ``sections``: status section name -> reader of a JSON-ready dict

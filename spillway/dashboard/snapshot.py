@@ -9,7 +9,7 @@ seconds unless the name ends in ``_ms``; ``null`` wherever a source gave no read
 
 * ``version`` (int), ``generated_at`` (s), ``step_s``, ``window_s`` (s), ``labels`` (str->str:
   backend, webhook URL, ... as injected);
-* ``queues``: per queue of :data:`~chalicelib.ports.QUEUES` (high, medium, low, dlq):
+* ``queues``: per queue of :data:`~chalicelib.ports.QUEUES` (high, medium, low, heavy, batch, dlq):
   ``visible``, ``in_flight``, ``delayed``, ``total`` (messages), ``oldest_age_s`` -- the latest
   reading, a superset of what ``wiring.status()`` printed before;
 * ``breaker``: ``state`` (resilience4j name: CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, ...),

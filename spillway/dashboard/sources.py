@@ -44,7 +44,8 @@ ORDER BY l.processed_at DESC
 
 
 def queue_reader(queue: QueuePort) -> Callable[[], dict[str, QueueStats]]:
-    """Reads ``queue.stats`` of high, medium, low and the DLQ (four requests)."""
+    """Reads ``queue.stats`` of every queue (:data:`~chalicelib.ports.QUEUES`: high, medium,
+    low, heavy, batch and the DLQ; six requests)."""
     def read() -> dict[str, QueueStats]:
         return {name: queue.stats(name) for name in QUEUES}
     return read

@@ -132,6 +132,8 @@ LOCAL_FIGURES: dict[str, Callable[[Mapping[str, Any]], float | None]] = {
     "HighQueueDepthAlarm": lambda r: r.get("high_depth"),
     "MediumQueueDepthAlarm": lambda r: r.get("medium_depth"),
     "LowQueueDepthAlarm": lambda r: r.get("low_depth"),
+    "HeavyQueueDepthAlarm": lambda r: r.get("heavy_depth"),
+    "BatchQueueDepthAlarm": lambda r: r.get("batch_depth"),
     "DeadLetterAlarm": lambda r: r.get("dlq_depth"),
     "EdgeLatencyAlarm": lambda r: r.get("p95_latency_ms"),
     "EdgeErrorRateAlarm": lambda r: r.get("error_rate_pct"),

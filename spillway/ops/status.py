@@ -40,7 +40,7 @@ from typing import Any
 from chalicelib import wiring
 from chalicelib.core.concurrency.health import HealthInput, assess
 from chalicelib.core.concurrency.plan import PRESETS
-from chalicelib.ports import PRIORITIES
+from chalicelib.ports import WORK_QUEUES
 from chalicelib.settings import get_settings
 from spillway.ops import breaker
 
@@ -116,7 +116,7 @@ def health_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     assessed: list[str] = []
     missing: dict[str, str] = {}
     queues = snapshot.get("queues") or {}
-    depths = {q: queues[q]["visible"] for q in PRIORITIES if q in queues}
+    depths = {q: queues[q]["visible"] for q in WORK_QUEUES if q in queues}
     if not capacity:
         missing["queues"] = "no tier queue capacity: " + str(tier.get("reason", "unknown"))
         depths, capacity = {}, 1

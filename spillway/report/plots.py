@@ -103,7 +103,7 @@ def write_plots(series: dict[str, Any], out_dir: Path, *, t0: float | None = Non
     _shade(ax, windows, t0, t_end)
     paths.append(_save(fig, ax, out_dir / "ack_latency.png"))
 
-    fig, ax = _figure("Queue depth per priority", "messages (visible + in flight + delayed)")
+    fig, ax = _figure("Queue depth per queue", "messages (visible + in flight + delayed)")
     for queue, values in series.get("depth", {}).items():
         ax.plot(xs, _nan(values), label=queue)
     _shade(ax, windows, t0, t_end)

@@ -123,6 +123,23 @@ def test_move_without_destination_routes_by_priority_attribute(queue_backend):
     assert sorted(m.body for m in q.receive("low")) == ["bogus", "none"]
 
 
+def test_move_without_destination_sends_target_queue_messages_back_to_their_own(queue_backend):
+    """A heavy or batch message carries its priority too; a redrive (destination None)
+    returns it to its own target queue, not to its priority's (chalicelib.core.queues
+    target_queue, in Python for SQS and in SQL for PostgreSQL)."""
+    q = queue_backend.port
+    q.send(DLQ, "heavy-high", {"priority": "high", "target": "heavy"})
+    q.send(DLQ, "batch-low", {"priority": "low", "target": "batch"})
+    q.send(DLQ, "light-medium", {"priority": "medium", "target": "light"})
+    q.send(DLQ, "odd-target", {"priority": "high", "target": "dlq"})
+    assert q.move(DLQ) == 4
+    assert [m.body for m in q.receive("heavy")] == ["heavy-high"]
+    assert [m.body for m in q.receive("batch")] == ["batch-low"]
+    assert [m.body for m in q.receive("medium")] == ["light-medium"]
+    assert [m.body for m in q.receive("high")] == ["odd-target"]
+    assert q.stats(DLQ).total == 0
+
+
 def test_move_promotes_with_a_limit(queue_backend):
     q = queue_backend.port
     for i in range(5):

@@ -48,6 +48,13 @@ def test_demo_stores_every_corpus_delivery_once(backend, tmp_path, monkeypatch):
                       "duplicated": 0}, summary.get("rejected_examples", summary)
     assert summary["drained"] is True
     assert summary["backend"] == backend
+    # the corpus routes some deliveries to each target; each one went to its own queue and
+    # was stored by that queue's worker function (the totals above)
+    targets, queues = summary["targets"], summary["queues"]
+    assert sum(targets.values()) == sum(queues.values()) == expected
+    assert targets["heavy"] > 0 and targets["batch"] > 0 and targets["light"] > 0, targets
+    assert (queues["heavy"], queues["batch"]) == (targets["heavy"], targets["batch"])
+    assert set(summary["worker_throttles"]) == {f"worker_{q}" for q in queues}
 
 
 def test_spillway_demo_console_script_prints_a_json_summary(pg_url):

@@ -130,7 +130,7 @@ def test_corpus_payload_is_queued_once_with_attributes(edge):
     assert reply.body["delivery"] == delivery
     assert reply.body["priority"] == "high"
     assert reply.body["queued"] is True
-    assert edge.depths() == {"high": 1, "medium": 0, "low": 0, "dlq": 0}
+    assert edge.depths() == {"high": 1, "medium": 0, "low": 0, "heavy": 0, "batch": 0, "dlq": 0}
     (message,) = edge.receive("high", 1)
     assert message.attributes["event"] == "pull_request"
     assert message.attributes["action"] == "closed"
@@ -219,7 +219,10 @@ def test_payload_bigger_than_sqs_limit(edge):
     reply = edge.post(body, event="push")
     assert reply.status == 202, reply.body
     assert reply.body["claim_check"] is (edge.backend == "aws")
-    (message,) = edge.receive("high", 1)
+    # a push of 1400 commits is heavy: its own queue, still high priority
+    assert (reply.body["target"], reply.body["queue"], reply.body["priority"]) == \
+        ("heavy", "heavy", "high")
+    (message,) = edge.receive("heavy", 1)
     envelope = parse_envelope(message.body)
     if edge.backend != "aws":
         assert json.loads(envelope.payload_json) == payload

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from chalicelib.ports import QUEUES
+from chalicelib.ports import QUEUES, WORK_QUEUES
 from tests.functional.conftest import OMIT, Harness, compact, sign
 
 SMALL = {"action": "opened", "issue": {"id": 1, "number": 1, "title": "hello"}}
@@ -47,7 +47,7 @@ def ledger(worker: Harness) -> dict[tuple[str, str], dict]:
 def drain(worker: Harness) -> None:
     """Run every queued message through its worker; nothing may fail or be dead-lettered.
     Successful records are deleted afterwards, as Lambda's event source mapping does."""
-    for priority in ("high", "medium", "low"):
+    for priority in WORK_QUEUES:  # the priority queues and the heavy / batch target queues
         while (depth := worker.depths()[priority]):
             batch = worker.receive(priority, min(10, depth))
             answer = worker.invoke_worker(priority, batch)
@@ -141,7 +141,8 @@ def test_body_just_under_and_over_the_default_cap(edge):
     over = edge.post(at_cap[:-2] + b'a"}')
     assert over.status == 413 and over.body["error"] == "payload_too_large", over.body
     assert "6000000" in over.body["message"]
-    assert edge.depths()["high"] == 1
+    assert edge.depths()["heavy"] == 1  # the 6 MB body is heavy (over 64 KiB): its own queue
+    assert sum(edge.depths().values()) == 1
 
 
 # --- the edge: odd but valid inputs ---------------------------------------------------------------
@@ -210,7 +211,7 @@ def test_concurrent_copies_of_one_delivery_queue_it_once(edge):
         thread.join()
     counts = Counter(statuses)
     assert counts[202] == 1 and set(counts) <= {200, 202, 409}, counts
-    assert edge.depths() == {"high": 1, "medium": 0, "low": 0, "dlq": 0}
+    assert edge.depths() == {"high": 1, "medium": 0, "low": 0, "heavy": 0, "batch": 0, "dlq": 0}
 
 
 # --- edge + worker: accepted deliveries end up stored -----------------------------------------

@@ -11,6 +11,7 @@ import psycopg
 
 from chalicelib.collector.wiring import build_collector
 from chalicelib.core.edge_window import EdgeWindow
+from chalicelib.ports import QUEUES
 from tests.functional.conftest import PREFIX
 
 SMALL = {"action": "opened", "issue": {"id": 1, "number": 1, "title": "hello"}}
@@ -32,11 +33,12 @@ def test_collector_writes_a_row_and_get_queue_depth_reads_it(worker):
     for _ in range(3):
         assert worker.post(SMALL, event="issues").status == 202
     assert worker.post(CHECK_RUN, event="check_run").status == 202
-    depths = {q: worker.queue.stats(q).visible for q in ("high", "medium", "low", "dlq")}
-    assert depths["high"] == 3 and sum(depths.values()) == 4
+    depths = {q: worker.queue.stats(q).visible for q in QUEUES}
+    # check_run is a batch-target event: its own queue, counted like the others
+    assert depths["high"] == 3 and depths["batch"] == 1 and sum(depths.values()) == 4
 
     row = worker.client.lambda_.invoke("collect_metrics", scheduled_event(worker)).payload
-    assert row["high_depth"] == 3
+    assert row["high_depth"] == 3 and row["batch_depth"] == 1 and row["heavy_depth"] == 0
     assert row["breaker_state"] is None and row["notes"]["breaker_state"] == "breaker disabled"
     if worker.backend == "aws":  # moto's GetMetricData has no datapoints: nulls with reasons
         assert row["source"] == "cloudwatch"
@@ -45,7 +47,7 @@ def test_collector_writes_a_row_and_get_queue_depth_reads_it(worker):
         assert row["notes"]["edge"].startswith("METRICS_FIGURES=none")
 
     got = rows(worker.app_db, "SELECT priority, depth FROM get_queue_depth()")
-    assert got == [(q, depths[q]) for q in ("high", "medium", "low", "dlq")]
+    assert got == [(q, depths[q]) for q in ("high", "medium", "low", "heavy", "batch", "dlq")]
     (trend,) = rows(worker.app_db, "SELECT samples, max_queue_depth FROM "
                                    "hourly_concurrency_trends")
     assert trend == (1, 4)

@@ -97,7 +97,9 @@ def test_every_sqs_mapping_reports_batch_item_failures_and_keeps_its_scaling(pac
     stage, template, _ = packaged
     workers = _workers(template)
     subs = sqs_subscriptions(stage_plan({"SPILLWAY_STAGE": stage}))
-    assert {f"worker_{p}" for p in workers} <= set(subs) and workers
+    # every plan worker is its own function with its own handler (app.py registers them in a
+    # loop: each needs a unique __name__, DESIGN.md 2b)
+    assert {f"worker_{p}" for p in workers} == set(subs) and len(workers) == 5
     for priority, function in workers.items():
         sub = subs[f"worker_{priority}"]
         (event,) = _sqs_events(function)

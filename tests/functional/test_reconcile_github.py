@@ -22,6 +22,7 @@ from chalicelib.adapters.github.client import (
     HookRef,
 )
 from chalicelib.errors import ConfigError
+from chalicelib.ports import WORK_QUEUES
 from spillway.local.embedded import free_port
 from spillway.local.github import GitHubStandIn
 from spillway.replay import Payload
@@ -186,7 +187,7 @@ def drain(harness) -> None:
     """Run the workers over every queued message, as the event source mappings would."""
     for _ in range(10):
         moved = 0
-        for queue in ("high", "medium", "low"):
+        for queue in WORK_QUEUES:
             msgs = harness.queue.receive(queue, 10, 60, 0.1)
             if msgs:
                 harness.invoke_worker(queue, msgs)

@@ -178,7 +178,8 @@ def aws_env(ls_env):
 #: Seconds per ``VisibilityTimeout<Queue>`` parameter the ``stack`` fixture passes: distinct,
 #: so a template that wires one queue to another's parameter fails the deploy test.
 STACK_VISIBILITY = {"VisibilityTimeoutHigh": 190, "VisibilityTimeoutMedium": 191,
-                    "VisibilityTimeoutLow": 192}
+                    "VisibilityTimeoutLow": 192, "VisibilityTimeoutHeavy": 740,
+                    "VisibilityTimeoutBatch": 741}
 
 
 @pytest.fixture

@@ -8,13 +8,15 @@ import json
 import boto3
 import pytest
 
+from chalicelib.ports import WORK_QUEUES
 from tests.localstack.conftest import STACK_VISIBILITY
 from tests.localstack.server import ACCOUNT_ID
 
 # What the template sets (infra/template.yaml); MaxReceiveCount and VisibilityTimeout are the
 # parameters the ``stack`` fixture passes.
 MAX_MESSAGE_BYTES = 1_048_576
-RETENTION_S = {"high": 345_600, "medium": 345_600, "low": 345_600, "dlq": 1_209_600}
+RETENTION_S = {"high": 345_600, "medium": 345_600, "low": 345_600, "heavy": 345_600,
+               "batch": 345_600, "dlq": 1_209_600}
 
 
 def _queue_attributes(sqs, name: str) -> dict[str, str]:
@@ -29,7 +31,7 @@ def test_queues_have_the_templates_attributes(stack):
     assert dlq["MaximumMessageSize"] == str(MAX_MESSAGE_BYTES)
     assert dlq["MessageRetentionPeriod"] == str(RETENTION_S["dlq"])
     assert "RedrivePolicy" not in dlq
-    for priority in ("high", "medium", "low"):
+    for priority in WORK_QUEUES:  # the priority trio and the heavy / batch target queues
         attrs = _queue_attributes(sqs, f"{prefix}-{priority}")
         assert attrs["MaximumMessageSize"] == str(MAX_MESSAGE_BYTES), priority
         wanted = STACK_VISIBILITY[f"VisibilityTimeout{priority.capitalize()}"]
@@ -39,6 +41,8 @@ def test_queues_have_the_templates_attributes(stack):
         assert redrive["deadLetterTargetArn"] == dlq["QueueArn"], priority
         assert int(redrive["maxReceiveCount"]) == 2, priority
     assert outputs["HighQueueUrl"].endswith(f"/{prefix}-high")
+    assert outputs["HeavyQueueUrl"].endswith(f"/{prefix}-heavy")
+    assert outputs["BatchQueueUrl"].endswith(f"/{prefix}-batch")
 
 
 def test_tables_have_hash_key_and_ttl(stack):

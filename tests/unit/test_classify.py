@@ -15,6 +15,7 @@ from chalicelib.core.classify import (
     Classification,
     classify,
 )
+from chalicelib.core.concurrency.routing import HEAVY_EVENTS, HEAVY_PUSH_COMMITS, route
 from chalicelib.ports import PRIORITIES
 from tests.corpus import CORPUS
 
@@ -35,7 +36,11 @@ def test_the_table_is_total_and_consistent():
     for (event, action), priority in ACTION_OVERRIDES.items():
         assert event in PRIORITY_BY_EVENT, (event, action)
         assert priority != PRIORITY_BY_EVENT[event], (event, action)
-    assert BATCH_EVENTS <= {e for e, p in PRIORITY_BY_EVENT.items() if p == "low"}
+    # the router's event sets name events the priority table knows (none falls to the default
+    # by a typo)
+    assert (BATCH_EVENTS | HEAVY_EVENTS) - {"package", "registry_package",
+                                            "code_scanning_alert", "repository_import"} \
+        <= set(PRIORITY_BY_EVENT)
 
 
 def test_every_corpus_event_classifies():
@@ -64,11 +69,22 @@ ANALYTICS_CHOICES = {
         ("sponsorship", "created"),
     ],
     ("low", "batch"): [
-        ("check_run", "completed"), ("check_suite", "requested"), ("status", None),
-        ("workflow_job", "queued"), ("workflow_run", "completed"),
-        ("deployment_status", "created"),
+        ("check_run", "completed"), ("status", None),
+        ("workflow_job", "queued"), ("deployment_status", "created"),
+    ],
+    ("medium", "batch"): [
+        ("installation", "created"), ("installation_repositories", "added"),
+    ],
+    ("low", "heavy"): [
+        ("check_suite", "requested"), ("workflow_run", "completed"),
     ],
 }
+
+#: Expected queue of each (priority, target) above: light to its priority queue, else the
+#: target's own queue.
+QUEUE_OF = {("high", "light"): "high", ("medium", "light"): "medium",
+            ("low", "light"): "low", ("low", "batch"): "batch", ("medium", "batch"): "batch",
+            ("low", "heavy"): "heavy"}
 
 
 @pytest.mark.parametrize(
@@ -77,7 +93,9 @@ ANALYTICS_CHOICES = {
      for expected, pairs in ANALYTICS_CHOICES.items() for event, action in pairs],
 )
 def test_analytics_choices(event, action, expected):
-    assert classify(event, action, 1_000) == expected
+    result = classify(event, action, 1_000)
+    assert result == expected
+    assert result.queue == QUEUE_OF[(result.priority, result.target)]
 
 
 @pytest.mark.parametrize("event", ["some_future_event", "", "PUSH", "pull_request.extra"])
@@ -97,6 +115,12 @@ def test_heavy_is_by_size_and_wins_over_batch():
     assert classify("unknown", None, 25 * 10**6) == Classification("low", "heavy")
 
 
+def test_a_push_with_many_commits_is_heavy_and_keeps_its_priority():
+    assert classify("push", None, 5_000, HEAVY_PUSH_COMMITS).queue == "high"
+    many = classify("push", None, 5_000, HEAVY_PUSH_COMMITS + 1)
+    assert many == Classification("high", "heavy") and many.queue == "heavy"
+
+
 def test_negative_size_is_a_programming_error():
     with pytest.raises(ValueError):
         classify("push", None, -1)
@@ -108,6 +132,9 @@ def test_classify_is_total(event, action, body_bytes):
     result = classify(event, action, body_bytes)
     assert result.priority in PRIORITIES
     assert result.target in TARGETS
-    assert (result.target == "heavy") == (body_bytes > HEAVY_BODY_BYTES)
+    # one rule set: the router's
+    assert result.target == route(event, action, body_bytes)
+    assert (result.target == "heavy") == (body_bytes > HEAVY_BODY_BYTES
+                                          or event in HEAVY_EVENTS)
     if event not in PRIORITY_BY_EVENT:
         assert result.priority == "low"

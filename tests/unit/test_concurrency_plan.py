@@ -156,9 +156,10 @@ def test_renderings_take_their_numbers_from_the_plan():
             stage[w.name]["reserved_concurrency"]
         floor = 6 * stage[w.name]["lambda_timeout"] + subs[w.name]["maximum_batching_window_in_seconds"]
         assert params[f"VisibilityTimeout{w.spec.queue.capitalize()}"] >= floor
-        if w.spec.queue in ("high", "medium", "low"):
-            assert params["VisibilityTimeoutSeconds"] >= floor
-    assert params["VisibilityTimeoutSeconds"] == 185  # 6 x 30 s + low's 5 s window
+    # one parameter per work queue, named as infra/template.yaml names them
+    assert params == {"VisibilityTimeoutHigh": 181, "VisibilityTimeoutMedium": 182,
+                      "VisibilityTimeoutLow": 185, "VisibilityTimeoutHeavy": 720,
+                      "VisibilityTimeoutBatch": 730}
     assert subs["worker_high"]["queue"] == "high"
     assert subs["worker_high"]["lanes"] == [{"lane": "lane-1", "maximum_concurrency": 11},
                                             {"lane": "lane-2", "maximum_concurrency": 10}]

@@ -1,6 +1,6 @@
 """SQS adapter for :class:`~chalicelib.ports.QueuePort` (the ``aws`` backend).
 
-The priority trio and the dead-letter queue are provisioned by ``infra/template.yaml``; the
+The work queues (priority trio, ``heavy``, ``batch``) and the dead-letter queue are provisioned by ``infra/template.yaml``; the
 redrive to the DLQ after ``maxReceiveCount`` receives is done by SQS itself (redrive policy),
 not by this adapter.
 """
@@ -37,7 +37,8 @@ def chunks(items: Sequence[T], size: int = SQS_BATCH) -> Iterator[Sequence[T]]:
 class SqsQueue:
     """:class:`~chalicelib.ports.QueuePort` over SQS standard queues.
 
-    ``queue_urls`` maps each logical queue (``high``, ``medium``, ``low``, ``dlq``) to its URL.
+    ``queue_urls`` maps each logical queue (:data:`~chalicelib.ports.QUEUES`: ``high``,
+    ``medium``, ``low``, ``heavy``, ``batch``, ``dlq``) to its URL.
     Errors: botocore errors become :mod:`chalicelib.errors` (see ``errors``); an unknown
     logical queue raises :class:`NotFound`.
     """
@@ -50,7 +51,7 @@ class SqsQueue:
 
     @classmethod
     def from_prefix(cls, sqs_client: Any, prefix: str) -> SqsQueue:
-        """Resolve ``<prefix>-high|medium|low|dlq`` with one ``GetQueueUrl`` each (do it once,
+        """Resolve ``<prefix>-high|medium|low|heavy|batch|dlq`` with one ``GetQueueUrl`` each (do it once,
         at cold start). Raises :class:`NotFound` if a queue does not exist."""
         urls = {}
         for queue in QUEUES:
@@ -146,8 +147,9 @@ class SqsQueue:
         At-least-once: a crash between send and delete leaves the message in both queues (the
         source copy reappears after :data:`MOVE_VISIBILITY_S` s); worker idempotency absorbs the
         duplicate. Receiving from a queue with a redrive policy counts toward its
-        ``maxReceiveCount``. With ``destination=None`` each message goes to its ``priority``
-        attribute's queue (``low`` if absent or not a priority).
+        ``maxReceiveCount``. With ``destination=None`` each message goes back to its own work
+        queue (:func:`~chalicelib.core.queues.target_queue`: ``heavy`` / ``batch`` by its
+        ``target`` attribute, else its ``priority``, ``low`` if absent or not a priority).
         """
         if destination is not None:
             self._url(destination)

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from chalicelib.adapters.postgres.pool import pooled
-from chalicelib.core.queues import DEFAULT_PRIORITY, check_message
+from chalicelib.core.queues import DEFAULT_PRIORITY, TARGET_QUEUES, check_message
 from chalicelib.errors import NotFound
 from chalicelib.ports import DLQ, PRIORITIES, QUEUES, MessageFilter, QueueMessage, QueueStats
 
@@ -71,6 +71,11 @@ FROM queue_messages WHERE queue = %(queue)s
 """
 
 _PRIORITY_LIST = ", ".join(f"'{p}'" for p in PRIORITIES)
+_TARGET_LIST = ", ".join(f"'{t}'" for t in TARGET_QUEUES)
+# chalicelib.core.queues.target_queue in SQL: a message goes back to its own work queue.
+_OWN_QUEUE = f"""CASE WHEN m.attributes->>'target' IN ({_TARGET_LIST}) THEN m.attributes->>'target'
+                      WHEN m.attributes->>'priority' IN ({_PRIORITY_LIST})
+                      THEN m.attributes->>'priority' ELSE '{DEFAULT_PRIORITY}' END"""
 # The rule of chalicelib.core.message_filter.MessageFilter in SQL (NULL parameter: any); the
 # case folding is ASCII only, as the Python side's.
 _UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
@@ -90,8 +95,7 @@ ORDER BY visible_at, id LIMIT %(n)s
 _MOVE = f"""
 WITH moved AS (
     UPDATE queue_messages m SET
-        queue = coalesce(%(dest)s, CASE WHEN m.attributes->>'priority' IN ({_PRIORITY_LIST})
-                                   THEN m.attributes->>'priority' ELSE '{DEFAULT_PRIORITY}' END),
+        queue = coalesce(%(dest)s, {_OWN_QUEUE}),
         receive_count = 0, receipt_handle = NULL
     WHERE m.id IN (SELECT id FROM queue_messages
                    WHERE queue = %(source)s AND visible_at <= to_timestamp(%(now)s)
@@ -221,7 +225,8 @@ class PgQueue:
              *, match: MessageFilter | None = None) -> int:
         """One UPDATE re-queues up to ``max_messages`` visible messages of ``source`` (oldest
         first) that ``match`` takes (all when None) to ``destination``, or with None to each
-        one's ``priority`` attribute (``low`` when absent); receive counts restart at 0;
+        one's own work queue (``chalicelib.core.queues.target_queue``: ``heavy`` / ``batch`` by its
+        ``target`` attribute, else its ``priority``, ``low`` when absent); receive counts restart at 0;
         ``sent_at`` is kept. Atomic: no duplicate; the others are not touched."""
         self._check_queue(source)
         if destination is not None:

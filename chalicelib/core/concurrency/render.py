@@ -25,8 +25,6 @@ from typing import Any
 from chalicelib.core.concurrency.plan import TierPlan
 
 EDGE_FUNCTION = "api_handler"
-#: The queues today's template shares one VisibilityTimeoutSeconds between.
-PRIORITY_QUEUES = ("high", "medium", "low")
 
 
 def plan_dict(plan: TierPlan) -> dict[str, Any]:
@@ -166,11 +164,9 @@ def lane_resources(plan: TierPlan, functions: Iterable[str], prefix: str) -> dic
 
 
 def template_parameters(plan: TierPlan) -> dict[str, int]:
-    """CloudFormation parameters: ``VisibilityTimeout<Queue>`` per queue (``High``, ``Medium``,
-    ``Low``, ``Heavy``, ``Batch``), and ``VisibilityTimeoutSeconds`` -- today's single parameter
-    for the ``high``/``medium``/``low`` queues -- as the largest of those three, which keeps each
-    one's floor (the heavy and batch queues need their own parameters when infra adds them)."""
-    per_queue = {f"VisibilityTimeout{w.spec.queue.capitalize()}": w.visibility_timeout_s
-                 for w in plan.workers}
-    legacy = [w.visibility_timeout_s for w in plan.workers if w.spec.queue in PRIORITY_QUEUES]
-    return {**per_queue, "VisibilityTimeoutSeconds": max(legacy)}
+    """CloudFormation parameters of ``infra/template.yaml``: ``VisibilityTimeout<Queue>`` (s)
+    per work queue (``High``, ``Medium``, ``Low``, ``Heavy``, ``Batch``), each the plan's value
+    for the worker function consuming it (at least 6 x its timeout + its batching window).
+    ``spillway.deploy.provision(visibility=...)`` takes this dict as it is."""
+    return {f"VisibilityTimeout{w.spec.queue.capitalize()}": w.visibility_timeout_s
+            for w in plan.workers}

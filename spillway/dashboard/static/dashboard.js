@@ -3,8 +3,9 @@
 "use strict";
 (function () {
   const POLL_MS = 1000;
-  const QUEUES = ["high", "medium", "low", "dlq"];
-  const COLORS = { high: "#c62828", medium: "#ef6c00", low: "#1565c0", dlq: "#6a1b9a",
+  const QUEUES = ["high", "medium", "low", "heavy", "batch", "dlq"];
+  const COLORS = { high: "#c62828", medium: "#ef6c00", low: "#1565c0", heavy: "#5d4037",
+                   batch: "#00838f", dlq: "#6a1b9a",
                    accepted: "#1565c0", stored: "#2e7d32", p50: "#00838f", p95: "#ad1457" };
   const PALETTE = ["#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#c62828", "#00838f", "#5d4037"];
   // Breaker levels for the step chart (resilience4j state names).
@@ -143,7 +144,7 @@
     document.getElementById("tile-stored-rate").textContent = fmt(snap.rates.stored_per_s);
     document.getElementById("tile-stored").textContent = fmt(snap.totals.stored, 0);
     document.getElementById("tile-queued").textContent =
-      ["high", "medium", "low"].map(n => fmt(depth(n), 0)).join(" / ");
+      ["high", "medium", "low", "heavy", "batch"].map(n => fmt(depth(n), 0)).join(" / ");
     document.getElementById("tile-dlq").textContent = fmt(depth("dlq"), 0);
     document.getElementById("tile-ack").textContent = snap.ack
       ? `${fmt(snap.ack.p50_ms)} / ${fmt(snap.ack.p95_ms)}` : "–";
