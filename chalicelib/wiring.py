@@ -277,12 +277,14 @@ def get_slots():
 def get_worker():
     from chalicelib import logs
     from chalicelib.appdb import AppDatabase
+    from chalicelib.lane_outcomes import LaneOutcomes
     from chalicelib.worker import Worker
 
     logs.setup()
     settings = get_settings()
     return Worker(queue=get_queue(), blobs=get_blobs(), store=AppDatabase(_app_pool()),
                   breaker=get_breaker(), slots=get_slots(), retry_base_s=settings.retry_base_s,
+                  lanes=LaneOutcomes(get_state(), settings.lane_config, metrics=get_metrics()),
                   retry_max_s=settings.retry_max_s, metrics=get_metrics())
 
 
