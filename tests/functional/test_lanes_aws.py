@@ -24,28 +24,13 @@ from spillway.ops import audit
 from tests.contract.conftest import FakeClock
 from tests.contract.test_breaker_store import open_store
 from tests.functional.conftest import ISSUE_PAYLOAD, corpus_payload
-from tests.functional.test_lanes import Counting, _function_on_dedicated_queue
+from tests.functional.test_lanes import Counting, lanes_on_dedicated_queue
 from tests.functional.test_metrics_collector import scheduled_event
 from tests.functional.test_worker_sqs import accepted
 
 NAME = "spillway-lanesaws-worker_high"
 ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}"
 EJECT_S = 120
-
-
-def _lanes_on_dedicated_queue() -> tuple[object, dict[str, str]]:
-    """(lambda client, lane -> mapping UUID): lane-1 on the unqualified function, lane-2 on
-    alias ``lane-2``, both enabled."""
-    lam, _, queue_arn = _function_on_dedicated_queue(NAME, "lanesaws-dedicated")
-    version = lam.publish_version(FunctionName=NAME)["Version"]
-    lam.create_alias(FunctionName=NAME, Name="lane-2", FunctionVersion=version)
-    uuids = {}
-    for lane, target in (("lane-1", NAME), ("lane-2", f"{NAME}:lane-2")):
-        uuids[lane] = lam.create_event_source_mapping(
-            EventSourceArn=queue_arn, FunctionName=target, BatchSize=10, Enabled=False,
-            ScalingConfig={"MaximumConcurrency": 2})["UUID"]
-        lam.update_event_source_mapping(UUID=uuids[lane], Enabled=True)
-    return lam, uuids
 
 
 def _states(lam, uuids: dict[str, str]) -> dict[str, str]:
@@ -55,7 +40,7 @@ def _states(lam, uuids: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize("worker", ["aws"], indirect=True)
 def test_failing_lane_2_is_switched_off_by_the_collector_and_back_on_after_eject_s(
         worker, tmp_path):
-    lam, uuids = _lanes_on_dedicated_queue()
+    lam, uuids = lanes_on_dedicated_queue(NAME, "lanesaws-dedicated")
     good_db = os.environ["DATABASE_URL"]
     worker.configure(LANE_MINIMUM_CALLS="3", LANE_EJECT_S=str(EJECT_S),
                      SPILLWAY_FUNCTIONS=json.dumps({"worker_high": NAME}))
