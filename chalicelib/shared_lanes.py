@@ -23,8 +23,10 @@ the sharing and the caching, the way :mod:`chalicelib.shared_breaker` does:
   instance that is <= 1 read + 0.2 writes per 10 deliveries in steady state: measured over 60
   s of successes, 60 reads + 11 writes for 600 deliveries (0.12 requests per delivery) at 1
   batch/s, 48 + 11 for 6,000 (0.01) at 10 batches/s -- never one write per delivery. Where it
-  runs: the local stack's lane pollers and any single-entry invoker; a Lambda worker does not
-  consult it (on AWS each lane is its own mapping, switched by ``spillway lanes``).
+  runs: the local stack's lane pollers and any single-entry invoker read and record; a Lambda
+  worker only records (:mod:`chalicelib.lane_outcomes`: no reads on the way, so 1 read + 11
+  writes per 600 deliveries), and on AWS the collector switches each lane's own mapping to
+  follow the item (:mod:`chalicelib.collector.lanes`).
 * **Round-robin cursor.** :meth:`pick` keeps its cursor per instance (sharing it would cost a
   write per pick); the stored ``cursor`` is left as written.
 * **Store failures** never stop work: a lane serves on its last-seen state (a fresh instance:
