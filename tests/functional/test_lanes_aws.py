@@ -129,3 +129,18 @@ def test_worker_side_cost_per_delivery(store, batches_per_s, ok):
           f"{deliveries} deliveries = {(store.gets + store.puts) / deliveries:.3f} per delivery")
     assert store.gets == 1  # one read per cold start; none on the way (nothing conflicts)
     assert store.puts <= (13 if ok else 61)  # one write per 5 s (successes) or 1 s (failures)
+
+
+@pytest.mark.parametrize("worker", ["aws"], indirect=True)
+def test_a_state_store_failure_never_fails_the_batch(worker, tmp_path):
+    """The state table gone (a real DynamoDB error on the moto server) while a lane-2 batch
+    fails and its tally is due at once (LANE_MINIMUM_CALLS=1): the batch's answer is the
+    worker's own partial response, as without lanes."""
+    accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    (message,) = worker.receive("high", 1)
+    worker.configure(LANE_MINIMUM_CALLS="1",
+                     DATABASE_URL=f"host={tmp_path} dbname=nowhere user=nobody")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.delete_table(TableName=wiring.get_settings().state_table)
+    response = worker.invoke_worker("high", [message], arn=f"{ARN}:lane-2")
+    assert response["batchItemFailures"] == [{"itemIdentifier": message.message_id}]
