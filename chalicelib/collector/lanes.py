@@ -99,12 +99,14 @@ def lanes_figure(store_factory: Callable[[], StatePort], lambda_factory: Callabl
     return lanes
 
 
-def from_settings(settings: Any, window: Any = None) -> list[Callable[[], dict[str, Any]]]:
+def from_settings(settings: Any, window: Any = None, clock: Callable[[], float] = time.time
+                  ) -> list[Callable[[], dict[str, Any]]]:
     """The collector's lanes figure for ``settings``
     (:class:`~chalicelib.collector.settings.CollectorSettings`): ``[lanes_figure(...)]`` over
     every worker function (:data:`chalicelib.core.concurrency.plan.FUNCTIONS`) when
     ``LANES_RECONCILE`` is on and the run is AWS's (``window`` None: not the local stack,
-    whose pollers read the lane item themselves); else ``[]``."""
+    whose pollers read the lane item themselves); else ``[]``. ``clock``: epoch s, the
+    collector's."""
     if not settings.lanes_reconcile or window is not None:
         return []
     from chalicelib import wiring
@@ -113,4 +115,4 @@ def from_settings(settings: Any, window: Any = None) -> list[Callable[[], dict[s
 
     return [lanes_figure(wiring.get_state, lambda: wiring.boto_client("lambda"),
                          deployed_names(settings.functions_json, settings.function_prefix),
-                         FUNCTIONS, config=wiring.get_settings().lane_config)]
+                         FUNCTIONS, config=wiring.get_settings().lane_config, clock=clock)]

@@ -49,7 +49,7 @@ def build_collector(*, metrics: Any = None, window: Any = None,
     else:
         figures.append(lambda: {"notes": {"edge": f"METRICS_FIGURES={settings.figures}: no "
                                           "concurrency, latency or error figures"}})
-    figures += lanes.from_settings(settings, window)  # AWS: lane mappings follow the lane item
+    figures += lanes.from_settings(settings, window, clock)  # AWS: mappings follow lane items
     return Collector(wiring.app_pool(), figures, retention_days=settings.retention_days,
                      metrics=metrics, clock=clock)
 

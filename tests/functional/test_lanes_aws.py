@@ -15,10 +15,9 @@ import boto3
 import pytest
 
 from chalicelib import shared_lanes, wiring
-from chalicelib.collector.lanes import reconcile_lanes
+from chalicelib.collector.wiring import build_collector
 from chalicelib.core.concurrency import lanes as core
 from chalicelib.core.concurrency.lanes import LaneConfig
-from chalicelib.lane_mappings import LaneMappings, deployed_names
 from chalicelib.lane_outcomes import LaneOutcomes
 from spillway.ops import audit
 from tests.contract.conftest import FakeClock
@@ -80,14 +79,12 @@ def test_failing_lane_2_is_switched_off_by_the_collector_and_back_on_after_eject
     assert eject["details"]["mappings"] == [uuids["lane-2"]]
     assert "3 of 3 batches failed" in eject["reason"]
 
-    mappings = LaneMappings(boto3.client("lambda", region_name="us-east-1"),
-                            deployed_names(json.dumps({"worker_high": NAME}), "unused"))
     later = pool.lanes[1].ejected_until + 1  # the ejection is over
-    (readmit,) = reconcile_lanes(store, mappings, ["worker_high", "worker_low"],
-                                 config=LaneConfig(minimum_calls=3, eject_s=EJECT_S),
-                                 clock=lambda: later)
+    row = build_collector(clock=lambda: later).run()
+    assert row["notes"]["lanes"] == "1 switched: readmit worker_high lane-2"
     assert _states(lam, uuids) == {"lane-1": "Enabled", "lane-2": "Enabled"}
-    assert (readmit["verb"], readmit["by"]) == ("lanes readmit", "collector")
+    readmit = audit.list_actions(store, verb="lanes readmit")[-1]
+    assert (readmit["by"], readmit["details"]["mappings"]) == ("collector", [uuids["lane-2"]])
     assert [r["verb"] for r in audit.list_actions(store, verb="lanes")] == [
         "lanes eject", "lanes readmit"]
 
