@@ -66,8 +66,7 @@ def reset() -> None:
                     getter().close()
         for fn in (get_settings, boto_client, get_queue_pool, _app_pool, get_queue, get_state,
                    get_blobs, get_edge, get_worker, get_breaker, get_slots, get_lanes,
-                   _secret_getter,
-                   get_metrics):
+                   _secret_getter, get_metrics):
             fn.cache_clear()
 
 
