@@ -1,7 +1,8 @@
 """Writing one audit record into the state store: the one shape every changing verb leaves
 (operator tooling's :mod:`spillway.ops.audit`, which also lists them) and the scheduled
-collector's automatic revert of a tier lift (:mod:`chalicelib.tier_lift`), which ships to
-Lambda and so cannot import ``spillway``.
+collector's automatic changes -- the revert of a tier lift (:mod:`chalicelib.tier_lift`), a
+lane's mapping switched (:mod:`chalicelib.collector.lanes`) -- which ship to Lambda and so
+cannot import ``spillway``.
 
 Item: key ``audit#<at, 17.6f>#<6 hex>`` (sorted by key = by time), ``expires_at`` = ``at`` +
 :data:`RETENTION_S`; data ``{"id", "verb", "by", "reason", "at" (epoch s), "details"}``.

@@ -23,8 +23,10 @@ the sharing and the caching, the way :mod:`chalicelib.shared_breaker` does:
   instance that is <= 1 read + 0.2 writes per 10 deliveries in steady state: measured over 60
   s of successes, 60 reads + 11 writes for 600 deliveries (0.12 requests per delivery) at 1
   batch/s, 48 + 11 for 6,000 (0.01) at 10 batches/s -- never one write per delivery. Where it
-  runs: the local stack's lane pollers and any single-entry invoker; a Lambda worker does not
-  consult it (on AWS each lane is its own mapping, switched by ``spillway lanes``).
+  runs: the local stack's lane pollers and any single-entry invoker read and record; a Lambda
+  worker only records (:mod:`chalicelib.lane_outcomes`: no reads on the way, so 1 read + 11
+  writes per 600 deliveries), and on AWS the collector switches each lane's own mapping to
+  follow the item (:mod:`chalicelib.collector.lanes`).
 * **Round-robin cursor.** :meth:`pick` keeps its cursor per instance (sharing it would cost a
   write per pick); the stored ``cursor`` is left as written.
 * **Store failures** never stop work: a lane serves on its last-seen state (a fresh instance:
@@ -60,19 +62,30 @@ def lanes_key(function: str) -> str:
     return KEY_PREFIX + function
 
 
+def fit(data: dict | None, count: int, keep_stored: bool = False) -> LanePool:
+    """The stored pool ``data`` fitted to ``count`` lanes (:func:`~chalicelib.core.concurrency.
+    lanes.from_dict`); ``keep_stored``: at least as many lanes as are stored, so a writer that
+    knows only its own lane (a Lambda worker: :mod:`chalicelib.lane_outcomes`) never drops the
+    others' state."""
+    stored = len((data or {}).get("lanes") or ()) if keep_stored else 0
+    return core.from_dict(data, max(count, stored))
+
+
 def update(store: StatePort, function: str, count: int,
            change: Callable[[LanePool], LanePool], *, item: StateItem | None | bool = False,
-           attempts: int = 5, on_item: Callable[[StateItem | None], None] | None = None
-           ) -> tuple[LanePool, LanePool]:
+           attempts: int = 5, on_item: Callable[[StateItem | None], None] | None = None,
+           keep_stored: bool = False) -> tuple[LanePool, LanePool]:
     """Compare-and-set ``change`` onto function ``function``'s lane item (``count`` lanes, the
-    plan's); returns ``(before, after)`` of the application that stuck. Raises ConflictError
-    after ``attempts`` lost races, NotFound for an unknown lane (from ``change``), store errors."""
+    plan's; ``keep_stored``: see :func:`fit`); returns ``(before, after)`` of the application
+    that stuck. Raises ConflictError after ``attempts`` lost races, NotFound for an unknown
+    lane (from ``change``), store errors."""
     def fn(pool: LanePool) -> tuple:
         new = change(pool)
         return (new if new != pool else None), [], (pool, new)
 
     _, result = cas_update(store, lanes_key(function), fn, item=item, attempts=attempts,
-                           on_item=on_item, decode=lambda data: core.from_dict(data, count))
+                           on_item=on_item,
+                           decode=lambda data: fit(data, count, keep_stored))
     return result
 
 
@@ -86,13 +99,16 @@ def read(store: StatePort, function: str, count: int) -> tuple[LanePool, int]:
 class SharedLanes:
     """The lanes of worker function ``function`` (``count`` of them, ``lane-1..lane-count``)
     shared through ``store``. ``clock`` returns epoch seconds. Thread-safe; one per process
-    and function (every lane's poller of that function shares it)."""
+    and function (every lane's poller of that function shares it). ``keep_stored``: lanes
+    stored beyond ``count`` are kept, not dropped (:func:`fit`; a Lambda worker's recorder,
+    which knows only the lane it was invoked through)."""
 
     def __init__(self, function: str, count: int, store: StatePort,
                  config: LaneConfig = DEFAULT_LANE_CONFIG, *, clock: Callable[[], float] = time.time,
                  cache_ttl_s: float = 1.0, flush_interval_s: float = 1.0,
                  success_flush_interval_s: float = 5.0, max_cas_attempts: int = 5,
-                 metrics: Any = None):
+                 metrics: Any = None, keep_stored: bool = False):
+        self.keep_stored = keep_stored
         self.function, self.count, self.store, self.config = function, count, store, config
         self.clock, self.cache_ttl_s, self.flush_interval_s = clock, cache_ttl_s, flush_interval_s
         self.success_flush_interval_s = max(success_flush_interval_s, flush_interval_s)
@@ -167,7 +183,8 @@ class SharedLanes:
             try:
                 before, after = update(self.store, self.function, self.count, merge,
                                        item=self._item, attempts=self.max_cas_attempts,
-                                       on_item=lambda item: self._remember(item, now))
+                                       on_item=lambda item: self._remember(item, now),
+                                       keep_stored=self.keep_stored)
             except STORE_ERRORS:
                 self._store_failed(now)
                 return
@@ -195,7 +212,7 @@ class SharedLanes:
 
     def _remember(self, item: StateItem | None, now: float) -> None:
         self._item = item
-        self._pool = core.from_dict(item.data if item else None, self.count)
+        self._pool = fit(item.data if item else None, self.count, self.keep_stored)
         self._loaded_at = now
 
     def _store_failed(self, now: float) -> None:

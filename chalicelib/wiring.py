@@ -65,8 +65,8 @@ def reset() -> None:
                 with contextlib.suppress(Exception):
                     getter().close()
         for fn in (get_settings, boto_client, get_queue_pool, _app_pool, get_queue, get_state,
-                   get_blobs, get_edge, get_worker, get_breaker, get_slots, _secret_getter,
-                   get_metrics):
+                   get_blobs, get_edge, get_worker, get_breaker, get_slots, get_lanes,
+                   _secret_getter, get_metrics):
             fn.cache_clear()
 
 
@@ -274,6 +274,15 @@ def get_slots():
 
 
 @lru_cache(maxsize=1)
+def get_lanes():
+    """The workers' lane outcome recorder (:mod:`chalicelib.lane_outcomes`): each batch counts
+    for the lane of its invoked ARN."""
+    from chalicelib.lane_outcomes import LaneOutcomes
+
+    return LaneOutcomes(get_state(), get_settings().lane_config, metrics=get_metrics())
+
+
+@lru_cache(maxsize=1)
 def get_worker():
     from chalicelib import logs
     from chalicelib.appdb import AppDatabase
@@ -283,6 +292,7 @@ def get_worker():
     settings = get_settings()
     return Worker(queue=get_queue(), blobs=get_blobs(), store=AppDatabase(_app_pool()),
                   breaker=get_breaker(), slots=get_slots(), retry_base_s=settings.retry_base_s,
+                  lanes=get_lanes(),
                   retry_max_s=settings.retry_max_s, metrics=get_metrics())
 
 
@@ -338,11 +348,14 @@ def flush_metrics() -> None:
 
 
 def close() -> None:
-    """Shut down (local runtime, tests): write out the breaker's pending outcomes, then
-    :func:`reset`. Never raises."""
+    """Shut down (local runtime, tests): write out the breaker's and the lanes' pending
+    outcomes, then :func:`reset`. Never raises."""
     if get_breaker.cache_info().currsize:
         with contextlib.suppress(Exception):
             breaker = get_breaker()
             if breaker is not None:
                 breaker.flush()
+    if get_lanes.cache_info().currsize:
+        with contextlib.suppress(Exception):
+            get_lanes().flush()
     reset()

@@ -65,12 +65,15 @@ class Worker:
     ``breaker`` (optional) has ``try_acquire() -> permit`` raising ``CircuitOpen``, and the permit
     has ``success(duration_s)`` / ``failure(exc, duration_s)``. ``slots`` (optional) is the
     :class:`~chalicelib.shared_slots.SharedSlots`: a lease per batch is taken before the batch
-    touches the database, and a refused batch is held back whole. ``retry_base_s`` and
-    ``retry_max_s`` shape the backoff (seconds).
+    touches the database, and a refused batch is held back whole. ``lanes`` (optional) has
+    ``record(function, invoked_function_arn, ok)``: the
+    :class:`~chalicelib.lane_outcomes.LaneOutcomes` each batch's outcome goes to (what counts:
+    that module's docstring). ``retry_base_s`` and ``retry_max_s`` shape the backoff (seconds).
     """
 
     def __init__(self, *, queue: QueuePort, blobs: BlobPort | None, store: Any,
-                 breaker: Any = None, slots: Any = None, retry_base_s: float = 60.0,
+                 breaker: Any = None, slots: Any = None, lanes: Any = None,
+                 retry_base_s: float = 60.0,
                  retry_max_s: float = 3600.0, metrics: Any = None,
                  clock: Callable[[], float] = time.monotonic):
         self._queue = queue
@@ -78,6 +81,7 @@ class Worker:
         self._store = store
         self._breaker = breaker
         self._slots = slots
+        self._lanes = lanes
         self._retry_base_s = retry_base_s
         self._retry_max_s = retry_max_s
         self._metrics = metrics
@@ -98,10 +102,13 @@ class Worker:
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         batch = BatchState()
         lease, batch.hold_back_s = acquire_for_batch(self._slots, event, queue, self._metrics)
+        refused, ok = batch.hold_back_s is not None, False
         started = self._clock()
         try:
-            return self._process(process_partial_response, processor, event, context, queue,
-                                 batch)
+            result = self._process(process_partial_response, processor, event, context, queue,
+                                   batch)
+            ok = not result.get("batchItemFailures") and batch.hold_back_s is None
+            return result
         finally:
             release_after_batch(lease, self._clock() - started, batch.database_failures)
             if self._breaker is not None:
@@ -110,6 +117,9 @@ class Worker:
                 # can wait for the next batch.
                 with contextlib.suppress(Exception):
                     self._breaker.flush(force=batch.database_failures > 0)
+            if self._lanes is not None and not refused:  # a refused lease is no lane's fault
+                self._lanes.record(f"worker_{queue}", getattr(context, "invoked_function_arn",
+                                                              None), ok)
 
     def _process(self, process_partial_response, processor, event, context, queue,
                  batch: BatchState) -> dict:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib import wiring
+from chalicelib.collector import lanes
 from chalicelib.collector.runner import Collector
 from chalicelib.collector.settings import CollectorSettings
 from chalicelib.collector.sources import (
@@ -48,6 +49,7 @@ def build_collector(*, metrics: Any = None, window: Any = None,
     else:
         figures.append(lambda: {"notes": {"edge": f"METRICS_FIGURES={settings.figures}: no "
                                           "concurrency, latency or error figures"}})
+    figures += lanes.from_settings(settings, window, clock)  # AWS: mappings follow lane items
     return Collector(wiring.app_pool(), figures, retention_days=settings.retention_days,
                      metrics=metrics, clock=clock)
 

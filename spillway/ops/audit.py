@@ -1,5 +1,5 @@
 """The audit trail of the operator verbs: one record per change an operator made (breaker
-force/reset, promote, redrive, tier set/lift, and the lanes verbs once they call :func:`record`), kept
+force/reset, promote, redrive, tier set/lift, lanes disable/enable), kept
 in the state store (:class:`~chalicelib.ports.StatePort`: the DynamoDB state table or the
 PostgreSQL ``state`` table) beside the breaker items, each with an expiry.
 
@@ -10,8 +10,9 @@ Item: key ``audit#<at, 17.6f>#<6 hex>`` (sorted by key = by time), ``expires_at`
      "at": 1764700000.123456, "details": {...}}
 
 ``verb`` names the command (``"breaker force"``, ``"breaker reset"``, ``"promote"``,
-``"redrive"``, ``"tier set"``, ``"tier lift"``, ``"tier lift end"``, and ``"tier revert"`` by
-the collector); :func:`record` is :func:`chalicelib.audit_record.record`; ``at`` is epoch
+``"redrive"``, ``"tier set"``, ``"tier lift"``, ``"tier lift end"``, ``"lanes disable"``,
+``"lanes enable"``, and ``"tier revert"``, ``"lanes eject"``, ``"lanes readmit"`` by the
+collector); :func:`record` is :func:`chalicelib.audit_record.record`; ``at`` is epoch
 seconds; ``details`` says what changed (JSON-serialisable:
 for the breaker ``name``, ``from``, ``to``, ``until``; for a move ``source``, ``moved``, the
 filter ...). Records written before this module by :mod:`spillway.ops.breaker` (key prefix

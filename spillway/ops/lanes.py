@@ -12,7 +12,6 @@ worker function of ``plan.workers`` with its ``mappings``. An unknown function o
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -23,8 +22,12 @@ from chalicelib.core.concurrency import lanes as core
 from chalicelib.core.concurrency.lanes import DEFAULT_LANE_CONFIG, LaneConfig
 from chalicelib.core.concurrency.plan import TierPlan, WorkerPlan
 from chalicelib.errors import ConfigError
+from chalicelib.lane_mappings import LaneMappings, deployed_names
 from chalicelib.ports import StatePort
 from spillway.ops import audit
+
+__all__ = ["LaneMappings", "aws_mappings", "disable", "enable", "function_status", "status",
+           "worker"]
 
 #: Chalice names a function ``<app>-<stage>-<name>`` (aws/chalice ``deploy/deployer.py``).
 APP_NAME = "spillway"
@@ -66,58 +69,6 @@ def status(store: StatePort, plan: TierPlan, function: str | None = None, *,
     return [function_status(store, w, config=config, clock=clock) for w in chosen]
 
 
-class LaneMappings:
-    """The AWS side of a lane: its SQS event source mapping, found with
-    ``ListEventSourceMappings`` and switched with ``UpdateEventSourceMapping(Enabled=...)``.
-
-    ``lambda_client`` is a boto3 Lambda client (or anything with those two methods);
-    ``function_name(worker)`` gives the deployed name (default ``spillway-<stage>-<worker>``).
-    Lane ``lane-1`` is Chalice's own mapping on the unqualified function; ``lane-k`` (k >= 2)
-    the lanes merge template's mapping on alias ``lane-k`` (``<name>:lane-k``)."""
-
-    def __init__(self, lambda_client: Any, function_name: Callable[[str], str]):
-        self.client = lambda_client
-        self.function_name = function_name
-
-    def qualified(self, function: str, lane: str) -> str:
-        name = self.function_name(function)
-        return name if lane == "lane-1" else f"{name}:{lane}"
-
-    def find(self, function: str, lane: str) -> list[dict]:
-        """The lane's mappings: ``ListEventSourceMappings`` (all pages) on the lane's qualified
-        name. For ``lane-1`` (the unqualified function) only mappings whose ``FunctionArn``
-        has no qualifier are kept, so an alias's mapping is never switched with it (moto
-        reports an alias mapping's ARN with the version number, AWS with the alias name)."""
-        target = self.qualified(function, lane)
-        found, marker = [], None
-        while True:
-            kwargs = {"FunctionName": target, **({"Marker": marker} if marker else {})}
-            page = self.client.list_event_source_mappings(**kwargs)
-            found += [m for m in page.get("EventSourceMappings", [])
-                      if lane != "lane-1" or not _qualifier(m.get("FunctionArn", ""))]
-            marker = page.get("NextMarker")
-            if not marker:
-                return found
-
-    def set_enabled(self, function: str, lane: str, enabled: bool) -> list[str]:
-        """Switch the lane's mapping(s); returns their UUIDs. Raises ConfigError when the lane
-        has no mapping (deployed without the lanes merge template?)."""
-        found = self.find(function, lane)
-        if not found:
-            raise ConfigError(f"no event source mapping for {self.qualified(function, lane)} "
-                              "(was the stage packaged with the lanes merge template? "
-                              "`spillway deploy` / docs/DEPLOY.md)")
-        for m in found:
-            self.client.update_event_source_mapping(UUID=m["UUID"], Enabled=enabled)
-        return [m["UUID"] for m in found]
-
-
-def _qualifier(function_arn: str) -> str:
-    """``arn:aws:lambda:r:a:function:name[:qualifier]`` -> the qualifier or ``""``."""
-    parts = function_arn.split(":")
-    return parts[7] if len(parts) > 7 else ""
-
-
 def aws_mappings(env: Mapping[str, str] | None = None) -> LaneMappings | None:
     """The :class:`LaneMappings` to switch on AWS: the aws backend talking to AWS itself (not
     a running ``spillway local`` stack, whose pollers read the lane item instead: its env file
@@ -134,13 +85,9 @@ def aws_mappings(env: Mapping[str, str] | None = None) -> LaneMappings | None:
     import boto3
 
     stage = env.get("SPILLWAY_STAGE") or "dev"
-    try:
-        names = json.loads(env.get("SPILLWAY_FUNCTIONS") or "{}")
-    except ValueError as exc:
-        raise ConfigError(f"SPILLWAY_FUNCTIONS must be a JSON object: {exc}") from None
+    names = deployed_names(env.get("SPILLWAY_FUNCTIONS"), f"{APP_NAME}-{stage}")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
-    return LaneMappings(boto3.client("lambda", region_name=region),
-                        lambda fn: names.get(fn) or f"{APP_NAME}-{stage}-{fn}")
+    return LaneMappings(boto3.client("lambda", region_name=region), names)
 
 
 def disable(store: StatePort, plan: TierPlan, function: str, lane: str, *, reason: str, by: str,

@@ -143,10 +143,12 @@ class Harness:
         return got
 
     # -- the workers ---------------------------------------------------------------------------
-    def invoke_worker(self, priority: str, messages: list, receive_count: int | None = None
-                      ) -> dict:
+    def invoke_worker(self, priority: str, messages: list, receive_count: int | None = None,
+                      arn: str = "") -> dict:
         """Invoke ``app.worker_<priority>(event, context)`` as Lambda's SQS event source would,
-        with one record per message (each its own messageId). Returns the handler's answer."""
+        with one record per message (each its own messageId). ``arn``: the context's
+        ``invoked_function_arn`` (Lambda's; the local runtime's is empty). Returns the
+        handler's answer."""
         from chalice.local import LambdaContext
 
         from spillway.local.event_source import sqs_event
@@ -156,6 +158,7 @@ class Harness:
             for record in event["Records"]:
                 record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
         context = LambdaContext(f"worker_{priority}", 512, 30_000)
+        context.invoked_function_arn = arn
         handler = getattr(self.app_module, f"worker_{priority}")
         return handler(event, context) or {}
 

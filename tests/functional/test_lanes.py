@@ -143,6 +143,23 @@ def _function_on_dedicated_queue(name: str, queue: str) -> tuple:
     return lam, arn, queue_arn
 
 
+def lanes_on_dedicated_queue(name: str, queue: str) -> tuple:
+    """(lambda client, lane -> mapping UUID): function ``name`` with alias ``lane-2`` on a
+    published version, lane-1's mapping on the unqualified function and lane-2's on the alias,
+    both on dedicated queue ``queue``, created disabled then enabled (moto's mappings deliver
+    at once otherwise)."""
+    lam, _, arn = _function_on_dedicated_queue(name, queue)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="lane-2", FunctionVersion=version)
+    uuids = {}
+    for lane, target in (("lane-1", name), ("lane-2", f"{name}:lane-2")):
+        uuids[lane] = lam.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName=target, BatchSize=10, Enabled=False,
+            ScalingConfig={"MaximumConcurrency": 10})["UUID"]
+        lam.update_event_source_mapping(UUID=uuids[lane], Enabled=True)
+    return lam, uuids
+
+
 def test_spillway_deploy_creates_lanes_2_to_n_as_aliases_with_their_mappings(aws_env):
     """The ``chalice deploy`` path: Chalice made lane 1's mapping; the lanes step adds alias
     lane-2 and its mapping with lane-2's MaximumConcurrency, and a second run changes nothing
@@ -173,16 +190,7 @@ def test_disable_switches_the_lanes_event_source_mapping_on_moto(aws_env, reques
     leaves the other lane's alone. A dedicated queue, and the mappings created disabled: moto's
     mappings delete what they "deliver" (DESIGN.md 2b)."""
     store = open_store("aws", request)
-    name = "spillway-dev-worker_high"
-    lam, _, arn = _function_on_dedicated_queue(name, "lanes-test-dedicated")
-    version = lam.publish_version(FunctionName=name)["Version"]
-    lam.create_alias(FunctionName=name, Name="lane-2", FunctionVersion=version)
-    uuids = {}
-    for lane, target in (("lane-1", name), ("lane-2", f"{name}:lane-2")):
-        uuids[lane] = lam.create_event_source_mapping(
-            EventSourceArn=arn, FunctionName=target, BatchSize=10, Enabled=False,
-            ScalingConfig={"MaximumConcurrency": 10})["UUID"]
-        lam.update_event_source_mapping(UUID=uuids[lane], Enabled=True)
+    lam, uuids = lanes_on_dedicated_queue("spillway-dev-worker_high", "lanes-test-dedicated")
     mappings = LaneMappings(lam, lambda fn: f"spillway-dev-{fn}")
     assert [m["UUID"] for m in mappings.find("worker_high", "lane-2")] == [uuids["lane-2"]]
 

@@ -1,4 +1,5 @@
-"""Round-robin over lanes with a fake clock: skip an unhealthy lane, re-admit it."""
+"""Round-robin over lanes with a fake clock: skip an unhealthy lane, re-admit it; and which
+lane an invocation came through (its invoked ARN)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from chalicelib.core.concurrency.lanes import (
     LanePool,
     disable,
     enable,
+    lane_of_arn,
     pick,
     record,
     status,
@@ -122,3 +124,28 @@ def test_json_form_round_trips_and_fits_the_plans_lane_count():
     more = from_dict(to_dict(pool), 4)
     assert more.lanes[3] == LanePool.of(4).lanes[3] and more.lanes[2].disabled
     assert from_dict(None, 2) == LanePool.of(2)
+
+
+FN = "arn:aws:lambda:us-east-1:123456789012:function:spillway-dev-worker_high"
+
+
+@pytest.mark.parametrize(("arn", "lane"), [
+    (FN, "lane-1"),  # unqualified: Chalice's own mapping
+    (f"{FN}:$LATEST", "lane-1"),
+    (f"{FN}:lane-2", "lane-2"),
+    (f"{FN}:lane-12", "lane-12"),
+    ("arn:aws-cn:lambda:cn-north-1:123456789012:function:f:lane-3", "lane-3"),
+    (f"{FN}:7", None),  # a published version: not a lane
+    (f"{FN}:live", None),  # another alias
+    (f"{FN}:lane-0", None),
+    (f"{FN}:lane-02", None),
+    (f"{FN}:lane-", None),
+    (f"{FN}:lane-2:extra", None),
+    ("", None),  # the local runtime's context
+    (None, None),
+    ("arn:aws:sqs:us-east-1:123456789012:spillway-high", None),
+    ("arn:aws:lambda:us-east-1:123456789012:layer:x:1", None),
+    ("spillway-dev-worker_high", None),
+])
+def test_lane_of_invoked_function_arn(arn, lane):
+    assert lane_of_arn(arn) == lane

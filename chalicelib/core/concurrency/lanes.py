@@ -17,11 +17,14 @@ configuration-concurrency).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from chalicelib.errors import NotFound
 
-Bucket = tuple[float, int, int]  # (start epoch s, calls, errors)
+Bucket = tuple[float, int, int]
+_FUNCTION_ARN = re.compile(r"arn:[^:]+:lambda:[^:]*:[^:]*:function:[^:]+(?::([^:]+))?")
+_LANE = re.compile(r"lane-[1-9][0-9]*")  # (start epoch s, calls, errors)
 
 
 @dataclass(frozen=True)
@@ -199,3 +202,19 @@ def status(pool: LanePool, now: float, config: LaneConfig = LaneConfig()) -> lis
                     "calls": sum(b[1] for b in window), "errors": sum(b[2] for b in window),
                     "ejected_until": lane.ejected_until or None})
     return out
+
+
+def lane_of_arn(invoked_function_arn: str | None) -> str | None:
+    """The lane an invocation came through, from Lambda's ``context.invoked_function_arn``
+    (``arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]``, AWS Lambda docs,
+    "Lambda context object in Python"): qualifier ``lane-k`` (k >= 1) -> ``"lane-k"``; no
+    qualifier or ``$LATEST`` -> ``"lane-1"`` (Chalice's own mapping is on the unqualified
+    function); anything else -- a version number, another alias, an empty or non-Lambda ARN
+    (the local stack's contexts have ``""``) -> None: not a lane, nothing to record."""
+    match = _FUNCTION_ARN.fullmatch(invoked_function_arn or "")
+    if match is None:
+        return None
+    qualifier = match.group(1) or "$LATEST"
+    if qualifier == "$LATEST":
+        return "lane-1"
+    return qualifier if _LANE.fullmatch(qualifier) else None
