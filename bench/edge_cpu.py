@@ -5,7 +5,7 @@ The edge path is what :meth:`chalicelib.edge.Edge.handle` and ``Edge._enqueue`` 
 receiving the body and calling the queue: :func:`~chalicelib.core.delivery.parse_delivery`
 (size cap, signature, headers, media type, strict JSON parse), :func:`~chalicelib.core.classify.
 classify`, :func:`~chalicelib.core.envelope.build_envelope`, ``Envelope.to_message`` and
-:func:`~chalicelib.core.envelope.message_bytes` (the claim-check decision). No network, no
+:func:`~chalicelib.core.queues.message_bytes` (the claim-check decision). No network, no
 dedup store: those are counted by ``bench.aws_requests``. The baseline is the least any edge
 must do: verify the signature and parse the JSON.
 
@@ -29,8 +29,10 @@ from collections.abc import Callable
 from bench.corpus import SECRET, SignedDelivery
 from bench.report import Figure
 from chalicelib.core.classify import classify
+from chalicelib.core.concurrency.routing import items_of
 from chalicelib.core.delivery import parse_delivery
-from chalicelib.core.envelope import build_envelope, message_bytes
+from chalicelib.core.envelope import build_envelope
+from chalicelib.core.queues import message_bytes
 from chalicelib.settings import DEFAULT_MAX_BODY_BYTES
 
 GOAL = 1.5
@@ -40,7 +42,8 @@ def edge_path(d: SignedDelivery) -> int:
     """The edge's pure steps for one delivery; returns the queue message size in bytes."""
     delivery = parse_delivery(d.headers, d.body, secret=SECRET,
                               max_body_bytes=DEFAULT_MAX_BODY_BYTES, received_at=1.7e9)
-    cls = classify(delivery.event, delivery.action, delivery.body_bytes)
+    cls = classify(delivery.event, delivery.action, delivery.body_bytes,
+                   items_of(delivery.event, delivery.payload))
     body, attributes = build_envelope(delivery, cls).to_message()
     return message_bytes(body, attributes)
 
@@ -65,14 +68,16 @@ def steps(corpus: list[SignedDelivery], loops: int = 3) -> dict[str, float]:
     parsed = [parse_delivery(d.headers, d.body, secret=SECRET,
                              max_body_bytes=DEFAULT_MAX_BODY_BYTES, received_at=1.7e9)
               for d in corpus]
-    classes = [classify(p.event, p.action, p.body_bytes) for p in parsed]
+    classes = [classify(p.event, p.action, p.body_bytes, items_of(p.event, p.payload))
+               for p in parsed]
     envelopes = [build_envelope(p, c) for p, c in zip(parsed, classes, strict=True)]
     messages = [e.to_message() for e in envelopes]
     work = {
         "parse_delivery": lambda i: parse_delivery(
             corpus[i].headers, corpus[i].body, secret=SECRET,
             max_body_bytes=DEFAULT_MAX_BODY_BYTES, received_at=1.7e9),
-        "classify": lambda i: classify(parsed[i].event, parsed[i].action, parsed[i].body_bytes),
+        "classify": lambda i: classify(parsed[i].event, parsed[i].action, parsed[i].body_bytes,
+                                       items_of(parsed[i].event, parsed[i].payload)),
         "build_envelope": lambda i: build_envelope(parsed[i], classes[i]),
         "to_message": lambda i: envelopes[i].to_message(),
         "message_bytes": lambda i: message_bytes(*messages[i]),
