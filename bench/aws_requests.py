@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.corpus import SECRET, SignedDelivery, renamed
 from bench.report import Figure
-from chalicelib.ports import PRIORITIES
+from chalicelib.ports import WORK_QUEUES
 
 PREFIX = "bench"
 SERVICES = ("dynamodb", "sqs", "s3")
@@ -114,29 +114,29 @@ def _drive(corpus: list[SignedDelivery], counter: RequestCounter, phase_prefix: 
             if response.status != 202:
                 raise RuntimeError(f"edge answered {response.status} for {d.event}: "
                                    f"{response.body}")
-            expected[response.body["priority"]] += 1
+            expected[response.body["queue"]] += 1
     edge_bytes, out.bytes = out.bytes, 0
     worker_s, batches = 0.0, 0
-    for priority in PRIORITIES:
+    for work_queue in WORK_QUEUES:
         done = 0
-        while done < expected[priority]:
+        while done < expected[work_queue]:
             counter.phase = phase_prefix or "event_source"
-            messages = queue.receive(priority, 10, 30, 1)
+            messages = queue.receive(work_queue, 10, 30, 1)
             if not messages:
                 continue
             counter.phase = phase_prefix or "worker"
-            event = sqs_event(messages, f"arn:aws:sqs:us-east-1:123456789012:{PREFIX}-{priority}")
+            event = sqs_event(messages, f"arn:aws:sqs:us-east-1:123456789012:{PREFIX}-{work_queue}")
             started = time.perf_counter()
             with contextlib.redirect_stdout(out):
-                answer = wiring.handle_sqs(event, LambdaContext(f"worker_{priority}", 512, 30_000),
-                                           queue=priority)
+                answer = wiring.handle_sqs(event, LambdaContext(f"worker_{work_queue}", 512, 30_000),
+                                           queue=work_queue)
             worker_s += time.perf_counter() - started
             batches += 1
             failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
             if failed:
-                raise RuntimeError(f"worker reported failures on {priority}: {failed}")
+                raise RuntimeError(f"worker reported failures on {work_queue}: {failed}")
             counter.phase = phase_prefix or "event_source"
-            queue.delete(priority, [m.receipt_handle for m in messages])
+            queue.delete(work_queue, [m.receipt_handle for m in messages])
             done += len(messages)
     return {"edge_s": edge_s, "worker_s": worker_s, "batches": batches,
             "edge_stdout_bytes": edge_bytes, "worker_stdout_bytes": out.bytes,

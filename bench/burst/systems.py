@@ -58,11 +58,11 @@ class SpillwaySystem:
 
     def pending(self) -> int:
         from chalicelib import wiring
-        from chalicelib.ports import PRIORITIES
+        from chalicelib.ports import WORK_QUEUES
 
         try:
             queue = wiring.get_queue()
-            return sum(queue.stats(p).total for p in PRIORITIES)
+            return sum(queue.stats(q).total for q in WORK_QUEUES)
         except Exception:  # noqa: BLE001 - "cannot tell" is an answer here
             return -1
 
