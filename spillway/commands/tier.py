@@ -34,8 +34,11 @@ LIFT_HELP = ("lift the run-time limits (shared DB slots, adaptive limit bounds, 
 
 
 def _plan_knobs(q: argparse.ArgumentParser) -> None:
+    from chalicelib.core.concurrency.plan import knob_names
+
     q.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a plan knob, e.g. edge_concurrency=20 (repeatable)")
+                   help="override a plan knob, e.g. edge_concurrency=20 (repeatable; the value "
+                        "is read as JSON). Knobs: " + ", ".join(knob_names()))
     q.add_argument("--file", type=Path, help="JSON object of plan knobs to override")
 
 
