@@ -114,7 +114,8 @@ def check_tier_plan(config: dict, stage: str, project_dir: Path) -> Check:
     if len(named) > 1:
         where = "; ".join(f"{t}: {', '.join(sorted(w))}" for t, w in sorted(named.items()))
         return Check("plan", "problem", f"stage {stage} names more than one tier ({where}); "
-                                        f"run `spillway tier set TIER --stage {stage}`")
+                                        f"run `spillway tier set TIER --stage {stage} "
+                                        "--reason ...`")
     tier = next(iter(named), None) or os.environ.get("SPILLWAY_TIER", "").strip().lower()
     if tier_path.exists():
         source = f".chalice/{tier_path.name}"
@@ -133,7 +134,8 @@ def check_tier_plan(config: dict, stage: str, project_dir: Path) -> Check:
         return Check("plan", "problem", f".chalice/{tier_path.name} is tier {plan.name} but "
                                         f".chalice/config.json's functions say "
                                         f"SPILLWAY_TIER={next(iter(named))}; run `spillway "
-                                        f"tier set {plan.name} --stage {stage}` to rewrite both")
+                                        f"tier set {plan.name} --stage {stage} --reason "
+                                        "...` to rewrite both")
     return Check("plan", "ok", f"tier {plan.name} ({source}) keeps every rule")
 
 

@@ -144,7 +144,8 @@ def health_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     stopped = stopped_functions(snapshot.get("lanes") or {})
     if stopped:
         found["reasons"] += [f"{fn}: every lane disabled ({', '.join(lanes)}): it consumes "
-                             "nothing from its queue; `spillway lanes enable` one"
+                             f"nothing from its queue; `spillway lanes enable {fn} {lanes[0]} "
+                             "--reason ...` serves it again"
                              for fn, lanes in stopped.items()]
         if found["status"] == "healthy":
             found["status"] = "degraded"

@@ -68,3 +68,4 @@ def test_dlq_groups_by_reason_and_deletes_nothing(worker, capsys):
     assert main(["dlq"]) == 0
     out = capsys.readouterr().out
     assert "DLQ: 3 messages" in out and "bad envelope: not JSON" in out
+    assert "redrive --reason ...`" in out  # the hint works as typed: redrive needs a reason

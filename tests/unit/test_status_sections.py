@@ -175,7 +175,7 @@ def test_a_function_with_every_lane_disabled_degrades_health_naming_it():
     assert health["status"] == "degraded"
     assert [r for r in health["reasons"] if "lane" in r] == [
         "worker_high: every lane disabled (lane-1): it consumes nothing from its queue; "
-        "`spillway lanes enable` one"]
+        "`spillway lanes enable worker_high lane-1 --reason ...` serves it again"]
     base["lanes"] = _lanes({"worker_high": ["disabled", "ejected"]})
     assert health_section(base)["status"] == "healthy"  # an ejected lane comes back by itself
     critical = snap(breaker="OPEN")
