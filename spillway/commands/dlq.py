@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"messages": [dataclasses.asdict(m) for m in letters],
                           "by_reason": dict(groups), "read": how}, sort_keys=True))
         return 0
-    print(f"DLQ: {len(letters)} messages ({how})")
+    print(f"DLQ: {len(letters)} message{'' if len(letters) == 1 else 's'} ({how})")
     now = time.time()
     for reason, count in groups:
         print(f"  {count:>6}  {reason}")
