@@ -97,3 +97,13 @@ def test_tier_lift_prints_an_end_hint_that_works_as_typed(capsys):
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "--local tier lift --end --reason ...`" in out
+
+
+@pytest.mark.parametrize("argv", [["tier", "plan", "free", "--local"],
+                                  ["bench", "burst", "--local"],
+                                  ["cost", "--deliveries-per-month", "10", "--local"]])
+def test_verbs_that_talk_to_no_stack_offer_no_local(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --local" in capsys.readouterr().err
