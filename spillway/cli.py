@@ -57,17 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _accept_local_anywhere(subparsers: argparse._SubParsersAction) -> None:
+#: Verbs that talk to no stack (pure computation, or they start their own systems): no
+#: ``--local`` after them, where it would read as if it changed something.
+WITHOUT_LOCAL = frozenset({"tier plan", "tier merge-template", "bench burst", "cost"})
+
+
+def _accept_local_anywhere(subparsers: argparse._SubParsersAction, path: str = "") -> None:
     """``--local`` after the verb too (``spillway status --local``): every (sub)command parser
-    gets it, defaulting to "not given" so that a ``--local`` before the verb still counts."""
-    for parser in set(subparsers.choices.values()):
+    but :data:`WITHOUT_LOCAL`'s gets it, defaulting to "not given" so that a ``--local`` before
+    the verb still counts."""
+    for name, parser in subparsers.choices.items():
+        verb = f"{path} {name}".strip()
+        if verb in WITHOUT_LOCAL:
+            continue
         if "--local" not in parser._option_string_actions:
             parser.add_argument("--local", action="store_true", default=argparse.SUPPRESS,
                                 help="talk to the running `spillway local` stack (as "
                                      "`spillway --local VERB`)")
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
-                _accept_local_anywhere(action)
+                _accept_local_anywhere(action, verb)
             elif action.option_strings == ["--json"] and not action.help:
                 action.help = "print JSON instead of text"  # the same meaning on every verb
 

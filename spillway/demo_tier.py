@@ -34,7 +34,9 @@ def tier_stack_options(plan: TierPlan, base: StackOptions) -> StackOptions:
 def tier_summary(plan: TierPlan, statuses: Iterable[int], ack_p95_ms: float,
                  sampler: ConnectionSampler, database_url: str,
                  accepted_ids: Sequence[str]) -> dict:
-    """The summary's tier fields: ``tier``; ``throttled`` (edge answers 429); ``p95_ack_ms``;
+    """The summary's tier fields: ``tier``; ``throttled`` (edge answers 429); ``p95_ack_ms``
+    (the same figure as the summary's ``ack_p95_ms``, kept under both names: the tier summary's
+    documented key, as ``bench burst`` names it, and the key the thresholds and loadtest read);
     ``p95_wait_ms`` per priority (enqueue -> stored, ms; None for a priority with no delivery);
     ``db_connections_max`` (most application-database connections seen at once, from
     ``pg_stat_activity``, the sampler's own left out) beside ``db_connection_budget`` (the

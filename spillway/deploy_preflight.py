@@ -13,8 +13,9 @@ deploy with exit status 2):
 * ``template`` -- ``cfn-lint`` passes on ``infra/template.yaml`` and, when a region is known, on
   the template ``chalice package`` makes of the app (``sam.json``);
 * ``ssm`` -- every SSM parameter the stage names (``*_PARAM`` variables) exists;
-* ``plan`` -- the stage's tier plan (its ``tier`` key in the config, or ``SPILLWAY_TIER``)
-  keeps every rule of ``chalicelib.core.concurrency.rules``, when that module is importable.
+* ``plan`` -- the stage's tier plan (``.chalice/tier-<stage>.json`` as Chalice packaging reads
+  it, else the ``SPILLWAY_TIER`` its functions get, else ``$SPILLWAY_TIER``) keeps every rule of
+  ``chalicelib.core.concurrency.rules``, and the config names no other tier.
 
 A check that cannot run because an earlier one failed is ``skipped`` (not a problem of its own).
 Nothing here changes anything in AWS.
@@ -83,22 +84,59 @@ def ssm_parameter_names(config: dict, stage: str) -> list[str]:
                    if k.endswith("_PARAM") and isinstance(v, str) and v})
 
 
-def check_tier_plan(config: dict, stage: str) -> Check:
-    tier = config.get("stages", {}).get(stage, {}).get("tier") or os.environ.get("SPILLWAY_TIER")
+def _config_tiers(config: dict, stage: str) -> dict[str, set[str]]:
+    """Tier name -> where the stage's config names it: its ``tier`` key and every
+    ``SPILLWAY_TIER`` variable (global, stage or per function)."""
+    found: dict[str, set[str]] = {}
+    if config.get("stages", {}).get(stage, {}).get("tier"):
+        found.setdefault(str(config["stages"][stage]["tier"]).strip().lower(), set()).add(
+            f"stage {stage} 'tier'")
+    for where, key, value in _stage_env(config, stage):
+        if key == "SPILLWAY_TIER" and isinstance(value, str) and value.strip():
+            found.setdefault(value.strip().lower(), set()).add(where)
+    return found
+
+
+def check_tier_plan(config: dict, stage: str, project_dir: Path) -> Check:
+    """The stage's plan, found as ``chalicelib.tier_plan.stage_plan`` finds it when Chalice
+    packages the app (``.chalice/tier-<stage>.json`` of ``spillway tier set``), else the tier
+    the config names (``SPILLWAY_TIER`` of the stage / its functions, or a ``tier`` key), else
+    ``$SPILLWAY_TIER``; a problem if it breaks a rule of ``chalicelib.core.concurrency.rules``
+    or the config's functions name different tiers (from each other or the tier file)."""
     try:
-        from chalicelib.core.concurrency.plan import PlanError, build_plan
+        from chalicelib.core.concurrency.plan import build_plan
+        from chalicelib.errors import ConfigError
+        from chalicelib.tier_plan import plan_from_file
     except ImportError as exc:
         return Check("plan", "skipped", f"tier plan module not usable ({exc})")
-    if not tier:
-        return Check("plan", "skipped", f"no tier named for stage {stage} (a 'tier' key in "
-                                        ".chalice/config.json or SPILLWAY_TIER)")
+    named = _config_tiers(config, stage)
+    tier_path = project_dir / ".chalice" / f"tier-{stage}.json"
+    if len(named) > 1:
+        where = "; ".join(f"{t}: {', '.join(sorted(w))}" for t, w in sorted(named.items()))
+        return Check("plan", "problem", f"stage {stage} names more than one tier ({where}); "
+                                        f"run `spillway tier set TIER --stage {stage} "
+                                        "--reason ...`")
+    tier = next(iter(named), None) or os.environ.get("SPILLWAY_TIER", "").strip().lower()
+    if tier_path.exists():
+        source = f".chalice/{tier_path.name}"
+    elif tier:
+        source = ("SPILLWAY_TIER in .chalice/config.json" if named
+                  else "SPILLWAY_TIER of this shell")
+    else:
+        return Check("plan", "skipped", f"no tier for stage {stage} (.chalice/{tier_path.name}, "
+                                        "SPILLWAY_TIER in .chalice/config.json, or "
+                                        "$SPILLWAY_TIER); `spillway tier set` writes one")
     try:
-        build_plan(tier)
-    except PlanError as exc:
-        return Check("plan", "problem", str(exc))
-    except Exception as exc:  # an unknown tier name is a ConfigError
-        return Check("plan", "problem", f"tier {tier!r}: {exc}")
-    return Check("plan", "ok", f"tier {tier} keeps every rule")
+        plan = plan_from_file(tier_path) if tier_path.exists() else build_plan(tier)
+    except ConfigError as exc:  # PlanError: a broken rule, an unknown tier or knob
+        return Check("plan", "problem", f"{source}: {exc}")
+    if named and plan.name not in named:
+        return Check("plan", "problem", f".chalice/{tier_path.name} is tier {plan.name} but "
+                                        f".chalice/config.json's functions say "
+                                        f"SPILLWAY_TIER={next(iter(named))}; run `spillway "
+                                        f"tier set {plan.name} --stage {stage} --reason "
+                                        "...` to rewrite both")
+    return Check("plan", "ok", f"tier {plan.name} ({source}) keeps every rule")
 
 
 def _cfn_lint() -> str | None:
@@ -181,7 +219,7 @@ def preflight(stage: str, project_dir: Path, *, session: Any = None,
     checks.append(check_placeholders(config, stage, account))
     checks.append(check_template(project_dir, stage, region, run))
     checks.append(_check_ssm(session, ssm_parameter_names(config, stage), account is not None))
-    checks.append(check_tier_plan(config, stage))
+    checks.append(check_tier_plan(config, stage, project_dir))
     return checks
 
 

@@ -41,13 +41,34 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"alarms": alarms}, indent=1, sort_keys=True))
         return 0
-    print(f"{'alarm':<30} {'metric':<58} {'statistic':<10} {'threshold':>11} {'period':>11}  "
-          f"runbook" + ("  state" if args.states else ""))
-    for a in alarms:
-        metric = a["metric"] if len(a["metric"]) <= 58 else a["metric"][:55] + "..."
-        threshold = f"{_OPS.get(a['comparison'], a['comparison'])} {a['threshold']:g}"
-        period = f"{a['evaluation_periods']} x {a['period_s']:g} s"
-        line = (f"{a['name']:<30} {metric:<58} {a['statistic']:<10} {threshold:>11} "
-                f"{period:>11}  spillway {a['runbook'] or '-'}")
-        print(line + (f"  {a['state']}" if args.states else ""))
+    print("\n".join(table(alarms, states=args.states)))
     return 0
+
+
+#: Characters of a metric shown in the table (``--json`` has all of it).
+METRIC_WIDTH = 48
+
+
+def table(alarms: list[dict[str, Any]], *, states: bool = False) -> list[str]:
+    """Text rows of :func:`spillway.ops.alarms.alarm_definitions` (with ``state`` when
+    ``states``), every column as wide as its widest cell. ``watches`` is what the alarm's
+    dimensions name (the queue of a queue-depth alarm, the function of a Lambda one); the
+    metric is shown without them, cut at :data:`METRIC_WIDTH` characters."""
+    header = ["alarm", "watches", "metric", "statistic", "threshold", "period", "runbook"]
+    rows = []
+    for a in alarms:
+        metric = a["metric"].split(" (", 1)[0] if a.get("dimensions") else a["metric"]
+        if len(metric) > METRIC_WIDTH:
+            metric = metric[:METRIC_WIDTH - 3] + "..."
+        rows.append([a["name"], ", ".join((a.get("dimensions") or {}).values()) or "-", metric,
+                     a["statistic"],
+                     f"{_OPS.get(a['comparison'], a['comparison'])} {a['threshold']:g}",
+                     f"{a['evaluation_periods']} x {a['period_s']:g} s",
+                     f"spillway {a['runbook']}" if a["runbook"] else "-"]
+                    + ([str(a.get("state", "?"))] if states else []))
+    header += ["state"] if states else []
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    right = {"threshold", "period"}
+    return ["  ".join((cell.rjust(w) if name in right else cell.ljust(w))
+                      for name, cell, w in zip(header, row, widths, strict=True)).rstrip()
+            for row in [header, *rows]]

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from spillway.cost import inputs, model
-from spillway.cost.tiers import TIERS
 
 
 def _volume(text: str) -> int:
@@ -31,8 +30,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "the request counts and durations of the last `make bench`.")
     p.add_argument("--deliveries-per-month", type=_volume, required=True, metavar="N",
                    help="webhook deliveries a month to price (e.g. 1e6, 10000000)")
-    p.add_argument("--tier", choices=tuple(TIERS), default="pro",
-                   help="memory sizes of the functions (default: %(default)s)")
+    p.add_argument("--tier", choices=model.TIERS, default="pro",
+                   help="the tier plan whose function memory sizes and event source mappings "
+                        "are priced (`spillway tier plan NAME`; default: %(default)s)")
     p.add_argument("--api", choices=model.APIS, default="rest",
                    help="what fronts the edge (default: %(default)s, as Chalice deploys)")
     p.add_argument("--arch", choices=model.ARCHES, default="x86_64",

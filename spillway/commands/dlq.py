@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spillway.local.lifecycle import spillway_executable
+    from spillway.commands.options import command_hint
     from spillway.ops.dlq import by_reason, dead_letters_of_environment
 
     if args.limit < 1:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"messages": [dataclasses.asdict(m) for m in letters],
                           "by_reason": dict(groups), "read": how}, sort_keys=True))
         return 0
-    print(f"DLQ: {len(letters)} messages ({how})")
+    print(f"DLQ: {len(letters)} message{'' if len(letters) == 1 else 's'} ({how})")
     now = time.time()
     for reason, count in groups:
         print(f"  {count:>6}  {reason}")
@@ -42,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"          e.g. {m.event or '?'} {m.delivery_id or m.message_id} "
                   f"({m.priority or '?'}, received {m.receive_count}x, sent {age})")
     if letters:
-        print(f"Redrive them to their queues with `{spillway_executable()} redrive` once the "
-              "cause is fixed.")
+        print(f"Redrive them to their queues with `{command_hint(args, 'redrive --reason ...')}`"
+              " once the cause is fixed (`--dry-run` first shows what would move).")
     return 0

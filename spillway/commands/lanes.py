@@ -2,7 +2,8 @@
 worker function, from the tier plan and the shared lane items (:mod:`spillway.ops.lanes`).
 
 * ``spillway lanes status [FUNCTION] [--json]``
-* ``spillway lanes disable FUNCTION LANE --reason TEXT [--by WHO]`` -- out of the rotation
+* ``spillway lanes disable FUNCTION LANE --reason TEXT [--by WHO] [--force]`` -- out of the
+  rotation; the function's last enabled lane only with ``--force``
 * ``spillway lanes enable FUNCTION LANE --reason TEXT [--by WHO]``  -- back, window emptied
 
 Both changes are audited (``spillway audit --verb lanes``). With ``--local`` they reach the
@@ -49,6 +50,10 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
         sub.add_argument("function", help="worker function, e.g. worker_high")
         sub.add_argument("lane", help="lane, e.g. lane-2 (as `spillway lanes status` lists)")
         add_who_why(sub)
+        if verb == "disable":
+            sub.add_argument("--force", action="store_true",
+                             help="disable the function's last enabled lane too (it then "
+                                  "consumes nothing until a lane is enabled)")
         sub.add_argument("--json", action="store_true")
         sub.set_defaults(func=_changer(getattr(ops, verb), store_factory, plan_factory,
                                        mappings_factory, clock))
@@ -61,8 +66,9 @@ def _changer(change: Callable, store_factory: Callable[[], StatePort],
     def run(args: argparse.Namespace) -> int:
         plan = plan_factory()
         ops.worker(plan, args.function, args.lane)  # a typo is refused before any I/O
+        extra = {"force": args.force} if hasattr(args, "force") else {}
         found = change(store_factory(), plan, args.function, args.lane, reason=args.reason,
-                       by=args.by, mappings=mappings_factory(), clock=clock)
+                       by=args.by, mappings=mappings_factory(), clock=clock, **extra)
         if args.json:
             print(json.dumps(found, indent=2))
             return 0

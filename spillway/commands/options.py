@@ -1,4 +1,5 @@
-"""Flags shared by several verbs (``local``, ``demo``, ``loadtest``)."""
+"""Flags shared by several verbs (``local``, ``demo``, ``loadtest``), and :func:`command_hint`
+for the follow-up commands verbs print."""
 
 from __future__ import annotations
 
@@ -30,3 +31,13 @@ def add_dashboard(p: argparse.ArgumentParser) -> None:
 def dashboard_port(args: argparse.Namespace) -> int | None:
     """The port for ``spillway.dashboard.local.attach`` (None: no dashboard)."""
     return None if args.no_dashboard else args.dashboard_port
+
+
+def command_hint(args: argparse.Namespace, verb: str) -> str:
+    """``verb`` (e.g. ``"redrive --reason ..."``) as a command line to copy: the running
+    executable (:func:`spillway.local.lifecycle.spillway_executable`), plus ``--local`` when
+    this command itself ran with ``--local``, so a printed hint works when followed as is."""
+    from spillway.local.lifecycle import spillway_executable
+
+    local = " --local" if getattr(args, "local", False) else ""
+    return f"{spillway_executable()}{local} {verb}"

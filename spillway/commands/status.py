@@ -47,10 +47,8 @@ def render(snap: Mapping[str, Any]) -> list[str]:
     if "lift" in tier:
         lines.append("tier lift    " + _lift(tier["lift"]))
     b = snap.get("breaker")
-    lines.append("breaker      " + (f"{b['state']}  trips {b['trips']}  retry after "
-                                    f"{b['retry_after_s']:.0f} s" if b else
-                                    _missing({"reason": (snap.get("errors") or {}).get(
-                                        "breaker", "disabled (BREAKER_ENABLED off)")})))
+    lines.append("breaker      " + (_breaker(b) if b else _missing({"reason": (
+        snap.get("errors") or {}).get("breaker", "disabled (BREAKER_ENABLED off)")})))
     queues = snap.get("queues") or {}
     if not queues:
         lines.append("queues       " + _missing({"reason": (snap.get("errors") or {}).get(
@@ -72,6 +70,19 @@ def render(snap: Mapping[str, Any]) -> list[str]:
     else:
         lines.append("alarms       " + _section(alarms))
     return lines
+
+
+def _breaker(b: Mapping[str, Any]) -> str:
+    """``OPEN  trips 2  retry after 30 s``; a forced state says who set it, why and until when
+    (as ``spillway breaker status`` does); CLOSED / HALF_OPEN only the trips."""
+    text = f"{b['state']}  trips {b['trips']}"
+    forced = b.get("forced")
+    if forced:
+        until = when(forced["until"]) if forced.get("until") else "changed by hand"
+        return text + f"  set by {forced.get('by', '?')}: {forced.get('reason', '')!r}, until {until}"
+    if b["state"] == "OPEN":
+        text += f"  retry after {b['retry_after_s']:.0f} s"
+    return text
 
 
 def _lanes(data: Mapping[str, Any]) -> list[str]:

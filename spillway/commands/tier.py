@@ -26,6 +26,7 @@ from typing import Any
 from chalicelib.errors import ConfigError
 from chalicelib.ports import StatePort
 from spillway.commands.audited import add_who_why, parse_duration, when, wiring_state
+from spillway.commands.options import command_hint
 from spillway.ops import tier as ops
 
 LIFT_HELP = ("lift the run-time limits (shared DB slots, adaptive limit bounds, admission) to "
@@ -34,8 +35,11 @@ LIFT_HELP = ("lift the run-time limits (shared DB slots, adaptive limit bounds, 
 
 
 def _plan_knobs(q: argparse.ArgumentParser) -> None:
+    from chalicelib.core.concurrency.plan import knob_names
+
     q.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a plan knob, e.g. edge_concurrency=20 (repeatable)")
+                   help="override a plan knob, e.g. edge_concurrency=20 (repeatable; the value "
+                        "is read as JSON). Knobs: " + ", ".join(knob_names()))
     q.add_argument("--file", type=Path, help="JSON object of plan knobs to override")
 
 
@@ -143,5 +147,5 @@ def cmd_lift(args, store_factory: Callable[[], StatePort], clock: Callable[[], f
     else:
         print(f"lifted {lift['from']} -> {lift['to']} until {when(lift['until'])} (slot limit "
               f"up to {lift['slot_max_limit']}); reverts by itself, or "
-              "`spillway tier lift --end --reason ...`")
+              f"`{command_hint(args, 'tier lift --end --reason ...')}`")
     return 0

@@ -12,7 +12,10 @@ Billing rules used (sources in ``prices.json``):
 * HTTP APIs are metered in 512 KB increments; REST APIs per call; Lambda function URLs have no
   charge of their own.
 * Lambda bills duration rounded up to the millisecond, times the configured memory in GB
-  (1 GB = 1024 MB).
+  (1 GB = 1024 MB). Memory comes from the tier plan (:func:`~chalicelib.core.concurrency.plan.
+  build_plan`), per function: the edge's ``edge_memory_mb``; the measured deliveries go to the
+  light workers (the benchmark drives the high / medium / low queues), whose memory is averaged
+  with the plan's priority shares. The heavy and batch workers get none of them.
 * DynamoDB on-demand: one write request unit per write of up to 1 KB, one read request unit per
   strongly consistent read of up to 4 KB (Spillway's items are below both sizes).
 * CloudWatch Logs ingestion per GB (2**30 bytes); custom metrics and alarms per month.
@@ -26,7 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from spillway.cost.tiers import TIERS, memory_mb
+from chalicelib.core.concurrency.plan import PRESETS, PlanError, TierPlan, build_plan
+
+#: Tiers the model prices (the plan presets).
+TIERS = tuple(PRESETS)
 
 SQS_CHUNK_BYTES = 64 * 1024
 HTTP_API_CHUNK_BYTES = 512 * 1024
@@ -40,8 +46,10 @@ ORIGINAL_STRATEGY = {"edge_only_per_10m": 50.0, "hybrid_per_10m": 55.0}
 LAMBDA_PLATFORM_LOG_BYTES = 300
 #: Lambda's SQS event source starts 5 pollers per mapping, each long-polling (20 s) when the
 #: queue is empty (AWS Lambda docs, "Using Lambda with Amazon SQS"): an upper bound of the empty
-#: receives per month, 3 mappings.
-SQS_POLLERS, SQS_MAPPINGS, SQS_LONG_POLL_S = 5, 3, 20
+#: receives per month, times the plan's event source mappings (every worker's lanes).
+SQS_POLLERS, SQS_LONG_POLL_S = 5, 20
+#: Significant digits kept in :meth:`Estimate.to_dict` (float noise such as 5.0000100000000005).
+JSON_DIGITS = 10
 SECONDS_PER_MONTH = 30 * 24 * 3600
 
 _DDB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1, "TransactWriteItems": 2}
@@ -125,7 +133,34 @@ class Estimate:
     original_strategy_per_million: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready dict; floats kept to :data:`JSON_DIGITS` significant digits."""
+        return _rounded(asdict(self))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.{JSON_DIGITS}g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def light_worker_memory_mb(plan: TierPlan) -> float:
+    """Memory (MB) of the worker a measured delivery lands on: the light workers' memory,
+    weighted by the plan's priority shares (their queues are the priorities)."""
+    light = [w for w in plan.workers if w.spec.target == "light"]
+    weights = {w.name: plan.priority_shares.get(w.spec.queue, 0.0) for w in light}
+    total = sum(weights.values())
+    if not light or total <= 0:
+        raise ValueError(f"tier plan {plan.name!r} has no light worker with a priority share")
+    return sum(w.spec.memory_mb * weights[w.name] for w in light) / total
+
+
+def plan_mappings(plan: TierPlan) -> int:
+    """Event source mappings the plan deploys: one per lane of every worker function."""
+    return sum(len(w.mappings) for w in plan.workers)
 
 
 def _price(prices: Mapping[str, Any], key: str) -> float:
@@ -159,15 +194,22 @@ def _sqs_billed_per_delivery(u: Usage) -> float:
 
 def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usage,
              tier: str = "pro", api: str = "rest", arch: str = "x86_64",
-             alarms: int = 0) -> Estimate:
+             alarms: int = 0, plan: TierPlan | None = None) -> Estimate:
     """The bill for ``deliveries_per_month`` deliveries. ``prices`` is the ``"prices"`` object
-    of ``prices.json``; ``alarms`` the CloudWatch alarms deployed (``infra/template.yaml``).
-    Raises ValueError for a volume below 1, an unknown tier, API or architecture, or a price
-    missing from the table."""
+    of ``prices.json``; ``alarms`` the CloudWatch alarms deployed (``infra/template.yaml``);
+    ``plan`` the tier plan whose memory sizes and mappings are priced (default: preset
+    ``tier``'s). Raises ValueError for a volume below 1, an unknown tier, API or architecture,
+    or a price missing from the table."""
     if deliveries_per_month < 1:
         raise ValueError(f"deliveries per month must be at least 1, got {deliveries_per_month}")
-    if tier not in TIERS:
-        raise ValueError(f"unknown tier {tier!r}; one of {', '.join(TIERS)}")
+    if plan is None:
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}; one of {', '.join(TIERS)}")
+        try:
+            plan = build_plan(tier)
+        except PlanError as exc:
+            raise ValueError(str(exc)) from None
+    tier = plan.name
     if api not in APIS:
         raise ValueError(f"unknown API {api!r}; one of {', '.join(APIS)}")
     if arch not in ARCHES:
@@ -196,21 +238,21 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
     add("lambda_requests", n + worker_invocations, "invocations (edge + worker batches)",
         _price(prices, "lambda_requests_per_million"), 1e6)
     gb_s_price = _price(prices, f"lambda_gb_second_{arch}")
-    edge_gb = memory_mb(tier, "edge") / 1024
-    worker_gb = memory_mb(tier, "worker") / 1024
-    add("lambda_duration_edge", n * math.ceil(usage.edge_ms) / 1000 * edge_gb, "GB-seconds",
-        gb_s_price, 1, f"{math.ceil(usage.edge_ms)} ms x {memory_mb(tier, 'edge')} MB per "
-        "delivery")
+    edge_mb, worker_mb = plan.edge_memory_mb, light_worker_memory_mb(plan)
+    add("lambda_duration_edge", n * math.ceil(usage.edge_ms) / 1000 * edge_mb / 1024,
+        "GB-seconds", gb_s_price, 1, f"{math.ceil(usage.edge_ms)} ms x {edge_mb} MB per delivery")
     batch_ms = math.ceil(usage.worker_ms * dpi)
-    add("lambda_duration_worker", worker_invocations * batch_ms / 1000 * worker_gb, "GB-seconds",
-        gb_s_price, 1, f"{batch_ms} ms x {memory_mb(tier, 'worker')} MB per batch of "
-        f"{dpi:.1f}")
+    add("lambda_duration_worker", worker_invocations * batch_ms / 1000 * worker_mb / 1024,
+        "GB-seconds", gb_s_price, 1, f"{batch_ms} ms x {worker_mb:g} MB (light workers) per "
+        f"batch of {dpi:.1f}")
     sqs_price = _price(prices, "sqs_standard_per_million")
     add("sqs_requests", n * _sqs_billed_per_delivery(usage), "requests (64 KB chunks)",
         sqs_price, 1e6)
-    idle = SQS_POLLERS * SQS_MAPPINGS * SECONDS_PER_MONTH / SQS_LONG_POLL_S
+    mappings = plan_mappings(plan)
+    idle = SQS_POLLERS * mappings * SECONDS_PER_MONTH / SQS_LONG_POLL_S
     add("sqs_idle_polling", idle, "empty receives (upper bound)", sqs_price, 1e6,
-        f"{SQS_POLLERS} pollers x {SQS_MAPPINGS} mappings, {SQS_LONG_POLL_S} s long polls")
+        f"{SQS_POLLERS} pollers x {mappings} mappings ({len(plan.workers)} worker functions' "
+        f"lanes), {SQS_LONG_POLL_S} s long polls")
     add("dynamodb_writes", n * _sum(usage.dynamodb_ops, _DDB_WRITES), "write request units",
         _price(prices, "dynamodb_write_request_unit_per_million"), 1e6)
     add("dynamodb_reads", n * _sum(usage.dynamodb_ops, _DDB_READS), "read request units",

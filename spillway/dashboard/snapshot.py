@@ -13,7 +13,9 @@ seconds unless the name ends in ``_ms``; ``null`` wherever a source gave no read
   ``visible``, ``in_flight``, ``delayed``, ``total`` (messages), ``oldest_age_s`` -- the latest
   reading, a superset of what ``wiring.status()`` printed before;
 * ``breaker``: ``state`` (resilience4j name: CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, ...),
-  ``since`` (s, last change), ``trips`` (count since the item was created), ``retry_after_s``;
+  ``since`` (s, last change), ``trips`` (count since the item was created), ``retry_after_s``,
+  ``forced`` (a forced state's ``reason``, ``by``, ``at``, ``until`` -- epoch s, None: until
+  changed by hand -- or None);
 * ``slots``: per pool (``edge``, ``worker_high``, ...): ``in_use``, ``limit`` (or null);
 * ``rates``: ``accepted_per_s``, ``stored_per_s`` of the last step;
 * ``ack``: ``p50_ms``, ``p95_ms``, ``max_ms``, ``count`` of the last step with acknowledgements;
@@ -49,12 +51,14 @@ SNAPSHOT_VERSION = 1
 @dataclass(frozen=True)
 class BreakerReading:
     """One read of the shared circuit breaker (from :func:`spillway.ops.breaker.status`).
-    ``changed_at``/``retry_after_s`` in seconds."""
+    ``changed_at``/``retry_after_s`` in seconds; ``forced`` the forced state's ``{"reason", "by",
+    "at", "until"}`` or None."""
 
     state: str
     changed_at: float = 0.0
     trips: int = 0
     retry_after_s: float = 0.0
+    forced: Mapping[str, Any] | None = None
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> BreakerReading:
@@ -62,7 +66,8 @@ class BreakerReading:
         return cls(state=str(status.get("state", "CLOSED")),
                    changed_at=float(status.get("changed_at") or 0.0),
                    trips=int(status.get("trips") or 0),
-                   retry_after_s=float(status.get("retry_after_s") or 0.0))
+                   retry_after_s=float(status.get("retry_after_s") or 0.0),
+                   forced=dict(status["forced"]) if status.get("forced") else None)
 
 
 @dataclass(frozen=True)
@@ -265,7 +270,8 @@ def _core_snapshot(samples: Sequence[Sample], *, now: float, step_s: float, wind
         "queues": {name: _queue(stats) for name, stats in (queues or {}).items()},
         "breaker": None if breaker is None else {
             "state": breaker.state, "since": breaker.changed_at, "trips": breaker.trips,
-            "retry_after_s": round(breaker.retry_after_s, 3)},
+            "retry_after_s": round(breaker.retry_after_s, 3),
+            "forced": None if breaker.forced is None else dict(breaker.forced)},
         "slots": {name: {"in_use": s.in_use, "limit": s.limit}
                   for name, s in sorted((slots or {}).items())},
         "rates": {"accepted_per_s": series["accepted_per_s"][-1] if samples else None,

@@ -88,7 +88,8 @@ def _metric(props: Mapping[str, Any], resolve: Callable[[Any], Any]) -> tuple[st
 def alarm_definitions(path: Path = INFRA_TEMPLATE, prefix: str | None = None
                       ) -> list[dict[str, Any]]:
     """Every ``AWS::CloudWatch::Alarm`` of the template at ``path``, in template order:
-    ``{"id": logical id, "name", "metric", "statistic", "threshold", "comparison",
+    ``{"id": logical id, "name", "metric", "dimensions" (name -> value, e.g. ``{"QueueName":
+    "spillway-high"}``; empty for metric math), "statistic", "threshold", "comparison",
     "period_s", "evaluation_periods", "runbook": verb (e.g. "breaker status") or None,
     "description"}``. ``prefix`` replaces the ``Prefix`` parameter's default (``spillway``).
     Raises ValueError when the template cannot be read."""
@@ -112,8 +113,10 @@ def alarm_definitions(path: Path = INFRA_TEMPLATE, prefix: str | None = None
         description = " ".join(str(resolve(props.get("AlarmDescription", ""))).split())
         verb = RUNBOOK_RE.search(description)
         metric, statistic, period = _metric(props, resolve)
+        dimensions = {d["Name"]: str(resolve(d["Value"])) for d in props.get("Dimensions") or ()}
         found.append({"id": logical_id, "name": resolve(props["AlarmName"]),
-                      "metric": " ".join(metric.split()), "statistic": statistic,
+                      "metric": " ".join(metric.split()), "dimensions": dimensions,
+                      "statistic": statistic,
                       "threshold": float(props["Threshold"]),
                       "comparison": props["ComparisonOperator"],
                       "period_s": period, "evaluation_periods": int(props["EvaluationPeriods"]),

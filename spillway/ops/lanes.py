@@ -91,12 +91,25 @@ def aws_mappings(env: Mapping[str, str] | None = None) -> LaneMappings | None:
 
 
 def disable(store: StatePort, plan: TierPlan, function: str, lane: str, *, reason: str, by: str,
-            mappings: LaneMappings | None = None,
+            mappings: LaneMappings | None = None, force: bool = False,
             clock: Callable[[], float] = time.time) -> dict[str, Any]:
     """Take ``lane`` of ``function`` out of the rotation until :func:`enable`; returns
-    :func:`function_status` after the change plus ``"mappings"`` (UUIDs switched off)."""
+    :func:`function_status` after the change plus ``"mappings"`` (UUIDs switched off).
+    Raises ConfigError, before any change, when every other lane of ``function`` is disabled
+    already (the function would consume nothing) unless ``force`` (kept in the audit record)."""
+    w = worker(plan, function, lane)
+    if not force:
+        pool, _ = shared_lanes.read(store, function, len(w.mappings))
+        others = [x["lane"] for x in core.status(pool, clock())
+                  if x["lane"] != lane and x["state"] != "disabled"]
+        if not others:
+            raise ConfigError(
+                f"disabling {lane} would stop {function} entirely: it is the function's only "
+                f"enabled lane of {len(w.mappings)}, so nothing would consume its queue "
+                f"{w.spec.queue!r}. Use --force to do it anyway, or `spillway breaker open "
+                "postgres --reason ...` to pause every worker's database work instead")
     return _change(store, plan, function, lane, "disable", reason, by, mappings, clock,
-                   lambda pool: core.disable(pool, lane, reason))
+                   lambda pool: core.disable(pool, lane, reason), forced=force)
 
 
 def enable(store: StatePort, plan: TierPlan, function: str, lane: str, *, reason: str, by: str,
@@ -109,7 +122,7 @@ def enable(store: StatePort, plan: TierPlan, function: str, lane: str, *, reason
 
 def _change(store: StatePort, plan: TierPlan, function: str, lane: str, action: str,
             reason: str, by: str, mappings: LaneMappings | None, clock: Callable[[], float],
-            change: Callable) -> dict[str, Any]:
+            change: Callable, forced: bool = False) -> dict[str, Any]:
     w = worker(plan, function, lane)
     if not str(reason or "").strip() or not str(by or "").strip():
         raise ConfigError("lanes " + action + " needs a non-empty --reason and --by")
@@ -120,6 +133,7 @@ def _change(store: StatePort, plan: TierPlan, function: str, lane: str, action: 
     new = {x["lane"]: x["state"] for x in core.status(after, now)}[lane]
     audit.record(store, verb=f"lanes {action}", by=by, reason=reason,
                  details={"function": function, "lane": lane, "from": state, "to": new,
-                          **({"mappings": switched} if mappings else {})},
+                          **({"mappings": switched} if mappings else {}),
+                          **({"forced": True} if forced else {})},
                  clock=lambda: now)
     return {**function_status(store, w, clock=clock), "mappings": switched}

@@ -137,11 +137,30 @@ def health_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     else:
         missing["slots"] = ("no slot reading (see concurrency)" if "reason" in concurrency
                             else "no slot limit known")
-    missing["refusals"] = "slot refusals are counted by the shared slot item (issue 9)"
+    missing["refusals"] = ("how often worker batches were refused a database slot is not "
+                           "measured in this view")
     found = assess(HealthInput(used=used, limit=limit, max_limit=limit, queue_depths=depths,
-                               queue_capacity=capacity, breaker=state))
-    return {**found.to_dict(), "assessed": assessed, "not_assessed": missing,
+                               queue_capacity=capacity, breaker=state)).to_dict()
+    stopped = stopped_functions(snapshot.get("lanes") or {})
+    if stopped:
+        found["reasons"] += [f"{fn}: every lane disabled ({', '.join(lanes)}): it consumes "
+                             f"nothing from its queue; `spillway lanes enable {fn} {lanes[0]} "
+                             "--reason ...` serves it again"
+                             for fn, lanes in stopped.items()]
+        if found["status"] == "healthy":
+            found["status"] = "degraded"
+    return {**found, "assessed": assessed, "not_assessed": missing,
             "queue_capacity": tier.get("queue_capacity")}
+
+
+def stopped_functions(lanes_section: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Worker function -> its lanes, for each function of a ``lanes`` section whose every lane
+    is disabled (no alias of it is polled: the function has stopped)."""
+    functions = lanes_section.get("functions")
+    if not isinstance(functions, list):
+        return {}
+    return {fn["function"]: [x["lane"] for x in fn["lanes"]] for fn in functions
+            if fn.get("lanes") and all(x.get("state") == "disabled" for x in fn["lanes"])}
 
 
 def alarms_section(env: Mapping[str, str] | None = None) -> dict[str, Any]:

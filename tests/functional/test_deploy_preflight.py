@@ -12,7 +12,12 @@ import sys
 
 import boto3
 
-from spillway.deploy_preflight import check_placeholders, preflight, ssm_parameter_names
+from spillway.deploy_preflight import (
+    check_placeholders,
+    check_tier_plan,
+    preflight,
+    ssm_parameter_names,
+)
 from spillway.paths import ROOT
 
 
@@ -35,6 +40,8 @@ def test_dry_run_without_region_or_credentials_exits_2_with_a_list(tmp_path):
     assert "AWS_DEFAULT_REGION" in out.stderr
     assert "spillway-claim-checks-ACCOUNT_ID" in out.stderr
     assert "Would do" not in out.stdout  # the plan is not printed past a failed preflight
+    # The shipped stage has a tier file and SPILLWAY_TIER on every function: its plan is checked.
+    assert "ok       plan: tier free (.chalice/tier-dev.json) keeps every rule" in out.stdout
 
 
 def test_preflight_against_the_emulator_names_the_placeholder_and_missing_parameters(
@@ -73,3 +80,48 @@ def test_a_config_without_placeholders_passes_that_check():
         "reconcile": {"environment_variables": {"GITHUB_HOOKS": "<owner/repo>"}}}
     check = check_placeholders(config, "dev", None)
     assert check.failed and "GITHUB_HOOKS" in check.detail
+
+
+def _shipped_chalice(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / ".chalice", project / ".chalice",
+                    ignore=shutil.ignore_patterns("deployed", "deployments"))
+    path = project / ".chalice" / "config.json"
+    return project, path, json.loads(path.read_text())
+
+
+def test_plan_check_reads_the_stage_tier_file_as_packaging_does(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPILLWAY_TIER", raising=False)
+    project, _, config = _shipped_chalice(tmp_path)
+    check = check_tier_plan(config, "prod", project)
+    assert check.status == "ok" and "tier pro (.chalice/tier-prod.json)" in check.detail
+    # A tier file whose knobs break a rule is a problem naming the rule.
+    tier_file = project / ".chalice" / "tier-prod.json"
+    tier_file.write_text(json.dumps({"knobs": {"name": "pro", "max_connections": 20}}))
+    check = check_tier_plan(config, "prod", project)
+    assert check.failed and "connection_budget" in check.detail and "tier-prod.json" in check.detail
+
+
+def test_plan_check_without_tier_file_uses_the_functions_spillway_tier(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPILLWAY_TIER", raising=False)
+    project, _, config = _shipped_chalice(tmp_path)
+    (project / ".chalice" / "tier-dev.json").unlink()
+    check = check_tier_plan(config, "dev", project)
+    assert check.status == "ok" and "tier free (SPILLWAY_TIER in" in check.detail
+    for fn in config["stages"]["dev"]["lambda_functions"].values():
+        fn.get("environment_variables", {}).pop("SPILLWAY_TIER", None)
+    assert check_tier_plan(config, "dev", project).status == "skipped"
+
+
+def test_plan_check_refuses_a_stage_naming_two_tiers(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPILLWAY_TIER", raising=False)
+    project, _, config = _shipped_chalice(tmp_path)
+    functions = config["stages"]["dev"]["lambda_functions"]
+    functions["worker_low"]["environment_variables"]["SPILLWAY_TIER"] = "pro"
+    check = check_tier_plan(config, "dev", project)
+    assert check.failed and "worker_low" in check.detail and "tier set" in check.detail
+    for fn in functions.values():  # all say pro, the tier file says free
+        if "SPILLWAY_TIER" in fn.get("environment_variables", {}):
+            fn["environment_variables"]["SPILLWAY_TIER"] = "pro"
+    check = check_tier_plan(config, "dev", project)
+    assert check.failed and "tier-dev.json is tier free" in check.detail

@@ -26,6 +26,7 @@ from tests.contract.test_breaker_store import open_store
 CONFIG = LaneConfig(window_s=60, bucket_s=5, error_rate_threshold=0.5, minimum_calls=4,
                     eject_s=30)
 PRO = build_plan("pro")
+FREE = build_plan("free")
 
 
 @pytest.fixture(params=["aws", "postgres"])
@@ -80,10 +81,10 @@ def test_steady_successes_cost_no_write_per_delivery(store):
     assert sum(b[1] for b in rows["lane-1"]["buckets"] + rows["lane-2"]["buckets"]) == 100
 
 
-def run_cli(store, *argv, mappings=None) -> tuple[int, str]:
+def run_cli(store, *argv, mappings=None, plan=PRO) -> tuple[int, str]:
     parser = argparse.ArgumentParser(prog="spillway")
     lanes_command.register(parser.add_subparsers(dest="command"), store_factory=lambda: store,
-                           plan_factory=lambda: PRO, mappings_factory=lambda: mappings)
+                           plan_factory=lambda: plan, mappings_factory=lambda: mappings)
     args = parser.parse_args(list(argv))
     out = io.StringIO()
     with redirect_stdout(out):
@@ -111,6 +112,25 @@ def test_cli_disable_enable_is_audited_and_shown_in_status(store):
     assert records[1]["reason"] == "rolled back"
 
 
+def test_disabling_the_only_enabled_lane_is_refused_unless_forced(store):
+    from chalicelib.errors import ConfigError
+
+    assert len(FREE.worker("worker_high").mappings) == 1
+    with pytest.raises(ConfigError, match="would stop worker_high entirely.*--force"):
+        run_cli(store, "lanes", "disable", "worker_high", "lane-1", "--reason", "x", plan=FREE)
+    assert store.inner.get(lanes_key("worker_high")) is None  # nothing changed
+    assert audit.list_actions(store, verb="lanes") == []
+    code, out = run_cli(store, "lanes", "disable", "worker_high", "lane-1", "--reason",
+                        "drain for a migration", "--force", plan=FREE)
+    assert code == 0 and "disabled (drain for a migration)" in out
+    (record,) = audit.list_actions(store, verb="lanes")
+    assert record["details"]["forced"] is True
+    # Two lanes (pro): the first may go without --force, the second may not.
+    assert run_cli(store, "lanes", "disable", "worker_low", "lane-2", "--reason", "x")[0] == 0
+    with pytest.raises(ConfigError, match="would stop worker_low entirely"):
+        run_cli(store, "lanes", "disable", "worker_low", "lane-1", "--reason", "x")
+
+
 def test_cli_unknown_function_or_lane_exits_2_with_a_message(capsys):
     from spillway.cli import main
 
@@ -118,6 +138,7 @@ def test_cli_unknown_function_or_lane_exits_2_with_a_message(capsys):
     assert "no worker function 'worker_nope'" in capsys.readouterr().err
     assert main(["lanes", "enable", "worker_high", "lane-9", "--reason", "x"]) == 2
     assert "has no lane 'lane-9'" in capsys.readouterr().err
+
 
 
 def _zip() -> bytes:

@@ -68,3 +68,11 @@ def test_dlq_groups_by_reason_and_deletes_nothing(worker, capsys):
     assert main(["dlq"]) == 0
     out = capsys.readouterr().out
     assert "DLQ: 3 messages" in out and "bad envelope: not JSON" in out
+    assert "redrive --reason ...`" in out  # the hint works as typed: redrive needs a reason
+
+
+def test_dlq_says_one_message_in_the_singular(worker, capsys):
+    worker.queue.send(DLQ, "{}", {"delivery_id": "d1", "event": "issues", "priority": "high",
+                                  "error": "bad envelope: not JSON"})
+    assert main(["dlq"]) == 0
+    assert "DLQ: 1 message (" in capsys.readouterr().out

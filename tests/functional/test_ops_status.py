@@ -8,6 +8,7 @@ import json
 
 from chalicelib import wiring
 from chalicelib.ports import QUEUES
+from spillway.commands.status import render
 from spillway.dashboard.local import status_snapshot
 from spillway.ops import breaker
 
@@ -44,6 +45,23 @@ def test_a_forced_open_breaker_and_a_filling_queue_are_unhealthy(edge):
     assert found["health"]["status"] == "critical"
     assert found["health"]["reasons"] == [
         "queue medium depth 81 > 80% of capacity 100", "circuit breaker FORCED_OPEN"]
+    text = "\n".join(render(found))
+    assert "breaker      FORCED_OPEN  trips 0  set by pytest: 'test', until changed by hand" in text
+    assert "retry after" not in text  # a forced state has no retry time of its own
+
+
+def test_status_shows_until_when_a_breaker_is_forced_for_a_while(edge):
+    import time
+
+    from spillway.commands.audited import when
+
+    edge.configure(BREAKER_ENABLED="true")
+    until = time.time() + 600
+    breaker.force(wiring.get_state(), wiring.BREAKER_NAME, "FORCED_OPEN", reason="db upgrade",
+                  by="ops", until=until)
+    found = status_snapshot()
+    assert found["breaker"]["forced"]["until"] == until
+    assert f"set by ops: 'db upgrade', until {when(until)}" in "\n".join(render(found))
 
 
 def test_status_says_why_a_disabled_breaker_is_not_assessed(edge):

@@ -126,3 +126,24 @@ def test_cli_lists_the_alarms_as_json_and_refuses_a_bad_prefix(capsys):
     assert "spillway-dlq-not-empty" in table and "spillway redrive" in table
     assert main(["alarms", "--prefix", "not a prefix"]) == 2
     assert "SPILLWAY_QUEUE_PREFIX" in capsys.readouterr().err
+
+
+def test_the_table_names_each_queue_watched_and_keeps_its_columns_aligned(capsys):
+    from spillway.cli import main
+    from spillway.commands.alarms import table
+
+    assert main(["alarms"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    by_name = {row.split()[0]: row for row in rows}
+    for queue in ("high", "medium", "low", "heavy", "batch", "dlq"):
+        name = f"spillway-{queue}-queue-depth" if queue != "dlq" else "spillway-dlq-not-empty"
+        assert by_name[name].split()[1] == f"spillway-{queue}", by_name[name]
+    assert "(QueueName=" not in "\n".join(rows)
+    for column in ("watches", "metric", "statistic", "runbook"):
+        start = header.index(column)
+        assert all(row[start - 2:start] == "  " and row[start] != " " for row in rows), column
+    listed = [{**a, "state": "INSUFFICIENT_DATA" if i % 2 else "OK"}
+              for i, a in enumerate(alarm_definitions())]
+    header, *rows = table(listed, states=True)
+    start = header.index("state")
+    assert all(row[start:].strip() in ("OK", "INSUFFICIENT_DATA") for row in rows)

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from spillway.cli import build_parser
+from spillway.commands import tier
 
 #: Markup that docstrings use and a terminal shows raw: ``literal``, :role:`target`, **bold**.
 RST = re.compile(r"``|:[a-z]+:`|\*\*|\.\. [a-z]+::")
@@ -69,3 +70,40 @@ def test_printed_hints_name_the_running_executable(monkeypatch, tmp_path):
     hint = spillway_executable()
     assert hint.endswith("/spillway") or hint.endswith("-m spillway.cli")
     assert hint.startswith("/")  # never a bare `spillway` that may not be on PATH
+
+
+@pytest.mark.parametrize("argv", [["--local", "dlq"], ["dlq", "--local"]])
+def test_a_printed_follow_up_keeps_local_when_the_command_had_it(argv):
+    from spillway.commands.options import command_hint
+    from spillway.local.lifecycle import spillway_executable
+
+    args = build_parser().parse_args(argv)
+    assert command_hint(args, "redrive --reason ...") == (
+        f"{spillway_executable()} --local redrive --reason ...")
+    plain = build_parser().parse_args(["dlq"])
+    assert command_hint(plain, "redrive --reason ...") == (
+        f"{spillway_executable()} redrive --reason ...")
+
+
+def test_tier_lift_prints_an_end_hint_that_works_as_typed(capsys):
+    from tests.fakes import MemoryState
+
+    store = MemoryState()
+    parser = argparse.ArgumentParser(prog="spillway")
+    parser.add_argument("--local", action="store_true")
+    tier.register(parser.add_subparsers(dest="command"), store_factory=lambda: store)
+    args = parser.parse_args(["--local", "tier", "lift", "--to", "pro", "--for", "30m",
+                              "--from", "free", "--reason", "launch", "--by", "ops"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "--local tier lift --end --reason ...`" in out
+
+
+@pytest.mark.parametrize("argv", [["tier", "plan", "free", "--local"],
+                                  ["bench", "burst", "--local"],
+                                  ["cost", "--deliveries-per-month", "10", "--local"]])
+def test_verbs_that_talk_to_no_stack_offer_no_local(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --local" in capsys.readouterr().err

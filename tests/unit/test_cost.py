@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from chalicelib.core.concurrency.plan import build_plan
 from spillway.cli import main
 from spillway.cost import inputs
 from spillway.cost.model import Usage, chunks, estimate
@@ -29,16 +30,19 @@ USAGE = Usage(
     worker_ms=3.05, deliveries_per_worker_invocation=10.0, log_bytes=700.0,
     metric_names=("DeliveriesAccepted", "DeliveriesStored", "BreakerTrips"))
 
-#: Worked out by hand for 1,000,000 deliveries, tier pro (1024 MB = 1 GB), REST, x86_64, 8 alarms.
+#: Worked out by hand for 1,000,000 deliveries, tier pro, REST, x86_64, 8 alarms. Pro's plan
+#: (`spillway tier plan pro`): edge and light workers 512 MB = 0.5 GB, 5 worker functions x 2
+#: lanes = 10 event source mappings. (The earlier figures assumed 1024 MB and 3 mappings, which
+#: no plan deploys.)
 EXPECTED = {
     "api_gateway": 3.50,                       # 1 M calls x $3.50/M
     "lambda_requests": 0.22,                   # (1 M edge + 100 k batches) x $0.20/M
-    "lambda_duration_edge": 0.3500007,         # 1 M x 21 ms x 1 GB = 21,000 GB-s
-    "lambda_duration_worker": 0.05166677,      # 100 k x ceil(30.5) = 31 ms x 1 GB = 3,100 GB-s
+    "lambda_duration_edge": 0.17500035,        # 1 M x 21 ms x 0.5 GB = 10,500 GB-s
+    "lambda_duration_worker": 0.025833385,     # 100 k x ceil(30.5) = 31 ms x 0.5 GB = 1,550 GB-s
     "sqs_requests": 0.92,                      # sends 1 x mean(1, 2) chunks = 1.5; receives
                                                # 0.1 x ceil(10 x 40,000 B / 64 KiB) = 0.7;
                                                # deletes 0.1 -> 2.3 M x $0.40/M
-    "sqs_idle_polling": 0.7776,                # 5 x 3 x 2,592,000 s / 20 s = 1.944 M
+    "sqs_idle_polling": 2.592,                 # 5 x 10 x 2,592,000 s / 20 s = 6.48 M
     "dynamodb_writes": 1.25,                   # 2 M WRU x $0.625/M
     "dynamodb_reads": 0.0625,                  # 0.5 M RRU x $0.125/M
     "s3_puts": 0.05,                           # 10,000 x $0.005/1000
@@ -54,8 +58,9 @@ def test_the_bill_matches_the_hand_worked_example_line_by_line():
                  alarms=8)
     got = {line.name: line.usd_per_month for line in e.lines}
     assert got == pytest.approx(EXPECTED, rel=1e-6)
-    assert e.usd_per_month == pytest.approx(9.3653986, rel=1e-6)
-    assert e.usd_per_million_deliveries == pytest.approx(9.3653986, rel=1e-6)
+    assert e.usd_per_month == pytest.approx(sum(EXPECTED.values()), rel=1e-6)
+    assert e.usd_per_month == pytest.approx(10.97896487, rel=1e-6)
+    assert e.usd_per_million_deliveries == pytest.approx(10.97896487, rel=1e-6)
     assert e.dominant == "api_gateway"
 
 
@@ -98,12 +103,52 @@ def test_http_api_is_metered_in_512_kb_increments_and_arm64_is_cheaper():
     assert arm.usd_per_month < x86.usd_per_month
 
 
-def test_a_bigger_tier_costs_more_duration():
-    free = estimate(1_000_000, prices=PRICES, usage=USAGE, tier="free")
+def _line(e, name):
+    return next(li for li in e.lines if li.name == name)
+
+
+def test_memory_comes_from_the_plan_per_function():
     pro = estimate(1_000_000, prices=PRICES, usage=USAGE, tier="pro")
-    get = {e.tier: next(li for li in e.lines if li.name == "lambda_duration_edge")
-           for e in (free, pro)}
-    assert get["pro"].usd_per_month == pytest.approx(2 * get["free"].usd_per_month)
+    big_edge = estimate(1_000_000, prices=PRICES, usage=USAGE,
+                        plan=build_plan("pro", edge_memory_mb=1024))
+    assert _line(big_edge, "lambda_duration_edge").usd_per_month == pytest.approx(
+        2 * _line(pro, "lambda_duration_edge").usd_per_month)
+    assert "512 MB" in _line(pro, "lambda_duration_edge").note
+    # worker_high (priority share 0.5) at 1024 MB: the light workers average 768 MB.
+    high = estimate(1_000_000, prices=PRICES, usage=USAGE, plan=build_plan(
+        "pro", functions={"worker_high": {"memory_mb": 1024}}))
+    assert _line(high, "lambda_duration_worker").usd_per_month == pytest.approx(
+        1.5 * _line(pro, "lambda_duration_worker").usd_per_month)
+    # heavy and batch (1024 MB) take none of the measured deliveries.
+    heavy = estimate(1_000_000, prices=PRICES, usage=USAGE, plan=build_plan(
+        "pro", functions={"worker_heavy": {"memory_mb": 2048}}))
+    assert _line(heavy, "lambda_duration_worker") == _line(pro, "lambda_duration_worker")
+
+
+@pytest.mark.parametrize(("tier", "mappings"), [("free", 5), ("pro", 10), ("enterprise", 15)])
+def test_idle_polling_counts_the_plans_mappings(tier, mappings):
+    plan = build_plan(tier)
+    assert sum(len(w.mappings) for w in plan.workers) == mappings
+    line = _line(estimate(10, prices=PRICES, usage=USAGE, tier=tier), "sqs_idle_polling")
+    assert line.quantity == pytest.approx(5 * mappings * 2_592_000 / 20)
+    assert f"{mappings} mappings" in line.note
+
+
+def test_json_figures_are_rounded(tmp_path, capsys):
+    assert main(["cost", "--deliveries-per-month", "1e6", "--json", "--bench",
+                 str(tmp_path / "none.json")]) == 0
+    text = capsys.readouterr().out
+
+    def floats(value):
+        if isinstance(value, float):
+            yield value
+        elif isinstance(value, dict | list):
+            for v in value.values() if isinstance(value, dict) else value:
+                yield from floats(v)
+
+    for value in floats(json.loads(text)):
+        assert len(repr(value).lstrip("-").replace(".", "").split("e")[0].strip("0")) <= 10, \
+            value
 
 
 @pytest.mark.parametrize("kwargs", [{"tier": "gold"}, {"api": "grpc"}, {"arch": "mips"}])

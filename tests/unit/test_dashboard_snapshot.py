@@ -85,7 +85,7 @@ def test_breaker_transitions_use_the_breakers_own_instant_within_the_step():
     ]
     assert snap["series"]["breaker_state"] == ["CLOSED", "OPEN", None, "HALF_OPEN", "CLOSED"]
     assert snap["breaker"] == {"state": "CLOSED", "since": T0 + 3.5, "trips": 1,
-                               "retry_after_s": 0.0}
+                               "retry_after_s": 0.0, "forced": None}
 
 
 def test_window_drops_old_samples():

@@ -159,3 +159,30 @@ def test_the_tier_section_shows_an_active_lift_and_none_once_expired():
     s["tier"] = tier_section({}, store=store, clock=lambda: T0 + 600)
     assert "tier lift    none" in "\n".join(render(s))
     assert "lift" not in tier_section({})  # no store given: the section says nothing of it
+
+
+def _lanes(states: dict[str, list[str]]) -> dict:
+    return {"tier": "free", "functions": [
+        {"function": fn, "lanes": [{"lane": f"lane-{i}", "state": st}
+                                   for i, st in enumerate(sts, 1)]}
+        for fn, sts in states.items()]}
+
+
+def test_a_function_with_every_lane_disabled_degrades_health_naming_it():
+    base = snap()
+    base["lanes"] = _lanes({"worker_high": ["disabled"], "worker_low": ["disabled", "healthy"]})
+    health = health_section(base)
+    assert health["status"] == "degraded"
+    assert [r for r in health["reasons"] if "lane" in r] == [
+        "worker_high: every lane disabled (lane-1): it consumes nothing from its queue; "
+        "`spillway lanes enable worker_high lane-1 --reason ...` serves it again"]
+    base["lanes"] = _lanes({"worker_high": ["disabled", "ejected"]})
+    assert health_section(base)["status"] == "healthy"  # an ejected lane comes back by itself
+    critical = snap(breaker="OPEN")
+    critical["lanes"] = _lanes({"worker_high": ["disabled"]})
+    assert health_section(critical)["status"] == "critical"  # never lowered
+
+
+def test_not_assessed_reasons_explain_themselves_without_issue_numbers():
+    for why in snap()["health"]["not_assessed"].values():
+        assert "issue" not in why.lower()

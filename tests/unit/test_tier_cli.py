@@ -121,3 +121,39 @@ def test_set_without_a_reason_exits_2(tmp_path, capsys):
         main(["tier", "set", "pro", "--stage", "dev", "--chalice-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "--reason" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("pool_size=abc", "pool_size must be an integer, got 'abc'"),
+    ("lanes=x", "lanes must be an integer, got 'x'"),
+    ("pool_size=true", "pool_size must be an integer, got True"),
+    ("edge_latency_s=fast", "edge_latency_s must be a number, got 'fast'"),
+    ('reserved_concurrency={"worker_high": "a"}',
+     "reserved_concurrency['worker_high'] must be an integer, got 'a'"),
+    ('functions={"worker_high": {"memory_mb": "big"}}',
+     "functions['worker_high'].memory_mb must be an integer, got 'big'"),
+    ("maximum_concurrency=3", "maximum_concurrency must be a JSON object, got 3"),
+])
+def test_wrong_typed_knob_exits_2_naming_knob_and_type(pair, message, capsys):
+    assert main(["tier", "plan", "pro", "--set", pair]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_wrong_typed_knob_in_a_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"pool_size": "2", "lanes": 1.5}))
+    assert main(["tier", "plan", "pro", "--file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "pool_size must be an integer, got '2'" in err
+    assert "lanes must be an integer, got 1.5" in err
+
+
+def test_set_help_lists_the_knobs(capsys):
+    from chalicelib.core.concurrency.plan import knob_names
+
+    with pytest.raises(SystemExit):
+        main(["tier", "plan", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for knob in knob_names():
+        assert knob in out, knob

@@ -239,6 +239,42 @@ def _worker_budget(plan: TierPlan) -> int:
     return max(0, min(plan.burst, left // max(plan.pool_size, 1)))
 
 
+def _type_error(key: str, value: Any, annotation: str) -> str | None:
+    """Why ``value`` cannot be knob ``key`` of type ``annotation`` (a field's annotation string,
+    e.g. ``"int | None"``, ``"dict[str, int]"``), or None if it can. bool is not a number."""
+    if annotation.endswith("| None"):
+        if value is None:
+            return None
+        annotation = annotation.removesuffix("| None").strip()
+    if annotation.startswith("dict["):
+        if not isinstance(value, dict):
+            return f"{key} must be a JSON object, got {value!r}"
+        inner = annotation[len("dict["):-1].split(",", 1)[1].strip()
+        for name, item in value.items():
+            reason = _type_error(f"{key}[{name!r}]", item, inner)
+            if reason:
+                return reason
+        return None
+    kinds = {"int": ((int,), "an integer"), "float": ((int, float), "a number"),
+             "bool": ((bool,), "true or false"), "str": ((str,), "a string")}
+    if annotation not in kinds:  # Any, or a type this check does not know
+        return None
+    types, wanted = kinds[annotation]
+    if isinstance(value, bool) and annotation != "bool" or not isinstance(value, types):
+        return f"{key} must be {wanted}, got {value!r}"
+    return None
+
+
+def _check_types(values: dict[str, Any], cls: type, where: str = "") -> None:
+    """Raise PlanError naming every value of ``values`` whose type does not fit the field of
+    dataclass ``cls`` it sets (e.g. ``pool_size must be an integer, got 'abc'``)."""
+    annotations = {f.name: str(f.type) for f in fields(cls)}
+    reasons = [r for k, v in values.items() if k in annotations
+               if (r := _type_error(f"{where}{k}", v, annotations[k]))]
+    if reasons:
+        raise PlanError("; ".join(reasons))
+
+
 def derive(plan: TierPlan) -> TierPlan:
     """``plan`` with :attr:`TierPlan.workers` derived from its knobs. Does not validate.
     Raises PlanError for a ``functions`` override naming an unknown function or field."""
@@ -249,6 +285,7 @@ def derive(plan: TierPlan) -> TierPlan:
         unknown = set(changes) - {f.name for f in fields(FunctionSpec)}
         if unknown:
             raise PlanError(f"unknown field(s) {sorted(unknown)} for {name!r}")
+        _check_types(changes, FunctionSpec, where=f"functions[{name!r}].")
         specs[name] = replace(specs[name], **changes)
     for overrides in (plan.reserved_concurrency, plan.maximum_concurrency,
                       plan.visibility_timeout):
@@ -261,20 +298,28 @@ def derive(plan: TierPlan) -> TierPlan:
     return replace(plan, workers=workers)
 
 
+def knob_names() -> list[str]:
+    """The knobs a plan override may set (every :class:`TierPlan` field but ``name`` /
+    ``workers``), sorted."""
+    return sorted({f.name for f in fields(TierPlan)} - {"name", "workers"})
+
+
 def tier_knobs(name: str, **overrides: Any) -> TierPlan:
     """The underived :class:`TierPlan` of preset ``name`` (or ``"custom"``, which needs
     ``edge_concurrency``, ``burst`` and ``queue_capacity``) with ``overrides`` applied.
-    Raises PlanError for an unknown tier or field, or a custom plan missing a field."""
-    known = {f.name for f in fields(TierPlan)} - {"name", "workers"}
-    unknown = set(overrides) - known
+    Raises PlanError for an unknown tier or field, a value of the wrong type (``pool_size must
+    be an integer, got 'abc'``), or a custom plan missing a field."""
+    known = knob_names()
+    unknown = set(overrides) - set(known)
     if unknown:
-        raise PlanError(f"unknown plan field(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise PlanError(f"unknown plan field(s) {sorted(unknown)}; known: {known}")
     if name == CUSTOM:
         base: dict[str, Any] = {}
     elif name in PRESETS:
         base = dict(PRESETS[name])
     else:
         raise PlanError(f"unknown tier {name!r}; known: {[*PRESETS, CUSTOM]}")
+    _check_types(overrides, TierPlan)
     values = {**base, **overrides}
     missing = [k for k in ("edge_concurrency", "burst", "queue_capacity") if k not in values]
     if missing:
