@@ -241,7 +241,8 @@ def test_long_poll_returns_a_message_sent_while_waiting(queue_backend):
     assert [m.body for m in got] == ["late"]
 
 
-def test_concurrent_receivers_never_share_a_message(queue_backend):
+def test_concurrent_receivers_get_every_message(queue_backend):
+    """Four receivers drain 40 messages: each is received; on PostgreSQL by exactly one."""
     from concurrent.futures import ThreadPoolExecutor
 
     q = queue_backend.port
@@ -256,7 +257,16 @@ def test_concurrent_receivers_never_share_a_message(queue_backend):
 
     with ThreadPoolExecutor(4) as pool:
         results = [body for part in pool.map(drain, range(4)) for body in part]
-    assert sorted(results) == sorted(f"m{i}" for i in range(40))
+    expected = {f"m{i}" for i in range(40)}
+    if queue_backend.kind == "aws":
+        # SQS standard queues deliver at least once: "occasionally more than one copy of a
+        # message is delivered" (AWS SQS docs, standard queues, at-least-once delivery), and
+        # moto under load does hand one message to two receivers now and then. Workers are
+        # idempotent per delivery for that reason; here: nothing lost, nothing invented.
+        assert set(results) == expected
+    else:
+        # The PostgreSQL queue (FOR UPDATE SKIP LOCKED) promises exactly one receiver.
+        assert sorted(results) == sorted(expected)
 
 
 # --- filtered move and peek (the redrive filters: spillway redrive --event/--since/--error) ---
