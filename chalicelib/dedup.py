@@ -8,14 +8,26 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.errors import DedupUnavailable, DeliveryInProgress
+from chalicelib.errors import DedupUnavailable, DeliveryIdReused, DeliveryInProgress
+
+#: What identifies a delivery in the ``key=`` argument, and the payload fingerprint that must
+#: match on a repeat. The key's hash is the same as when the whole ``{hook_id, delivery_id}``
+#: dict was the key, so records written before the fingerprint existed still deduplicate.
+KEY_JMESPATH = "{hook_id: hook_id, delivery_id: delivery_id}"
+FINGERPRINT_JMESPATH = "payload_sha256"
 
 
 def make_dedupe(layer: Any, ttl_s: int) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
-    """A decorator making a function run once per ``key=`` argument (Powertools idempotency).
+    """A decorator making a function run once per ``key=`` argument (Powertools idempotency):
+    ``key`` is ``{"hook_id", "delivery_id", "payload_sha256"}``; the first two identify the
+    delivery (:data:`KEY_JMESPATH`), the third is checked on a repeat (Powertools payload
+    validation, :data:`FINGERPRINT_JMESPATH`).
 
-    A repeated key returns the first result with ``"duplicate": True`` added (response hook).
-    Raises :class:`DeliveryInProgress` while another invocation holds the key and
+    A repeated key with the same fingerprint returns the first result with ``"duplicate": True``
+    added (response hook); a different fingerprint raises :class:`DeliveryIdReused` without
+    running the function (a record written before fingerprints has none: its repeats are refused
+    too, which loses nothing -- the first copy was accepted). Raises
+    :class:`DeliveryInProgress` while another invocation holds the key and
     :class:`DedupUnavailable` when the idempotency store fails; the function's own errors pass.
     Records expire after ``ttl_s`` seconds; an in-progress record expires with the Lambda
     context's remaining time, so a crashed invocation does not block redelivery.
@@ -24,9 +36,11 @@ def make_dedupe(layer: Any, ttl_s: int) -> Callable[[Callable[..., dict]], Calla
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         BaseError,
         IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
     )
 
-    config = IdempotencyConfig(expires_after_seconds=ttl_s,
+    config = IdempotencyConfig(expires_after_seconds=ttl_s, event_key_jmespath=KEY_JMESPATH,
+                               payload_validation_jmespath=FINGERPRINT_JMESPATH,
                                response_hook=lambda response, _record: {**response,
                                                                         "duplicate": True})
 
@@ -42,6 +56,9 @@ def make_dedupe(layer: Any, ttl_s: int) -> Callable[[Callable[..., dict]], Calla
                 return once(**kwargs)
             except IdempotencyAlreadyInProgressError as exc:
                 raise DeliveryInProgress(str(exc)) from exc
+            except IdempotencyValidationError as exc:
+                raise DeliveryIdReused("this delivery id was already accepted with a different "
+                                       "payload; a redelivery carries the same bytes") from exc
             except BaseError as exc:
                 raise DedupUnavailable(f"dedup store: {exc}") from exc
 

@@ -8,6 +8,7 @@ using webhooks").
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -217,7 +218,9 @@ class Edge:
         """Enqueue once per (hook id, delivery id). Raises DeliveryInProgress, DeliveryRejected,
         DeadlineExceeded, or the queue's errors; a failing dedup store is logged and bypassed
         (unless it is the queue's own store)."""
-        key = {"hook_id": delivery.hook_id, "delivery_id": delivery.delivery_id}
+        key = {"hook_id": delivery.hook_id, "delivery_id": delivery.delivery_id,
+               "payload_sha256": hashlib.sha256(delivery.payload_json.encode(
+                   "utf-8", "surrogatepass")).hexdigest()}
         outcome: dict[str, Any] = {"due": due}
         try:
             return self._enqueue_once(key=key, delivery=delivery, cls=cls, outcome=outcome)

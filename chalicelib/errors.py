@@ -111,6 +111,17 @@ class PermanentDependencyError(DependencyError):
     retryable = False
 
 
+class DeliveryIdReused(DeliveryRejected):
+    """A (hook id, delivery id) already accepted with a *different* payload (HTTP 409). GitHub
+    redelivers the same document under the same ``X-GitHub-Delivery`` (GitHub Docs, "handling
+    failed webhook deliveries"), so other bytes under a known id are a sender's bug or a replay
+    with altered content: the first payload stays, this one is refused out loud instead of
+    being answered as a duplicate and dropped."""
+
+    status = 409
+    code = "delivery_id_reused"
+
+
 class DeliveryInProgress(SpillwayError):
     """The same delivery (hook id + delivery id) is being accepted by another invocation right
     now (HTTP 409). Retryable: a later redelivery is answered from the finished record."""

@@ -214,6 +214,25 @@ def test_concurrent_copies_of_one_delivery_queue_it_once(edge):
     assert edge.depths() == {"high": 1, "medium": 0, "low": 0, "heavy": 0, "batch": 0, "dlq": 0}
 
 
+def test_a_delivery_id_reused_with_another_payload_is_refused_not_dropped(worker):
+    """GitHub redelivers the same bytes under the same id: that is a duplicate (200). Other
+    bytes -- another body, or the same id sent for another event -- were answered "duplicate"
+    and silently dropped; now 409 ``delivery_id_reused``, nothing queued, the first kept."""
+    delivery = str(uuid.uuid4())
+    first = {"action": "opened", "issue": {"id": 1, "number": 1, "title": "v1"}}
+    assert worker.post(first, delivery=delivery).status == 202
+    again = worker.post(first, delivery=delivery)
+    assert again.status == 200 and again.body["duplicate"] is True
+    for body, event in (({**first, "issue": {**first["issue"], "title": "v2"}}, "issues"),
+                        ({"ref": "refs/heads/main", "commits": []}, "push")):
+        reply = worker.post(body, delivery=delivery, event=event)
+        assert reply.status == 409, reply
+        assert reply.body["error"] == "delivery_id_reused", reply.body
+    drain(worker)
+    assert ledger(worker)[("1001", delivery)]["issue"]["title"] == "v1"
+    assert worker.post(first, delivery=delivery).status == 200  # the original still dedups
+
+
 # --- edge + worker: accepted deliveries end up stored -----------------------------------------
 def test_claim_check_keys_never_collide(worker):
     """Regression: the blob key was ``<hook or '-'>/<delivery>``; these pairs shared a blob."""
