@@ -14,7 +14,6 @@ Backends (``SPILLWAY_BACKEND``):
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Callable
 from functools import cache, lru_cache
@@ -24,8 +23,6 @@ from chalicelib.errors import ConfigError
 from chalicelib.settings import get_settings
 
 _lock = threading.RLock()
-#: Seconds a webhook secret read from SSM is kept before it is read again.
-SECRET_MAX_AGE_S = 300
 #: The dependency the workers' circuit breaker protects.
 BREAKER_NAME = "postgres"
 
@@ -159,55 +156,11 @@ def get_blobs():
 
 @lru_cache(maxsize=1)
 def _secret_getter() -> Callable[[], tuple[str, ...]]:
-    """A callable returning the secrets accepted now, current first (a rotation window adds the
-    previous one until ``GITHUB_WEBHOOK_SECRET_PREVIOUS_UNTIL``; see ``docs/DEPLOY.md``)."""
-    import time
+    """The edge's accepted-secrets callable (:func:`chalicelib.webhook_secrets.secret_getter`),
+    built once per process."""
+    from chalicelib.webhook_secrets import secret_getter
 
-    from chalicelib.core.signature import accepted_secrets
-
-    settings = get_settings()
-    current = _one_secret(settings.webhook_secret, settings.webhook_secret_param)
-    if current is None:
-        raise ConfigError("GITHUB_WEBHOOK_SECRET or GITHUB_WEBHOOK_SECRET_PARAM must be set")
-    previous = _one_secret(settings.webhook_secret_previous,
-                           settings.webhook_secret_previous_param, optional=True)
-    until = settings.webhook_secret_previous_until
-    if previous is None:
-        return lambda: (current(),)
-    return lambda: accepted_secrets(current(), previous(), until, now=time.time())
-
-
-def _one_secret(value: str | None, param: str | None,
-                optional: bool = False) -> Callable[[], str | None] | None:
-    """The secret itself, or a read of SSM parameter ``param`` (cached by Powertools for
-    :data:`SECRET_MAX_AGE_S`, so a rotation needs no redeploy); None when neither is set.
-    ``optional``: a parameter that is absent or unreadable counts as no secret (logged, and
-    not asked again for :data:`SECRET_MAX_AGE_S`: Powertools caches no failure), so clearing
-    the previous secret is deleting its parameter."""
-    if value:
-        return lambda: value
-    if not param:
-        return None
-    import time
-
-    from aws_lambda_powertools.utilities import parameters
-
-    missing_until = [0.0]
-
-    def read() -> str | None:
-        if optional and time.monotonic() < missing_until[0]:
-            return None
-        try:
-            return parameters.get_parameter(param, decrypt=True, max_age=SECRET_MAX_AGE_S) or None
-        except parameters.exceptions.GetParameterError as exc:
-            if not optional:
-                raise
-            missing_until[0] = time.monotonic() + SECRET_MAX_AGE_S
-            logging.getLogger(__name__).warning("previous webhook secret %s unreadable: %s",
-                                                param, exc)
-            return None
-
-    return read
+    return secret_getter(get_settings())
 
 
 @lru_cache(maxsize=1)
