@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import psycopg
 
+from chalicelib.core.queues import PRIORITIES
+
 #: ``application_name`` of an operator's monitoring connection (e.g. ``spillway bench burst``
 #: polling a backlog): the sampler leaves those out, as it leaves out its own.
 MONITOR_APP_NAME = "spillway-monitor"
@@ -30,9 +32,6 @@ SELECT priority,
  WHERE delivery_id = ANY(%s)
  GROUP BY priority
 """
-
-PRIORITIES = ("high", "medium", "low")
-
 
 class ConnectionSampler(threading.Thread):
     """Samples the application database's client connections every ``interval_s`` seconds
