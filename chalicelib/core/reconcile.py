@@ -24,7 +24,12 @@ Rules:
   never redelivered; one asked for within ``cooldown_s`` is not asked for again; one whose latest
   attempt is older than the 3 days GitHub keeps cannot be redelivered any more;
 * every request (a page, a redelivery) spends one unit of ``budget``; when it is spent the scan
-  stops cleanly and the :class:`Cursor` says where the next run resumes.
+  stops cleanly and the :class:`Cursor` says where the next run resumes;
+* a ``Link`` ``next`` cursor already read in this scan is a loop: the scan stops
+  (:class:`RepeatedCursor`) instead of spending the budget on the same page;
+* a wait GitHub asks for (``Retry-After``, ``X-RateLimit-Reset``) is bounded by
+  :data:`MAX_WAIT_S` (:func:`bounded_wait`): one header must never park a hook for longer than
+  GitHub's own rate-limit window.
 """
 
 from __future__ import annotations
@@ -40,6 +45,19 @@ RETENTION_S = 3 * 24 * 3600
 GITHUB_TIMEOUT_S = 10.0
 #: GitHub's largest page (``per_page`` max 100, REST "List deliveries for a repository webhook").
 MAX_PER_PAGE = 100
+#: Bounds of an item's ``id`` (a ``bigint`` in ``reconcile_gaps``) and ``guid`` (a UUID is 36
+#: characters; anything far longer is not GitHub's).
+MAX_ID = 2**63 - 1
+MAX_GUID_CHARS = 100
+#: The longest wait a GitHub answer may impose on a hook, seconds. GitHub's primary rate limit
+#: is counted per hour, so ``X-RateLimit-Reset`` is at most an hour away, and its secondary
+#: limits ask for seconds to minutes (GitHub docs, "Rate limits for the REST API"). A longer
+#: ``Retry-After`` or reset is not a wait GitHub can mean: honouring ``Retry-After:
+#: 99999999999`` parked a hook until the year 5195 with nothing checked. At most an hour, a
+#: hook is asked again on the first run after it, and GitHub answers again if it still refuses.
+MAX_WAIT_S = 3600.0
+#: The shortest wait, seconds (a reset already past, ``Retry-After: 0``).
+MIN_WAIT_S = 1.0
 
 OK_AT_GITHUB = "ok_at_github"
 ALREADY_STORED = "already_stored"
@@ -55,6 +73,29 @@ OPEN_OUTCOMES = frozenset({REDELIVER, SKIPPED_COOLDOWN, BUDGET_EXHAUSTED})
 
 class DeliveryLogError(ValueError):
     """An item of the delivery log does not have GitHub's shape; the message names the field."""
+
+
+class RepeatedCursor(DeliveryLogError):
+    """The ``Link`` header's ``next`` cursor names a page this scan already read (a loop)."""
+
+
+def bounded_wait(requested_s: float) -> float:
+    """The wait to honour for one GitHub answer asking for ``requested_s`` seconds: clipped to
+    ``[MIN_WAIT_S, MAX_WAIT_S]``; NaN counts as the maximum."""
+    if requested_s != requested_s:  # NaN
+        return MAX_WAIT_S
+    return min(MAX_WAIT_S, max(MIN_WAIT_S, requested_s))
+
+
+def parked_until(not_before: float | None, set_at: float | None) -> float | None:
+    """When a hook whose stored ``not_before`` (epoch s) was written at ``set_at`` (epoch s)
+    may be asked again: ``not_before`` bounded to ``set_at + MAX_WAIT_S`` (a value stored
+    before the bound existed, or by a clock that jumped, cannot park a hook for ever)."""
+    if not_before is None:
+        return None
+    if set_at is None:
+        return not_before
+    return min(not_before, set_at + MAX_WAIT_S)
 
 
 @dataclass(frozen=True)
@@ -85,10 +126,12 @@ def parse_attempt(item: Mapping) -> Attempt:
         status, event = item["status_code"], item["event"]
     except KeyError as exc:
         raise DeliveryLogError(f"delivery item lacks {exc.args[0]!r}") from None
-    if isinstance(ident, bool) or not isinstance(ident, int):
-        raise DeliveryLogError(f"delivery item 'id' must be an integer, got {ident!r}")
-    if not isinstance(guid, str) or not guid:
-        raise DeliveryLogError(f"delivery item 'guid' must be a string, got {guid!r}")
+    if isinstance(ident, bool) or not isinstance(ident, int) or not 0 < ident <= MAX_ID:
+        raise DeliveryLogError(f"delivery item 'id' must be a positive 64-bit integer, got "
+                               f"{str(ident)[:40]!r}")
+    if not isinstance(guid, str) or not guid or len(guid) > MAX_GUID_CHARS:
+        raise DeliveryLogError(f"delivery item 'guid' must be a string of 1..{MAX_GUID_CHARS} "
+                               f"characters, got {str(guid)[:40]!r}")
     if isinstance(status, bool) or not isinstance(status, int):
         raise DeliveryLogError(f"delivery item 'status_code' must be an integer, got {status!r}")
     try:
@@ -161,14 +204,23 @@ class Scan:
     next_cursor: str | None = None
     done: bool = False
     outside_window: int = 0
+    read_cursors: set[str] = field(default_factory=set)
 
     def start_cursor(self) -> str | None:
         return self.cursor.resume
 
-    def add_page(self, items: Iterable[Mapping], next_cursor: str | None) -> bool:
-        """Take one page (newest first). Returns True when another page should be fetched.
-        Raises :class:`DeliveryLogError` on an item without GitHub's shape."""
+    def add_page(self, items: Iterable[Mapping], next_cursor: str | None, *,
+                 read_with: str | None = None) -> bool:
+        """Take one page (newest first), fetched with cursor ``read_with`` (None: the newest
+        page). Returns True when another page should be fetched. Raises
+        :class:`RepeatedCursor` when ``next_cursor`` names a page this scan already read, and
+        :class:`DeliveryLogError` on an item without GitHub's shape."""
         self.pages += 1
+        if read_with:
+            self.read_cursors.add(read_with)
+        if next_cursor and next_cursor in self.read_cursors:
+            raise RepeatedCursor(f"Link rel=\"next\" cursor {next_cursor[:80]!r} of page "
+                                 f"{self.pages} names a page already read: a loop, stopped")
         floor = self.cursor.floor_id
         for attempt in map(parse_attempt, items):
             if floor is not None and attempt.id <= floor:

@@ -63,6 +63,7 @@ def render(snap: Mapping[str, Any]) -> list[str]:
     lines.append("concurrency  " + (f"{c['in_use']} in use of {c['limit'] or '?'}" if "in_use" in c
                                     else _missing(c)))
     lines += _lanes(snap.get("lanes") or {})
+    lines += _reconcile(snap.get("reconcile") or {})
     alarms = snap.get("alarms") or {}
     if isinstance(alarms.get("alarms"), list):
         lines.append("alarms")
@@ -100,6 +101,26 @@ def _lanes(data: Mapping[str, Any]) -> list[str]:
                 state += f" until {when(lane.get('ejected_until'))}"
             cells.append(f"{lane.get('lane')} {state} max {lane.get('maximum_concurrency')}")
         lines.append(f"  {fn.get('function', '?'):<14} " + "; ".join(cells))
+    return lines
+
+
+def _reconcile(data: Mapping[str, Any]) -> list[str]:
+    """``reconcile    gap 0 (2 hook(s))``, or ``gap unknown`` and one line per hook whose log
+    was not checked: parked (until when, and the verb that clears it) or stopped on an error."""
+    if not isinstance(data.get("hooks"), list):
+        return ["reconcile    " + _section(data)]
+    hooks = data["hooks"]
+    if not hooks:
+        return ["reconcile    gap unknown (no reconciler run recorded)"]
+    gap = "unknown" if data.get("gap") is None else str(data["gap"])
+    lines = [f"reconcile    gap {gap} ({len(hooks)} hook(s))"]
+    for h in hooks:
+        if h.get("parked_until"):
+            lines.append(f"  {h['hook']}: parked by GitHub until {when(h['parked_until'])}; "
+                         f"`spillway reconcile unpark --hook {h['hook']} --reason ...` clears it")
+        elif h.get("gap_unknown"):
+            lines.append(f"  {h['hook']}: not checked ({h.get('stopped')}: "
+                         f"{h.get('error') or '?'})")
     return lines
 
 

@@ -17,6 +17,12 @@ GitHub is the one outside service Spillway cannot reach from here, so this plays
   ``X-RateLimit-*`` headers and 403 once ``rate_limit`` requests are spent, or 429 with
   ``Retry-After`` for a configured secondary limit).
 
+Like GitHub on a bad day, a hook can be told to misbehave (:class:`Hostile`, ``hook.hostile``):
+list items without ``guid``, answer 429 with any ``Retry-After`` or 403 with any
+``X-RateLimit-Reset``, send a ``Link: rel="next"`` back to the page just read, or accept a
+redelivery (202, the redelivery happens) but answer only after a stall longer than the client
+waits. The reconciler's tests use these to prove one bad answer stays that hook's problem.
+
 Credentials: ``token`` for repository and organization hooks (``Authorization: token T`` or
 ``Bearer T``), or an installation token from ``POST /app/installations/{installation_id}/
 access_tokens`` (201, ``token`` and ``expires_at`` one hour on); for the App hook and that POST,
@@ -50,6 +56,24 @@ _INSTALLATION = re.compile(r"^/app/installations/(?P<id>\d+)/access_tokens$")
 
 
 @dataclass
+class Hostile:
+    """How a hook's API answers misbehave (all off by default).
+
+    ``drop_guid``: the newest item of every listed page has no ``guid``; ``retry_after``: every
+    request about the hook is answered 429 with this ``Retry-After`` value (a string, as sent);
+    ``rate_reset``: answered 403 with ``X-RateLimit-Remaining: 0`` and this
+    ``X-RateLimit-Reset`` (epoch seconds, a string); ``link_loop``: each page's ``Link``
+    ``rel="next"`` names the page just read; ``stall_post_s``: a redelivery ``POST`` is
+    accepted (the redelivery is sent) but the 202 is written only after this many seconds."""
+
+    drop_guid: bool = False
+    retry_after: str | None = None
+    rate_reset: str | None = None
+    link_loop: bool = False
+    stall_post_s: float = 0.0
+
+
+@dataclass
 class Hook:
     """A webhook: its ``path`` (e.g. ``/repos/o/r/hooks/1``), ``hook_id`` (the
     ``X-GitHub-Hook-ID`` value), target ``url`` and ``secret``; ``attempts`` newest last."""
@@ -60,6 +84,7 @@ class Hook:
     secret: str
     attempts: list[dict] = field(default_factory=list)
     payloads: dict[int, Payload] = field(default_factory=dict)
+    hostile: Hostile = field(default_factory=Hostile)
 
     def sender(self) -> Sender:
         return Sender(self.url, self.secret, hook_id=self.hook_id, timeout_s=TIMEOUT_S)
@@ -253,11 +278,21 @@ class GitHubStandIn:
             return 403, rate, {"message": "API rate limit exceeded"}
         if hook is None:
             return 404, rate, {"message": "Not Found"}
+        hostile = hook.hostile
+        if hostile.retry_after is not None:
+            return 429, {**rate, "Retry-After": hostile.retry_after}, {
+                "message": "You have exceeded a secondary rate limit."}
+        if hostile.rate_reset is not None:
+            return 403, {**rate, "X-RateLimit-Remaining": "0",
+                         "X-RateLimit-Reset": hostile.rate_reset}, {
+                "message": "API rate limit exceeded"}
         if match["attempts"]:
             if method != "POST":
                 return 404, rate, {"message": "Not Found"}
             if not self.redeliver(hook, int(match["delivery"])):
                 return 404, rate, {"message": "Not Found"}
+            if hostile.stall_post_s:  # accepted; the answer comes too late
+                time.sleep(hostile.stall_post_s)
             return 202, rate, {}
         if method != "GET":
             return 404, rate, {"message": "Not Found"}
@@ -297,11 +332,15 @@ class GitHubStandIn:
             items = [a for a in items if a["redelivery"] == (flag.lower() == "true")]
         page, rest = items[:per_page], items[per_page:]
         headers = dict(rate)
-        if rest:
+        if rest or (hook.hostile.link_loop and page):
+            after = page[0] if hook.hostile.link_loop else rest[0]  # a loop: this page again
             link = f"{self.url}{hook.path}/deliveries?" + urlencode(
-                {"per_page": per_page, "cursor": f"v1_{rest[0]['id']}"})
+                {"per_page": per_page, "cursor": f"v1_{after['id']}"})
             headers["Link"] = f'<{link}>; rel="next"'
-        return 200, headers, [{k: v for k, v in a.items() if k != "url"} for a in page]
+        listed = [{k: v for k, v in a.items() if k != "url"} for a in page]
+        if hook.hostile.drop_guid and listed:
+            del listed[0]["guid"]
+        return 200, headers, listed
 
 
 def _failure(status: int, duration_s: float) -> str:
@@ -333,13 +372,16 @@ def _handler(standin: GitHubStandIn) -> type[BaseHTTPRequestHandler]:
             status, headers, body = standin.answer(method, self.path,
                                                    self.headers.get("Authorization"))
             raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(raw)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(raw)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(raw)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(raw)
+            except OSError:  # the client gave up waiting (a stalled answer)
+                self.close_connection = True
 
         def do_GET(self):
             self._respond("GET")

@@ -24,6 +24,11 @@ Section shapes (seconds, messages, executions):
   ``spillway status`` prints each name and state);
 * ``concurrency``: ``{"in_use", "limit", "pools": {pool: {"in_use", "limit"}}}`` summed over
   the execution-slot meters the snapshot has (the stack that owns the edge and workers);
+* ``reconcile``: ``{"gap" (int, or None when unknown), "gap_unknown", "hooks": [{"hook",
+  "stopped", "finished_at" (epoch s), "gap", "gap_unknown", "parked_until" (epoch s or None),
+  "error"}], "parked": [{"hook", "parked_until"}]}`` -- each hook's latest
+  reconciler run and the hooks GitHub parked (:func:`reconcile_section`); a parked hook, or one
+  whose latest run stopped on an error, makes the gap unknown, never 0;
 * ``health``: ``{"status": healthy|degraded|critical, "reasons": [...], "assessed": [signal,
   ...], "not_assessed": {signal: why}, "queue_capacity"}`` from
   :func:`chalicelib.core.concurrency.health.assess` over the visible depth of each priority
@@ -193,11 +198,29 @@ def lanes_section() -> dict[str, Any]:
         wiring.get_state(), plan, config=get_settings().lane_config)}
 
 
+def reconcile_section(clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    """The ``reconcile`` section from the application database's reconcile tables (see the
+    module doc). Database errors raise (the sampler marks the section unavailable)."""
+    from chalicelib.reconcile.store import ReconcileStore
+
+    store = ReconcileStore(wiring.app_pool())
+    parked = store.parked(clock())
+    until = {p["hook"]: p["parked_until"] for p in parked}
+    hooks = [{**run, "parked_until": until.get(run["hook"]),
+              "gap_unknown": bool(run["gap_unknown"] or run["hook"] in until
+                                  or run["stopped"] == "error")}
+             for run in store.latest_runs()]
+    unknown = any(h["gap_unknown"] for h in hooks) or not hooks
+    return {"gap": None if unknown else sum(h["gap"] for h in hooks), "gap_unknown": unknown,
+            "hooks": hooks, "parked": parked}
+
+
 #: I/O sections the sampler reads each step (name -> reader). One line each to plug in.
 SECTIONS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "tier": lambda: tier_section(store=wiring.get_state()),
     "lanes": lanes_section,
     "alarms": alarms_section,
+    "reconcile": reconcile_section,
 }
 
 #: Sections computed from the snapshot, in order (health last: it reads the others).

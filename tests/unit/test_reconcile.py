@@ -9,6 +9,7 @@ import pytest
 from chalicelib.core.reconcile import (
     ALREADY_STORED,
     BUDGET_EXHAUSTED,
+    MAX_WAIT_S,
     OK_AT_GITHUB,
     REDELIVER,
     RETENTION_S,
@@ -17,9 +18,12 @@ from chalicelib.core.reconcile import (
     Cursor,
     DeliveryLogError,
     Gap,
+    RepeatedCursor,
     Scan,
     Window,
+    bounded_wait,
     decide,
+    parked_until,
     parse_attempt,
 )
 
@@ -216,6 +220,19 @@ def test_an_item_without_githubs_shape_is_a_clear_error(bad, field):
         parse_attempt(bad)
 
 
+@pytest.mark.parametrize("bad,field", [
+    ({"id": 2**64, "guid": "g", "delivered_at": "2021-05-12T20:33:44Z", "status_code": 200,
+      "event": "x"}, "id"),
+    ({"id": -1, "guid": "g", "delivered_at": "2021-05-12T20:33:44Z", "status_code": 200,
+      "event": "x"}, "id"),
+    ({"id": 1, "guid": "g" * 10_000, "delivered_at": "2021-05-12T20:33:44Z",
+      "status_code": 200, "event": "x"}, "guid"),
+])
+def test_an_item_out_of_githubs_bounds_is_a_clear_error(bad, field):
+    with pytest.raises(DeliveryLogError, match=field):
+        parse_attempt(bad)
+
+
 def test_githubs_documented_example_item_parses():
     example = {"id": 12345678, "guid": "0b989ba4-242f-11e5-81e1-c7b6966d2516",
                "delivered_at": "2019-06-03T00:57:16Z", "redelivery": False, "duration": 0.27,
@@ -224,3 +241,51 @@ def test_githubs_documented_example_item_parses():
     attempt = parse_attempt(example)
     assert attempt.delivered_at == datetime(2019, 6, 3, 0, 57, 16, tzinfo=UTC).timestamp()
     assert not attempt.failed and attempt.action == "opened"
+
+
+def test_a_page_without_guid_stops_the_scan_with_the_error_naming_it():
+    log = [item(i, f"g{i}", age_s=HOUR) for i in range(1, 4)]
+    del log[1]["guid"]
+    scan = Scan(Cursor(), Window.last(RETENTION_S, NOW))
+    with pytest.raises(DeliveryLogError, match="'guid'"):
+        scan.add_page(sorted(log, key=lambda i: -i["id"]), None)
+
+
+@pytest.mark.parametrize("links", [["v1_5", "v1_5"], ["v1_5", "v1_3", "v1_5"]],
+                         ids=["to-itself", "to-an-earlier-page"])
+def test_a_link_cursor_naming_a_page_already_read_is_a_loop(links):
+    """Page k is read with link k-1 and names link k; the last names a page already read."""
+    log = [item(i, f"g{i}", age_s=HOUR) for i in range(1, 8)]
+    scan = Scan(Cursor(), Window.last(RETENTION_S, NOW))
+    read_with = None
+    for link in links[:-1]:
+        assert scan.add_page(page_at(log, read_with, 2)[0], link, read_with=read_with)
+        read_with = link
+    with pytest.raises(RepeatedCursor, match="already read"):
+        scan.add_page(page_at(log, read_with, 2)[0], links[-1], read_with=read_with)
+    assert scan.pages == len(links)  # every page read is counted, none more fetched
+
+
+def test_a_resumed_scan_knows_its_start_cursor_as_read():
+    log = [item(i, f"g{i}", age_s=HOUR) for i in range(1, 8)]
+    scan = Scan(Cursor(high_water_id=None, resume="v1_4", resume_top_id=7),
+                Window.last(RETENTION_S, NOW))
+    chunk, _ = page_at(log, "v1_4", 2)
+    with pytest.raises(RepeatedCursor):
+        scan.add_page(chunk, "v1_4", read_with=scan.start_cursor())
+
+
+@pytest.mark.parametrize("asked,honoured", [
+    (99_999_999_999, MAX_WAIT_S), (3600 * 24, MAX_WAIT_S), (60, 60), (0, 1.0), (-5, 1.0),
+    (float("inf"), MAX_WAIT_S), (float("nan"), MAX_WAIT_S)])
+def test_a_wait_github_asks_is_bounded_to_an_hour(asked, honoured):
+    assert MAX_WAIT_S == 3600
+    assert bounded_wait(asked) == honoured
+
+
+def test_a_stored_wait_is_bounded_from_when_it_was_set():
+    year_5195 = 99_999_999_999.0
+    assert parked_until(year_5195, NOW) == NOW + MAX_WAIT_S
+    assert parked_until(NOW + 60, NOW) == NOW + 60
+    assert parked_until(None, NOW) is None
+    assert parked_until(NOW + 60, None) == NOW + 60

@@ -17,7 +17,14 @@ Rate limits (GitHub docs, "Rate limits for the REST API"): every answer carries
 ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` (primary limit, 5,000 requests/hour for a
 token); a 403 or 429 with ``Retry-After`` or with ``X-RateLimit-Remaining: 0`` is a rate limit
 (secondary or primary): :class:`GitHubRateLimited` says how long to wait. Without either header
-GitHub asks clients to wait at least a minute (:data:`SECONDARY_DEFAULT_WAIT_S`).
+GitHub asks clients to wait at least a minute (:data:`SECONDARY_DEFAULT_WAIT_S`). The wait is
+bounded to :data:`chalicelib.core.reconcile.MAX_WAIT_S` (one hour, GitHub's rate-limit window):
+a header asking for more (``Retry-After: 99999999999``, a reset years ahead) is not obeyed
+beyond it. ``Retry-After`` is read as seconds or as an HTTP date (RFC 9110).
+
+A request that was sent but got no answer within ``timeout_s`` raises :class:`GitHubTimedOut`:
+GitHub may have acted on it (a redelivery ``POST`` accepted, then a slow answer), so callers
+count it as asked.
 
 Errors leave as :mod:`chalicelib.errors` classes, subclassed here. The credential is never put
 in an exception, a log line or a ``repr``.
@@ -33,7 +40,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from chalicelib.core.reconcile import MAX_PER_PAGE
+from chalicelib.core.reconcile import MAX_PER_PAGE, bounded_wait
 from chalicelib.errors import (
     ConfigError,
     DependencyUnavailable,
@@ -70,6 +77,11 @@ class HookNotFound(NotFound):
 
 class GitHubUnavailable(DependencyUnavailable):
     """GitHub answered 5xx, or could not be reached in time."""
+
+
+class GitHubTimedOut(GitHubUnavailable):
+    """The request was sent but no answer came within the read timeout: GitHub may have acted
+    on it (for a redelivery ``POST``: may have accepted it)."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +215,9 @@ class GitHubDeliveries:
         try:
             resp = self._http.request(method, url, headers=headers, timeout=self._timeout,
                                       redirect=False)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise GitHubTimedOut(f"GitHub {method} {path}: sent, no answer within "
+                                 f"{self._timeout.read_timeout} s") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise GitHubUnavailable(f"GitHub {method} {path}: {type(exc).__name__}") from exc
         lowered = {k.lower(): v for k, v in resp.headers.items()}
@@ -230,16 +245,33 @@ class GitHubDeliveries:
         remaining = _int(headers.get("x-ratelimit-remaining"))
         retry_after = headers.get("retry-after")
         if retry_after is not None:
-            wait = float(_int(retry_after) or 0) or SECONDARY_DEFAULT_WAIT_S
+            asked = _retry_after_s(retry_after, self._clock())
+            asked = SECONDARY_DEFAULT_WAIT_S if asked is None else asked
         elif remaining == 0:
-            reset = float(_int(headers.get("x-ratelimit-reset")) or 0)
-            wait = max(1.0, reset - self._clock()) if reset else SECONDARY_DEFAULT_WAIT_S
+            reset = _int(headers.get("x-ratelimit-reset"))
+            asked = reset - self._clock() if reset else SECONDARY_DEFAULT_WAIT_S
         elif status == 429:
-            wait = SECONDARY_DEFAULT_WAIT_S
+            asked = SECONDARY_DEFAULT_WAIT_S
         else:
             return None
-        return GitHubRateLimited(f"GitHub rate limit ({status}); retry in {wait:.0f} s",
+        wait = bounded_wait(asked)
+        bound = f" (asked {asked:.0f} s, bounded)" if asked > wait else ""
+        return GitHubRateLimited(f"GitHub rate limit ({status}); retry in {wait:.0f} s{bound}",
                                  retry_after_s=wait, remaining=remaining)
+
+
+def _retry_after_s(raw: str, now: float) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delay-seconds or an HTTP date; None when it is
+    neither (RFC 9110, section 10.2.3)."""
+    from email.utils import parsedate_to_datetime
+
+    seconds = _int(raw.strip())
+    if seconds is not None:
+        return float(seconds)
+    try:
+        return parsedate_to_datetime(raw).timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _cursor_of(next_url: str | None) -> str | None:
