@@ -138,12 +138,16 @@ def parse_attempt(item: Mapping) -> Attempt:
         delivered_at = datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
     except ValueError:
         raise DeliveryLogError(f"delivery item 'delivered_at' is not a date: {when!r}") from None
+    action = item.get("action")
+    if not isinstance(event, str) or not (action is None or isinstance(action, str)):
+        raise DeliveryLogError(f"delivery item 'event'/'action' must be strings, got "
+                               f"{str(event)[:40]!r}/{str(action)[:40]!r}")
     duration = item.get("duration") or 0.0
     if not isinstance(duration, int | float) or isinstance(duration, bool):
         raise DeliveryLogError(f"delivery item 'duration' must be a number, got {duration!r}")
     return Attempt(id=ident, guid=guid, delivered_at=delivered_at,
                    redelivery=bool(item.get("redelivery")), status_code=status,
-                   duration_s=float(duration), event=str(event), action=item.get("action"))
+                   duration_s=float(duration), event=event, action=action)
 
 
 @dataclass(frozen=True)

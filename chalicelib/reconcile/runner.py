@@ -129,7 +129,9 @@ class Reconciler:
                     return _empty_report(hook, "busy", None)
                 return self._run_hook(hook, options)
         except Exception as exc:  # one hook's failure must not end the others' runs
-            log.exception("reconcile of %s failed", hook.key)
+            # a dependency's failure is expected (one line); anything else is a bug (traceback)
+            log.warning("reconcile of %s failed: %s", hook.key, exc,
+                        exc_info=not isinstance(exc, SpillwayError))
             error = f"{type(exc).__name__}: {exc}"
             report = _empty_report(hook, "error", error)
             if not options.dry_run:
@@ -141,8 +143,9 @@ class Reconciler:
         try:
             self._store.record_failure(hook.key, started, self._clock(),
                                        Window.last(options.window_s, started), error)
-        except Exception:
-            log.exception("could not record the failed run of %s", hook.key)
+        except Exception as exc:
+            log.warning("could not record the failed run of %s: %s", hook.key, exc,
+                        exc_info=not isinstance(exc, SpillwayError))
             return False
         return True
 

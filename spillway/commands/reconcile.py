@@ -6,7 +6,7 @@ runs what the scheduled function runs (:mod:`chalicelib.reconcile.wiring`) for t
 is also the maximum). ``--dry-run`` lists what it would redeliver and changes nothing, at
 GitHub or in the database (no state, no audit row). Needs ``DATABASE_URL`` (with
 ``migrations/app`` applied), the backend's settings (``SPILLWAY_BACKEND`` …; ``spillway --local reconcile`` reads the local
-stack's) and a credential (``GITHUB_TOKEN`` …, see ``chalicelib/adapters/github_auth.py``).
+stack's) and a credential (``GITHUB_TOKEN`` …, see ``chalicelib/adapters/github/auth.py``).
 
 One hook's error (a malformed delivery-log item, a ``Link`` loop, GitHub's or the database's
 failure) is that hook's: it is recorded in ``reconcile_runs`` and the other hooks are still
@@ -134,7 +134,7 @@ def run_unpark(args: argparse.Namespace) -> int:
     elif was is None:
         print(f"{hook}: not parked; nothing changed")
     else:
-        print(f"{hook}: unparked (GitHub had asked to wait until {when(was)}); the next run "
+        print(f"{hook}: unparked (it was parked until {when(was)}); the next run "
               "asks GitHub again")
     return 0 if was is not None else 1
 

@@ -71,3 +71,37 @@ def test_local_reconcile_dry_run_lists_what_failed_and_changes_nothing(stack, ca
     db = stack.env["DATABASE_URL"]
     for table in ("reconcile_runs", "reconcile_gaps", "reconcile_cursors"):
         assert count(db, f"SELECT count(*) FROM {table}") == 0, table
+
+
+def test_local_reconcile_of_a_malformed_hook_and_a_good_one_records_both_and_scans_the_good(
+        stack, capsys):
+    """Issue 19's figure: the stand-in lists an item without ``guid`` for hook A and a normal
+    page for hook B; ``spillway --local reconcile --hook A --hook B --json`` prints one JSON
+    document, records both runs and scans B."""
+    from spillway.cli import main
+    from spillway.local.github import Hostile
+
+    gh = stack.github
+    spec_a, spec_b = "repo:spillway/hostile:2", "repo:spillway/fine:3"
+    dead = f"http://127.0.0.1:{free_port()}/webhooks/github"
+    hook_a = gh.add_hook(spec_a, dead, stack.secret)
+    hook_b = gh.add_hook(spec_b, dead, stack.secret)
+    gh.deliver(hook_a, payload(), str(uuid.uuid4()))
+    lost = str(uuid.uuid4())
+    gh.deliver(hook_b, payload(), lost)
+    hook_a.hostile = Hostile(drop_guid=True)
+    hook_b.url = stack.url  # the edge is back for B's redelivery
+
+    code = main(["--local", "reconcile", "--hook", spec_a, "--hook", spec_b, "--json"])
+    out = json.loads(capsys.readouterr().out)  # the whole of stdout: one JSON document
+    gh.wait_idle()
+    assert code == 1
+    a, b = out["hooks"]
+    assert a["hook"] == spec_a and a["stopped"] == "error" and "'guid'" in a["error"]
+    assert b["hook"] == spec_b and b["stopped"] == "completed" and b["pages"] == 1
+    assert b["checked"] == 1 and b["redeliver"] == [lost]
+    db = stack.env["DATABASE_URL"]
+    with psycopg.connect(db) as conn:
+        recorded = dict(conn.execute("SELECT hook, stopped FROM reconcile_runs").fetchall())
+    assert recorded == {spec_a: "error", spec_b: "completed"}
+    assert [a["status_code"] for a in gh.attempts(hook_b) if a["redelivery"]] == [202]

@@ -154,6 +154,25 @@ def test_the_scheduled_function_reconciles_the_other_hooks_and_counts_the_unchec
     assert set(runs(worker.app_db)) == {BAD, GOOD}
 
 
+def test_a_database_refusal_while_recording_is_that_hooks_error_too(standin, worker,
+                                                                    monkeypatch):
+    from chalicelib.reconcile.runner import RunOptions
+
+    two_hooks(standin)
+    with psycopg.connect(worker.app_db) as conn:  # the database refuses BAD's gap row
+        conn.execute("ALTER TABLE reconcile_gaps ADD CONSTRAINT refuse_bad "
+                     "CHECK (guid <> 'g-bad')")
+    rec, settings = reconciler(monkeypatch, BAD, GOOD)
+    first, second = rec.run(settings.hooks, RunOptions(rate_reserve=0))
+    standin.wait_idle()
+    assert first["stopped"] == "error" and "refuse_bad" in first["error"]
+    assert first["recorded"] and first["gap_unknown"]
+    assert second["stopped"] == "completed" and second["redeliver"] == ["g-good"]
+    recorded = runs(worker.app_db)
+    assert [(r["stopped"], r["gap_unknown"]) for r in recorded[BAD]] == [("error", True)]
+    assert [r["stopped"] for r in recorded[GOOD]] == ["completed"]
+
+
 # --- what GitHub's headers may ask ---------------------------------------------------------
 @pytest.mark.parametrize("hostile", [
     Hostile(retry_after="99999999999"),

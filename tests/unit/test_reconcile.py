@@ -227,6 +227,10 @@ def test_an_item_without_githubs_shape_is_a_clear_error(bad, field):
       "event": "x"}, "id"),
     ({"id": 1, "guid": "g" * 10_000, "delivered_at": "2021-05-12T20:33:44Z",
       "status_code": 200, "event": "x"}, "guid"),
+    ({"id": 1, "guid": "g", "delivered_at": "2021-05-12T20:33:44Z", "status_code": 200,
+      "event": "x", "action": {"nested": True}}, "action"),
+    ({"id": 1, "guid": "g", "delivered_at": "2021-05-12T20:33:44Z", "status_code": 200,
+      "event": 7}, "event"),
 ])
 def test_an_item_out_of_githubs_bounds_is_a_clear_error(bad, field):
     with pytest.raises(DeliveryLogError, match=field):
