@@ -117,6 +117,18 @@ def test_primary_and_secondary_rate_limits_stop_with_a_wait():
         assert secondary.value.retry_after_s == 60
 
 
+@pytest.mark.parametrize("retry_after,honoured", [("soon", 60), ("0", 1), ("120", 120),
+                                                  ("99999999999", 3600)])
+def test_retry_after_is_read_as_github_sends_it_and_bounded(standin, retry_after, honoured):
+    from spillway.local.github import Hostile
+
+    hook = standin.add_hook(REPO, dead_url(), SECRET)
+    hook.hostile = Hostile(retry_after=retry_after)
+    with pytest.raises(GitHubRateLimited) as refused:
+        client(standin).list_page(HookRef.parse(REPO))
+    assert refused.value.retry_after_s == honoured
+
+
 def test_the_app_hook_authenticates_with_the_apps_jwt():
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
