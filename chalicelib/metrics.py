@@ -18,8 +18,13 @@ Names, namespace ``Spillway``, dimension ``service=spillway`` (see :data:`METRIC
   ``DeliveriesDeadLettered``, ``SlotWaits``;
 * breaker: ``BreakerTransitions``, ``BreakerRejectedCalls`` (refusals), ``BreakerTrips``
   (``shared_breaker``);
-* collector (scheduled, ``chalicelib.collector``): ``QueueDepth_<queue>``,
-  ``OldestMessageAge_<queue>`` (seconds) for high/medium/low, ``QueueDepth_dlq``.
+* collector (scheduled, ``chalicelib.collector``): ``QueueDepth_<queue>`` and
+  ``OldestMessageAge_<queue>`` (seconds) for every work queue and the dead-letter queue
+  (:func:`collector_metric_names`).
+
+Each name is one CloudWatch custom metric, billed per month (``spillway cost``), and every
+value rides in the EMF log line, billed as ingested logs: a metric earns its place only if an
+alarm, the dashboard or an operator reads it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,15 @@ WORKER_METRICS = ("ProcessingLatency", "DeliveriesStored", "DuplicatesSkipped",
                   "SlotWaits")
 BREAKER_METRICS = ("BreakerTransitions", "BreakerRejectedCalls", "BreakerTrips")
 METRIC_NAMES = EDGE_METRICS + WORKER_METRICS + BREAKER_METRICS
+
+
+def collector_metric_names() -> tuple[str, ...]:
+    """The collector's per-minute gauges: ``QueueDepth_<queue>`` and ``OldestMessageAge_<queue>``
+    for each work queue (``chalicelib.ports.WORK_QUEUES``) and the dead-letter queue."""
+    from chalicelib.ports import DLQ, WORK_QUEUES
+
+    return tuple(f"{kind}_{q}" for kind in ("QueueDepth", "OldestMessageAge")
+                 for q in (*WORK_QUEUES, DLQ))
 
 
 def rejected_metric(reason: str) -> str:

@@ -5,7 +5,9 @@
 * the results file of ``make bench`` (``.spillway/bench/last.json``, written by
   ``bench/report.py``): the AWS requests per delivery by operation, message and body sizes,
   wall time per delivery of the edge and the worker, bytes logged, metric names;
-* ``infra/template.yaml``: how many ``AWS::CloudWatch::Alarm`` resources are deployed.
+* ``infra/template.yaml``: how many ``AWS::CloudWatch::Alarm`` resources are deployed;
+* the stage's tier plan (``.chalice/tier-<stage>.json``) when a stage is priced, and the
+  custom metrics the scheduled collector emits (``chalicelib.metrics``).
 """
 
 from __future__ import annotations
@@ -84,3 +86,19 @@ def count_alarms(path: Path = TEMPLATE_PATH) -> int:
         return Path(path).read_text(encoding="utf-8").count("Type: AWS::CloudWatch::Alarm")
     except FileNotFoundError:
         return 0
+
+
+def stage_plan(stage: str):
+    """The tier plan of ``stage`` as packaging reads it (``.chalice/tier-<stage>.json``, else the
+    default tier). Raises :class:`~chalicelib.errors.ConfigError` for a plan that breaks a
+    rule."""
+    from chalicelib.tier_plan import stage_plan as packaged_plan
+
+    return packaged_plan({"SPILLWAY_STAGE": stage})
+
+
+def scheduled_metric_names() -> tuple[str, ...]:
+    """The custom metrics the scheduled collector emits every minute (not in the benchmark)."""
+    from chalicelib.metrics import collector_metric_names
+
+    return collector_metric_names()

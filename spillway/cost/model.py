@@ -39,8 +39,15 @@ HTTP_API_CHUNK_BYTES = 512 * 1024
 GB = 1024 ** 3
 APIS = ("rest", "http", "function-url")
 ARCHES = ("x86_64", "arm64")
-#: The original strategy's claims, USD per 10 million deliveries.
+#: The original strategy's claims, USD per 10 million deliveries: the scaling strategy Spillway
+#: answers (docs/DESIGN.md section 2c) put its monthly AWS bill at $50 per 10 M deliveries with
+#: the work done in the webhook Lambda itself ("edge-only") and $55 with a queue and workers
+#: between the webhook and the database ("hybrid", the shape Spillway has).
 ORIGINAL_STRATEGY = {"edge_only_per_10m": 50.0, "hybrid_per_10m": 55.0}
+ORIGINAL_STRATEGY_NOTE = ("the original scaling strategy (docs/DESIGN.md section 2c) claimed "
+                          "$50 per 10 M deliveries with the work done in the webhook Lambda "
+                          "(edge-only) and $55 with a queue and workers in between (hybrid, "
+                          "Spillway's shape)")
 #: Lambda's own log lines per invocation (START, END, REPORT): about 300 bytes. A documented
 #: default, not measured (the benchmarks run the handlers in-process, without Lambda).
 LAMBDA_PLATFORM_LOG_BYTES = 300
@@ -52,6 +59,8 @@ SQS_POLLERS, SQS_LONG_POLL_S = 5, 20
 JSON_DIGITS = 10
 SECONDS_PER_MONTH = 30 * 24 * 3600
 
+#: Units whose monthly quantity is not a count of things (GB-seconds, GB).
+_FRACTIONAL_UNITS = ("GB-seconds", "GB ingested")
 _DDB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1, "TransactWriteItems": 2}
 _DDB_READS = {"GetItem": 1, "Query": 1, "Scan": 1, "TransactGetItems": 2}
 _SQS_PAYLOAD = ("SendMessage", "SendMessageBatch")
@@ -131,6 +140,7 @@ class Estimate:
     usage_source: str
     usage_measured: bool
     original_strategy_per_million: dict[str, float] = field(default_factory=dict)
+    original_strategy: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; floats kept to :data:`JSON_DIGITS` significant digits."""
@@ -193,12 +203,15 @@ def _sqs_billed_per_delivery(u: Usage) -> float:
 
 
 def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usage,
-             tier: str = "pro", api: str = "rest", arch: str = "x86_64",
-             alarms: int = 0, plan: TierPlan | None = None) -> Estimate:
+             tier: str = "pro", api: str | None = None, arch: str = "x86_64",
+             alarms: int = 0, plan: TierPlan | None = None,
+             scheduled_metric_names: Sequence[str] = ()) -> Estimate:
     """The bill for ``deliveries_per_month`` deliveries. ``prices`` is the ``"prices"`` object
     of ``prices.json``; ``alarms`` the CloudWatch alarms deployed (``infra/template.yaml``);
-    ``plan`` the tier plan whose memory sizes and mappings are priced (default: preset
-    ``tier``'s). Raises ValueError for a volume below 1, an unknown tier, API or architecture,
+    ``plan`` the tier plan whose memory sizes, mappings and front are priced (default: preset
+    ``tier``'s); ``api`` the front priced (default: the plan's ``front``);
+    ``scheduled_metric_names`` the custom metrics the scheduled functions emit every minute
+    (the collector's queue gauges: not in the benchmark, billed all month). Raises ValueError for a volume below 1, an unknown tier, API or architecture,
     or a price missing from the table."""
     if deliveries_per_month < 1:
         raise ValueError(f"deliveries per month must be at least 1, got {deliveries_per_month}")
@@ -210,6 +223,7 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
         except PlanError as exc:
             raise ValueError(str(exc)) from None
     tier = plan.name
+    api = api or plan.front
     if api not in APIS:
         raise ValueError(f"unknown API {api!r}; one of {', '.join(APIS)}")
     if arch not in ARCHES:
@@ -219,6 +233,8 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
 
     def add(name: str, quantity: float, unit: str, unit_price: float, per: float,
             note: str = "") -> None:
+        if unit not in _FRACTIONAL_UNITS:  # counts of things are whole numbers
+            quantity = math.ceil(quantity - 1e-9)
         usd = quantity * unit_price / per
         lines.append(Line(name, quantity, unit, unit_price, usd, usd / n * 1e6, note))
 
@@ -266,32 +282,53 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
         _price(prices, "cloudwatch_logs_ingestion_per_gb"), 1,
         f"{usage.log_bytes:.0f} B handler output per delivery + {LAMBDA_PLATFORM_LOG_BYTES} B "
         "Lambda lines per invocation")
-    add("cloudwatch_metrics", len(usage.metric_names), "custom metrics",
-        _price(prices, "cloudwatch_custom_metric_per_month"), 1)
-    add("cloudwatch_alarms", alarms, "alarms", _price(prices, "cloudwatch_alarm_per_month"), 1)
+    metrics = sorted(set(usage.metric_names) | set(scheduled_metric_names))
+    add("cloudwatch_metrics", len(metrics), "custom metrics (each billed all month)",
+        _price(prices, "cloudwatch_custom_metric_per_month"), 1,
+        f"{len(set(usage.metric_names))} emitted per delivery in the benchmark + "
+        f"{len(set(scheduled_metric_names) - set(usage.metric_names))} by the scheduled "
+        "collector: " + ", ".join(metrics))
+    add("cloudwatch_alarms", alarms, "alarms", _price(prices, "cloudwatch_alarm_per_month"), 1,
+        "AWS::CloudWatch::Alarm resources in infra/template.yaml")
 
     total = sum(line.usd_per_month for line in lines)
     dominant = max(lines, key=lambda line: line.usd_per_month).name
     return Estimate(n, tier, api, arch, lines, total, total / n * 1e6, dominant, usage.source,
                     usage.measured, {k.replace("_per_10m", "_per_million"): v / 10
-                                     for k, v in ORIGINAL_STRATEGY.items()})
+                                     for k, v in ORIGINAL_STRATEGY.items()},
+                    ORIGINAL_STRATEGY_NOTE)
+
+
+_API_NAMES = {"rest": "API Gateway REST API", "http": "API Gateway HTTP API",
+              "function-url": "Lambda function URL"}
+
+
+def _quantity(line: Line) -> str:
+    """Whole numbers with thousands separators; GB-seconds and GB with two decimals."""
+    if line.unit in _FRACTIONAL_UNITS:
+        return f"{line.quantity:,.2f}"
+    return f"{int(line.quantity):,}"
 
 
 def render(e: Estimate) -> str:
-    """The estimate as a table a person reads."""
-    out = [f"Spillway on AWS us-east-1: {e.deliveries_per_month:,} deliveries/month, tier "
-           f"{e.tier}, {e.api} API, {e.arch}",
-           f"usage: {e.usage_source}", "",
-           f"{'line':<24}{'quantity':>16}  {'unit':<38}{'USD/month':>12}{'USD/M':>10}"]
+    """The estimate as a table a person reads: per line the monthly quantity and unit, USD per
+    month and USD per million deliveries, each line's note under it."""
+    out = [f"Spillway on AWS us-east-1: {e.deliveries_per_month:,} deliveries a month, tier "
+           f"{e.tier}, front: {_API_NAMES.get(e.api, e.api)} ({e.api}), Lambda on {e.arch}",
+           f"usage per delivery: {e.usage_source}", "",
+           f"{'line':<24}{'quantity a month':>20}  {'unit':<40}{'USD a month':>12}"
+           f"{'USD per 1 M deliveries':>24}"]
     for line in e.lines:
-        out.append(f"{line.name:<24}{line.quantity:>16,.1f}  {line.unit[:37]:<38}"
-                   f"{line.usd_per_month:>12.2f}{line.usd_per_million_deliveries:>10.3f}")
-    out += [f"{'total':<80}{e.usd_per_month:>12.2f}{e.usd_per_million_deliveries:>10.3f}", "",
-            f"dominant line: {e.dominant}",
-            "original strategy: ${:.2f}/M edge-only, ${:.2f}/M hybrid; this estimate: "
-            "${:.2f}/M".format(e.original_strategy_per_million["edge_only_per_million"],
-                               e.original_strategy_per_million["hybrid_per_million"],
-                               e.usd_per_million_deliveries)]
+        out.append(f"{line.name:<24}{_quantity(line):>20}  {line.unit:<40}"
+                   f"{line.usd_per_month:>12.2f}{line.usd_per_million_deliveries:>24.3f}")
+        if line.note:
+            out.append(f"{'':<26}({line.note})")
+    out += [f"{'total':<86}{e.usd_per_month:>12.2f}{e.usd_per_million_deliveries:>24.3f}", "",
+            f"largest line: {e.dominant}",
+            "this estimate: ${:.2f} per million deliveries; {}: ${:.2f} and ${:.2f} per million"
+            .format(e.usd_per_million_deliveries, e.original_strategy,
+                    e.original_strategy_per_million["edge_only_per_million"],
+                    e.original_strategy_per_million["hybrid_per_million"])]
     if not e.usage_measured:
         out.append("NOTE: no benchmark output was found; the usage above is documented "
                    "defaults, not measurements")

@@ -197,7 +197,11 @@ def test_the_text_output_names_the_dominant_line_and_the_original_figures(tmp_pa
     assert main(["cost", "--deliveries-per-month", "1e6", "--bench",
                  str(tmp_path / "none.json")]) == 0
     out = capsys.readouterr().out
-    assert "dominant line:" in out and "$5.00/M edge-only, $5.50/M hybrid" in out
+    assert "largest line:" in out
+    # what "original strategy" refers to, spelled out, and its figures per million
+    assert "original scaling strategy (docs/DESIGN.md section 2c)" in out
+    assert "$5.00 and $5.50 per million" in out
+    assert "USD per 1 M deliveries" in out  # units spelled out
     assert "documented defaults" in out
 
 
