@@ -42,13 +42,15 @@ PERMISSION_IDS = {"http": "spillway-http-api-invoke", "function-url": "spillway-
 @dataclass(frozen=True)
 class EnsureFront:
     """The ``front`` (``http`` / ``function-url``) of ``function_arn`` for ``stage``; rates
-    in requests per second."""
+    in requests per second; ``reserved_concurrency`` the edge's (the plan's edge concurrency:
+    set by this step too, since it is a function URL's only throttle)."""
 
     front: str
     stage: str
     function_arn: str
     rate_limit: float
     burst_limit: int
+    reserved_concurrency: int
 
     @property
     def api_name(self) -> str:
@@ -68,7 +70,7 @@ def plan_front(plan: TierPlan, deployed: Mapping[str, Any], stage: str) -> tuple
         raise ConfigError(f"front {plan.front!r} needs the {PLAIN_EDGE_FUNCTION!r} function, "
                          f"which chalice did not deploy for stage {stage}")
     return (EnsureFront(plan.front, stage, arns[PLAIN_EDGE_FUNCTION], plan.api_rate_limit,
-                        plan.burst),)
+                        plan.burst, plan.edge_concurrency),)
 
 
 def describe(step: EnsureFront) -> str:
@@ -76,14 +78,16 @@ def describe(step: EnsureFront) -> str:
     if step.front == "http":
         return (f"apigatewayv2 HTTP API {step.api_name} ({', '.join(ROUTES)}) -> "
                 f"{step.function_arn}, throttling {step.rate_limit:g} requests/s, burst "
-                f"{step.burst_limit}")
+                f"{step.burst_limit}, reserved concurrency {step.reserved_concurrency}")
     return (f"lambda function URL (auth NONE) -> {step.function_arn}; no throttling of its own, "
-            "only the function's reserved concurrency")
+            f"only the function's reserved concurrency {step.reserved_concurrency}")
 
 
 def ensure_front(apigatewayv2: Any, lambda_client: Any, step: EnsureFront) -> str:
     """Create or update the front of ``step``; returns its base URL. botocore errors propagate
     (the command reports them)."""
+    lambda_client.put_function_concurrency(FunctionName=step.function_arn,
+                                           ReservedConcurrentExecutions=step.reserved_concurrency)
     if step.front == "http":
         return _ensure_http_api(apigatewayv2, lambda_client, step)
     return _ensure_function_url(lambda_client, step)
@@ -110,9 +114,11 @@ def _ensure_http_api(api: Any, lam: Any, step: EnsureFront) -> str:
             api.create_route(ApiId=api_id, RouteKey=key, Target=target)
     throttling = {"ThrottlingRateLimit": step.rate_limit,
                   "ThrottlingBurstLimit": step.burst_limit}
-    stages = {s["StageName"] for s in api.get_stages(ApiId=api_id).get("Items", [])}
+    stages = {s["StageName"]: s for s in api.get_stages(ApiId=api_id).get("Items", [])}
     if "$default" in stages:
-        api.update_stage(ApiId=api_id, StageName="$default", DefaultRouteSettings=throttling)
+        now = stages["$default"].get("DefaultRouteSettings") or {}
+        if any(now.get(k) != v for k, v in throttling.items()):  # only when the plan changed
+            api.update_stage(ApiId=api_id, StageName="$default", DefaultRouteSettings=throttling)
     else:
         api.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True,
                          DefaultRouteSettings=throttling)
@@ -140,26 +146,37 @@ def _ensure_function_url(lam: Any, step: EnsureFront) -> str:
 
 
 def _ensure_permission(lam: Any, function_arn: str, sid: str, statement: dict) -> None:
+    """Grant ``statement`` as ``sid`` unless the function's policy already has that sid."""
+    import json
+
     from botocore.exceptions import ClientError
 
     try:
-        lam.add_permission(FunctionName=function_arn, StatementId=sid, **statement)
-    except ClientError as exc:  # already granted by an earlier deploy
-        if exc.response.get("Error", {}).get("Code") != "ResourceConflictException":
+        policy = json.loads(lam.get_policy(FunctionName=function_arn)["Policy"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise
+        policy = {}
+    if any(s.get("Sid") == sid for s in policy.get("Statement", [])):
+        return
+    lam.add_permission(FunctionName=function_arn, StatementId=sid, **statement)
 
 
 def front_resources(plan: TierPlan) -> dict[str, Any]:
     """CloudFormation resources of ``plan.front`` for the merge template, on Chalice's ``edge``
-    function (logical id ``Edge``): ``{}`` for ``rest``; for ``http`` an
+    function (logical id ``Edge``, given the plan's reserved concurrency): ``{}`` for ``rest``;
+    for ``http`` an
     ``AWS::ApiGatewayV2::Api`` with its Lambda proxy integration (payload 2.0), the
     :data:`ROUTES`, the ``$default`` stage with route throttling and the invoke permission; for
     ``function-url`` an ``AWS::Lambda::Url`` (auth NONE) and its permission."""
     fn = logical_id(PLAIN_EDGE_FUNCTION)
     if plan.front == "rest":
         return {}
+    # The plan's edge concurrency on the function whatever .chalice/config.json says: for a
+    # function URL it is the only throttle there is.
+    edge = {fn: {"Properties": {"ReservedConcurrentExecutions": plan.edge_concurrency}}}
     if plan.front == "function-url":
-        return {
+        return {**edge,
             f"{fn}FunctionUrl": {"Type": "AWS::Lambda::Url", "Properties": {
                 "TargetFunctionArn": {"Fn::GetAtt": [fn, "Arn"]}, "AuthType": "NONE",
                 "InvokeMode": "BUFFERED"}},
@@ -168,6 +185,7 @@ def front_resources(plan: TierPlan) -> dict[str, Any]:
                 "Principal": "*", "FunctionUrlAuthType": "NONE"}}}
     api, integration = f"{fn}HttpApi", f"{fn}HttpApiIntegration"
     resources: dict[str, Any] = {
+        **edge,
         api: {"Type": "AWS::ApiGatewayV2::Api", "Properties": {
             "Name": {"Fn::Sub": "${AWS::StackName}-edge"}, "ProtocolType": "HTTP"}},
         integration: {"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
