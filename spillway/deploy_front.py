@@ -28,13 +28,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core.concurrency.plan import TierPlan
-from chalicelib.core.concurrency.render import PLAIN_EDGE_FUNCTION, logical_id
+from chalicelib.core.concurrency.render import PLAIN_EDGE_FUNCTION, edge_function, logical_id
 from chalicelib.errors import ConfigError
 
 #: The routes every front serves (the REST API's: ``app.py``).
 ROUTES = ("POST /webhooks/github", "GET /health")
 #: HTTP API integration timeout, ms: the edge answers within its deadline (< GitHub's 10 s).
 INTEGRATION_TIMEOUT_MS = 10_000
+#: The edge's logging: JSON format so that the platform's own lines (START, END, REPORT: ~300
+#: bytes per invocation, INFO level) can be left out with ``SystemLogLevel`` WARN. At one edge
+#: invocation per delivery they are the largest log bytes per delivery and buy nothing the free
+#: AWS/Lambda metrics (Duration, Errors, Throttles, ConcurrentExecutions) do not show. The
+#: application's lines are unchanged: Powertools' JSON is not encoded twice and EMF lines printed
+#: to stdout stay plain text (AWS Lambda docs, "Configuring JSON and plain text log formats";
+#: "Log and monitor Python Lambda functions"). Platform warnings and errors are kept.
+EDGE_LOGGING = {"LogFormat": "JSON", "SystemLogLevel": "WARN"}
+#: Chalice's logical id of the REST API's handler function (aws/chalice ``package.py``).
+REST_EDGE_LOGICAL_ID = "APIHandler"
 #: Statement ids of the invoke permissions (one per front).
 PERMISSION_IDS = {"http": "spillway-http-api-invoke", "function-url": "spillway-function-url"}
 
@@ -58,23 +68,27 @@ class EnsureFront:
 
 
 def plan_front(plan: TierPlan, deployed: Mapping[str, Any], stage: str) -> tuple[EnsureFront, ...]:
-    """The front step for ``plan.front`` (none for ``rest``), on the ``edge`` function Chalice
-    recorded in ``deployed`` (the parsed ``.chalice/deployed/<stage>.json``). Raises ConfigError
+    """The front step for ``plan.front`` on the edge function Chalice recorded in ``deployed``
+    (``api_handler`` for ``rest``: only its logging, :data:`EDGE_LOGGING`; none when it is not
+    deployed yet; ``edge`` otherwise) (the parsed ``.chalice/deployed/<stage>.json``). Raises ConfigError
     when the plan wants an HTTP API or function URL but Chalice deployed no ``edge`` function
     (the app was packaged for another plan)."""
-    if plan.front == "rest":
-        return ()
     arns = {r.get("name"): r.get("lambda_arn") for r in deployed.get("resources", [])
             if isinstance(r, Mapping) and r.get("resource_type") == "lambda_function"}
-    if not arns.get(PLAIN_EDGE_FUNCTION):
-        raise ConfigError(f"front {plan.front!r} needs the {PLAIN_EDGE_FUNCTION!r} function, "
-                         f"which chalice did not deploy for stage {stage}")
-    return (EnsureFront(plan.front, stage, arns[PLAIN_EDGE_FUNCTION], plan.api_rate_limit,
+    function = edge_function(plan)
+    if not arns.get(function):
+        if plan.front == "rest":  # nothing deployed yet to adjust
+            return ()
+        raise ConfigError(f"front {plan.front!r} needs the {function!r} function, "
+                          f"which chalice did not deploy for stage {stage}")
+    return (EnsureFront(plan.front, stage, arns[function], plan.api_rate_limit,
                         plan.burst, plan.edge_concurrency),)
 
 
 def describe(step: EnsureFront) -> str:
     """One line for ``--dry-run``."""
+    if step.front == "rest":
+        return f"lambda logging {EDGE_LOGGING} on {step.function_arn} (REST API: Chalice's)"
     if step.front == "http":
         return (f"apigatewayv2 HTTP API {step.api_name} ({', '.join(ROUTES)}) -> "
                 f"{step.function_arn}, throttling {step.rate_limit:g} requests/s, burst "
@@ -84,8 +98,13 @@ def describe(step: EnsureFront) -> str:
 
 
 def ensure_front(apigatewayv2: Any, lambda_client: Any, step: EnsureFront) -> str:
-    """Create or update the front of ``step``; returns its base URL. botocore errors propagate
+    """Create or update the front of ``step`` and the edge's logging; returns the front's base
+    URL (``""`` for ``rest``: Chalice's ``EndpointURL``). botocore errors propagate
     (the command reports them)."""
+    lambda_client.update_function_configuration(FunctionName=step.function_arn,
+                                                LoggingConfig=EDGE_LOGGING)
+    if step.front == "rest":
+        return ""
     lambda_client.put_function_concurrency(FunctionName=step.function_arn,
                                            ReservedConcurrentExecutions=step.reserved_concurrency)
     if step.front == "http":
@@ -164,17 +183,19 @@ def _ensure_permission(lam: Any, function_arn: str, sid: str, statement: dict) -
 
 def front_resources(plan: TierPlan) -> dict[str, Any]:
     """CloudFormation resources of ``plan.front`` for the merge template, on Chalice's ``edge``
-    function (logical id ``Edge``, given the plan's reserved concurrency): ``{}`` for ``rest``;
+    function (logical id ``Edge``, given the plan's reserved concurrency), the edge's
+    :data:`EDGE_LOGGING` included (for ``rest`` that is all, on Chalice's ``APIHandler``);
     for ``http`` an
     ``AWS::ApiGatewayV2::Api`` with its Lambda proxy integration (payload 2.0), the
     :data:`ROUTES`, the ``$default`` stage with route throttling and the invoke permission; for
     ``function-url`` an ``AWS::Lambda::Url`` (auth NONE) and its permission."""
     fn = logical_id(PLAIN_EDGE_FUNCTION)
     if plan.front == "rest":
-        return {}
+        return {REST_EDGE_LOGICAL_ID: {"Properties": {"LoggingConfig": EDGE_LOGGING}}}
     # The plan's edge concurrency on the function whatever .chalice/config.json says: for a
     # function URL it is the only throttle there is.
-    edge = {fn: {"Properties": {"ReservedConcurrentExecutions": plan.edge_concurrency}}}
+    edge = {fn: {"Properties": {"ReservedConcurrentExecutions": plan.edge_concurrency,
+                                "LoggingConfig": EDGE_LOGGING}}}
     if plan.front == "function-url":
         return {**edge,
             f"{fn}FunctionUrl": {"Type": "AWS::Lambda::Url", "Properties": {

@@ -83,7 +83,8 @@ def run(args: argparse.Namespace, project_dir: Path = ROOT) -> int:
     for front in plan_front(_stage_plan(args.stage, project_dir), deployed, args.stage):
         print(describe_front(front))
         url = ensure_front(session.client("apigatewayv2"), session.client("lambda"), front)
-        print(f"GitHub webhook URL: {url.rstrip('/')}/webhooks/github")
+        if url:  # the REST API's is Chalice's EndpointURL, printed by chalice deploy
+            print(f"GitHub webhook URL: {url.rstrip('/')}/webhooks/github")
     return 0
 
 

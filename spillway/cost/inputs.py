@@ -60,7 +60,12 @@ def usage_from_results(doc: Mapping[str, Any], where: str = "benchmark results")
             deliveries_per_worker_invocation=float(detail["deliveries_per_worker_invocation"]),
             log_bytes=float(detail["edge_log_bytes_per_delivery"])
             + float(detail["worker_log_bytes_per_delivery"]),
-            metric_names=tuple(detail.get("metric_names", ())))
+            metric_names=tuple(detail.get("metric_names", ())),
+            edge_cpu_ms=(float(detail["edge_cpu_ms_per_delivery"])
+                         if "edge_cpu_ms_per_delivery" in detail else None),
+            edge_requests=sum(c for phase_service, counts in detail["requests"].items()
+                              if phase_service.startswith("edge.")
+                              for c in counts.values()) / n)
     except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as exc:
         raise ValueError(f"{where}: no usable {_AWS_FIGURE} measurements ({exc!r})") from None
 
@@ -98,7 +103,8 @@ def stage_plan(stage: str):
 
 
 def scheduled_metric_names() -> tuple[str, ...]:
-    """The custom metrics the scheduled collector emits every minute (not in the benchmark)."""
+    """The custom metrics the scheduled collector emits every minute on the ``aws`` backend
+    (not in the benchmark; none today: AWS/SQS has the queue figures)."""
     from chalicelib.metrics import collector_metric_names
 
-    return collector_metric_names()
+    return collector_metric_names("aws")

@@ -49,7 +49,8 @@ ORIGINAL_STRATEGY_NOTE = ("the original scaling strategy (docs/DESIGN.md section
                           "(edge-only) and $55 with a queue and workers in between (hybrid, "
                           "Spillway's shape)")
 #: Lambda's own log lines per invocation (START, END, REPORT): about 300 bytes. A documented
-#: default, not measured (the benchmarks run the handlers in-process, without Lambda).
+#: default, not measured (the benchmarks run the handlers in-process, without Lambda). The edge
+#: is deployed with system log level WARN, which leaves them out (spillway/deploy_front.py).
 LAMBDA_PLATFORM_LOG_BYTES = 300
 #: Lambda's SQS event source starts 5 pollers per mapping, each long-polling (20 s) when the
 #: queue is empty (AWS Lambda docs, "Using Lambda with Amazon SQS"): an upper bound of the empty
@@ -83,7 +84,8 @@ class Usage:
     ``source`` says where the numbers come from; ``measured`` is False for documented defaults.
     ``sqs_ops``/``dynamodb_ops``/``s3_ops``: requests per delivery by API operation.
     ``sqs_message_bytes``/``body_bytes``: sizes (bytes) of the queue messages and request bodies
-    of the corpus. ``edge_ms``: edge wall time per delivery; ``worker_ms``: worker wall time per
+    of the corpus. ``edge_ms``: edge wall time per delivery (ms); ``edge_cpu_ms`` its CPU time
+    and ``edge_requests`` its AWS requests per delivery; ``worker_ms``: worker wall time per
     delivery; ``deliveries_per_worker_invocation``: SQS batch fill; ``log_bytes``: bytes the
     handlers log per delivery; ``metric_names``: custom metrics the handlers emit.
     """
@@ -100,6 +102,11 @@ class Usage:
     deliveries_per_worker_invocation: float
     log_bytes: float
     metric_names: Sequence[str]
+    #: The edge's own CPU time per delivery (ms) and its AWS requests per delivery; with them
+    #: the edge is billed for CPU + one in-region round trip per request instead of the wall
+    #: time measured against the local emulator (whose own work on the same cores it holds).
+    edge_cpu_ms: float | None = None
+    edge_requests: float = 0.0
 
 
 #: Used when there is no benchmark output: the request pattern of DESIGN.md (idempotency put +
@@ -255,8 +262,15 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
         _price(prices, "lambda_requests_per_million"), 1e6)
     gb_s_price = _price(prices, f"lambda_gb_second_{arch}")
     edge_mb, worker_mb = plan.edge_memory_mb, light_worker_memory_mb(plan)
-    add("lambda_duration_edge", n * math.ceil(usage.edge_ms) / 1000 * edge_mb / 1024,
-        "GB-seconds", gb_s_price, 1, f"{math.ceil(usage.edge_ms)} ms x {edge_mb} MB per delivery")
+    edge_ms, edge_why = usage.edge_ms, "wall time measured against the local emulator"
+    if usage.edge_cpu_ms is not None:
+        trip = _price(prices, "aws_request_round_trip_ms")
+        edge_ms = usage.edge_cpu_ms + usage.edge_requests * trip
+        edge_why = (f"{usage.edge_cpu_ms:.1f} ms CPU + {usage.edge_requests:.2f} AWS requests x "
+                    f"{trip:g} ms in-region round trip")
+    add("lambda_duration_edge", n * math.ceil(edge_ms) / 1000 * edge_mb / 1024,
+        "GB-seconds", gb_s_price, 1,
+        f"{math.ceil(edge_ms)} ms x {edge_mb} MB per delivery: {edge_why}")
     batch_ms = math.ceil(usage.worker_ms * dpi)
     add("lambda_duration_worker", worker_invocations * batch_ms / 1000 * worker_mb / 1024,
         "GB-seconds", gb_s_price, 1, f"{batch_ms} ms x {worker_mb:g} MB (light workers) per "
@@ -277,11 +291,14 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
         _price(prices, "s3_put_per_thousand"), 1e3)
     add("s3_gets", n * _sum(usage.s3_ops, _S3_GETS), "GET requests (claim checks)",
         _price(prices, "s3_get_per_thousand"), 1e3)
-    log_bytes = n * usage.log_bytes + (n + worker_invocations) * LAMBDA_PLATFORM_LOG_BYTES
+    # The edge's platform lines are off (SystemLogLevel WARN, spillway/deploy_front.py
+    # EDGE_LOGGING); the workers keep theirs.
+    log_bytes = n * usage.log_bytes + worker_invocations * LAMBDA_PLATFORM_LOG_BYTES
     add("cloudwatch_logs", log_bytes / GB, "GB ingested",
         _price(prices, "cloudwatch_logs_ingestion_per_gb"), 1,
-        f"{usage.log_bytes:.0f} B handler output per delivery + {LAMBDA_PLATFORM_LOG_BYTES} B "
-        "Lambda lines per invocation")
+        f"{usage.log_bytes:.0f} B handler output (EMF) per delivery + "
+        f"{LAMBDA_PLATFORM_LOG_BYTES} B Lambda START/END/REPORT lines per worker invocation; "
+        "none per edge invocation (system log level WARN)")
     metrics = sorted(set(usage.metric_names) | set(scheduled_metric_names))
     add("cloudwatch_metrics", len(metrics), "custom metrics (each billed all month)",
         _price(prices, "cloudwatch_custom_metric_per_month"), 1,

@@ -68,6 +68,8 @@ def test_the_packaged_front_replaces_the_rest_api_and_passes_cfn_lint(packaged):
         assert resources["EdgeHttpApiIntegration"]["Properties"]["PayloadFormatVersion"] == "2.0"
     else:
         assert resources["EdgeFunctionUrl"]["Properties"]["AuthType"] == "NONE"
+    # no START/END/REPORT lines per delivery (spillway/deploy_front.py EDGE_LOGGING)
+    assert edge["Properties"]["LoggingConfig"] == {"LogFormat": "JSON", "SystemLogLevel": "WARN"}
     assert "EdgeUrl" in template["Outputs"]
     errors = [m for m in lint(text, regions=[REGION]) if m.rule.id.startswith("E")]
     assert errors == []
@@ -136,7 +138,17 @@ def test_deploy_makes_the_function_url_without_auth_and_is_idempotent(aws_env):
     assert api.get_apis()["Items"] == []  # no API Gateway at all
 
 
-def test_the_rest_front_needs_no_step_and_a_missing_edge_function_is_a_config_error():
+def test_the_rest_front_only_sets_the_edge_logging(aws_env):
+    arn = _edge_function()
+    api, lam = (boto3.client(s, region_name=REGION) for s in ("apigatewayv2", "lambda"))
+    deployed = {"resources": [{"name": "api_handler", "resource_type": "lambda_function",
+                               "lambda_arn": arn}]}
+    (step,) = plan_front(build_plan("pro"), deployed, "dev")
+    assert ensure_front(api, lam, step) == ""  # Chalice's REST API has its own URL
+    assert api.get_apis()["Items"] == []
+
+
+def test_a_front_without_its_deployed_function_needs_no_step_or_is_a_config_error():
     assert plan_front(build_plan("pro"), {"resources": []}, "dev") == ()
     with pytest.raises(ConfigError, match="'edge' function"):
         plan_front(build_plan("pro", front="http"), {"resources": []}, "dev")
