@@ -302,9 +302,10 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
     metrics = sorted(set(usage.metric_names) | set(scheduled_metric_names))
     add("cloudwatch_metrics", len(metrics), "custom metrics (each billed all month)",
         _price(prices, "cloudwatch_custom_metric_per_month"), 1,
-        f"{len(set(usage.metric_names))} emitted per delivery in the benchmark + "
+        f"{len(set(usage.metric_names))} emitted in the benchmark's steady state + "
         f"{len(set(scheduled_metric_names) - set(usage.metric_names))} by the scheduled "
-        "collector: " + ", ".join(metrics))
+        "collector: " + ", ".join(metrics) + "; those sent only on faults (rejections, retries, "
+        "breaker, slots; chalicelib/metrics.py) are billed by the hour they are sent, not here")
     add("cloudwatch_alarms", alarms, "alarms", _price(prices, "cloudwatch_alarm_per_month"), 1,
         "AWS::CloudWatch::Alarm resources in infra/template.yaml")
 
