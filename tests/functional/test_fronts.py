@@ -152,3 +152,21 @@ def test_a_front_without_its_deployed_function_needs_no_step_or_is_a_config_erro
     assert plan_front(build_plan("pro"), {"resources": []}, "dev") == ()
     with pytest.raises(ConfigError, match="'edge' function"):
         plan_front(build_plan("pro", front="http"), {"resources": []}, "dev")
+
+
+def test_preflight_packages_with_the_stages_front_in_its_merge_template(tmp_path):
+    """``spillway deploy``'s preflight lints what the stage deploys: its merge template holds
+    the stage's front (here a function URL, from the stage's tier file)."""
+    from spillway.deploy_preflight import _merge_template
+
+    chalice = tmp_path / ".chalice"
+    chalice.mkdir()
+    (chalice / "tier-dev.json").write_text(json.dumps(
+        {"knobs": {"name": "free", "front": "function-url"}}))
+    args, front = _merge_template(tmp_path, "dev", tmp_path / "merge.json")
+    assert front == "function-url" and args == ["--merge-template", str(tmp_path / "merge.json")]
+    resources = json.loads((tmp_path / "merge.json").read_text())["Resources"]
+    assert resources["EdgeFunctionUrl"]["Type"] == "AWS::Lambda::Url"
+    (chalice / "tier-dev.json").write_text(json.dumps({"knobs": {"name": "free",
+                                                                 "front": "grpc"}}))
+    assert _merge_template(tmp_path, "dev", tmp_path / "merge.json") == ([], None)
