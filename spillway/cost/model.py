@@ -8,7 +8,10 @@ there is no benchmark output). Every bill line is always present, at zero if unu
 Billing rules used (sources in ``prices.json``):
 
 * SQS bills each 64 KB chunk of a request's payload as one request (:data:`SQS_CHUNK_BYTES`);
-  a ``ReceiveMessage`` returning a batch carries the whole batch.
+  a ``ReceiveMessage`` returning a batch carries the whole batch. Receives and deletes per
+  delivery are the benchmark's, which drains full batches (about 10 a receive): a queue fed a
+  few messages a second hands Lambda's pollers smaller batches, so there the real figure is
+  higher (up to one receive and one delete per delivery), not lower.
 * HTTP APIs are metered in 512 KB increments; REST APIs per call; Lambda function URLs have no
   charge of their own.
 * Lambda bills duration rounded up to the millisecond, times the configured memory in GB
