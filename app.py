@@ -38,19 +38,39 @@ PLAN = stage_plan()
 SUBSCRIPTIONS = sqs_subscriptions(PLAN)
 
 
-# Every content type reaches the edge, which checks the signature *before* the media type
-# (JSON and form-urlencoded are accepted; anything else is a 415 after a valid signature).
-@app.route("/webhooks/github", methods=["POST"], content_types=["*/*"])
 def github_webhook():
+    """The REST front (Chalice's route, v1 proxy event)."""
     request = app.current_request
     result = wiring.handle_webhook(request.headers, request.raw_body, app.lambda_context)
     return Response(body=result.body, status_code=result.status,
                     headers={"Content-Type": "application/json", **result.headers})
 
 
-@app.route("/health", methods=["GET"])
 def health():
     return wiring.liveness()
+
+
+def edge(event, context):
+    """The HTTP API and function URL fronts (payload format 2.0): the same edge and health
+    answers through :mod:`chalicelib.fronts`."""
+    from chalicelib import fronts
+
+    return fronts.handle_event(
+        event, webhook=lambda headers, body: wiring.handle_webhook(headers, body, context),
+        health=wiring.liveness)
+
+
+# The stage's front (``front`` in its tier plan): Chalice's REST API routes, or one plain Lambda
+# function (``edge``) that the HTTP API or function URL of the merge template invokes. Only one
+# is packaged, so a stage never exposes two entry points. Every content type reaches the edge,
+# which checks the signature *before* the media type (JSON and form-urlencoded are accepted;
+# anything else is a 415 after a valid signature).
+if PLAN.front == "rest":
+    github_webhook = app.route("/webhooks/github", methods=["POST"],
+                               content_types=["*/*"])(github_webhook)
+    health = app.route("/health", methods=["GET"])(health)
+else:
+    edge = app.lambda_function(name="edge")(edge)
 
 
 def _register_worker(name, sub):

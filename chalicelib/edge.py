@@ -139,12 +139,14 @@ class Edge:
         self.window = EdgeWindow()
 
     def handle(self, headers: Mapping[str, str], body: bytes | None) -> EdgeResponse:
-        """Handle one POST (see :meth:`_handle` for the answers). Records ``ConcurrencyInUse``
-        (requests in flight in this process, this one included) and ``AckLatency`` (ms, from
-        receipt to answer), and logs with the ``X-GitHub-Delivery`` id as correlation id."""
+        """Handle one POST (see :meth:`_handle` for the answers). Records ``AckLatency`` (ms,
+        from receipt to answer) and, in :attr:`window`, the requests in flight in this process
+        (no metric: on Lambda always 1, the function-wide figure is AWS/Lambda
+        ``ConcurrentExecutions``), and logs with the ``X-GitHub-Delivery`` id as correlation
+        id."""
         started = self._clock()
         due = self._monotonic() + self._deadline_s
-        count_metric(self._metrics, "ConcurrencyInUse", self.window.started())
+        self.window.started()
         status = 500
         try:
             with logs.delivery(_header(headers, "X-GitHub-Delivery")):

@@ -10,16 +10,23 @@ Names, namespace ``Spillway``, dimension ``service=spillway`` (see :data:`METRIC
 
 * edge: ``AckLatency`` (ms, receipt to answer), ``DeliveriesAccepted``, ``DeliveriesRejected``
   plus one ``Rejected_<reason>`` per reason (the :class:`~chalicelib.errors.DeliveryRejected`
-  code, e.g. ``Rejected_invalid_signature``), ``SignatureFailures``, ``ConcurrencyInUse``
-  (requests in flight in this process when one arrives, a gauge; on Lambda always 1 -- the
-  function-wide figure is AWS/Lambda ``ConcurrentExecutions``);
+  code, e.g. ``Rejected_invalid_signature``), ``SignatureFailures`` (no concurrency gauge: on
+  Lambda one process serves one request, the function-wide figure is AWS/Lambda
+  ``ConcurrentExecutions``, free);
 * workers: ``ProcessingLatency`` (ms, one record), ``DeliveriesStored``,
   ``DuplicatesSkipped``, ``DeliveriesRetried``, ``DeliveriesHeldBack``,
   ``DeliveriesDeadLettered``, ``SlotWaits``;
 * breaker: ``BreakerTransitions``, ``BreakerRejectedCalls`` (refusals), ``BreakerTrips``
   (``shared_breaker``);
-* collector (scheduled, ``chalicelib.collector``): ``QueueDepth_<queue>``,
-  ``OldestMessageAge_<queue>`` (seconds) for high/medium/low, ``QueueDepth_dlq``.
+* collector (scheduled, ``chalicelib.collector``): ``QueueDepth_<queue>`` and
+  ``OldestMessageAge_<queue>`` (seconds) for every work queue and the dead-letter queue
+  (:func:`collector_metric_names`), on the ``postgres`` backend only: on ``aws`` the free
+  AWS/SQS metrics ``ApproximateNumberOfMessagesVisible`` and ``ApproximateAgeOfOldestMessage``
+  carry the same figures (the alarms and the dashboard read those).
+
+Each name is one CloudWatch custom metric, billed per month (``spillway cost``), and every
+value rides in the EMF log line, billed as ingested logs: a metric earns its place only if an
+alarm, the dashboard or an operator reads it.
 """
 
 from __future__ import annotations
@@ -27,13 +34,25 @@ from __future__ import annotations
 from typing import Any
 
 #: Metrics the edge, workers, breaker and collector emit (the dashboard and alarms use them).
-EDGE_METRICS = ("AckLatency", "DeliveriesAccepted", "DeliveriesRejected", "SignatureFailures",
-                "ConcurrencyInUse")
+EDGE_METRICS = ("AckLatency", "DeliveriesAccepted", "DeliveriesRejected", "SignatureFailures")
 WORKER_METRICS = ("ProcessingLatency", "DeliveriesStored", "DuplicatesSkipped",
                   "DeliveriesRetried", "DeliveriesHeldBack", "DeliveriesDeadLettered",
                   "SlotWaits")
 BREAKER_METRICS = ("BreakerTransitions", "BreakerRejectedCalls", "BreakerTrips")
 METRIC_NAMES = EDGE_METRICS + WORKER_METRICS + BREAKER_METRICS
+
+
+def collector_metric_names(backend: str) -> tuple[str, ...]:
+    """The collector's per-minute gauges on ``backend``: ``QueueDepth_<queue>`` and
+    ``OldestMessageAge_<queue>`` for each work queue (``chalicelib.ports.WORK_QUEUES``) and the
+    dead-letter queue on ``postgres``; none on ``aws`` (AWS/SQS has them)."""
+    from chalicelib.ports import DLQ, WORK_QUEUES
+
+    if backend == "aws":
+        return ()
+
+    return tuple(f"{kind}_{q}" for kind in ("QueueDepth", "OldestMessageAge")
+                 for q in (*WORK_QUEUES, DLQ))
 
 
 def rejected_metric(reason: str) -> str:

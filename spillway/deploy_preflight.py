@@ -11,7 +11,8 @@ deploy with exit status 2):
   holds a placeholder (``spillway-claim-checks-ACCOUNT_ID``: the workers reject it only at their
   first cold start, after a "successful" deploy);
 * ``template`` -- ``cfn-lint`` passes on ``infra/template.yaml`` and, when a region is known, on
-  the template ``chalice package`` makes of the app (``sam.json``);
+  the template ``chalice package --merge-template`` makes of the app for the stage's tier plan
+  (``sam.json``: the lanes and the stage's front -- REST API, HTTP API or function URL);
 * ``ssm`` -- every SSM parameter the stage names (``*_PARAM`` variables) exists;
 * ``plan`` -- the stage's tier plan (``.chalice/tier-<stage>.json`` as Chalice packaging reads
   it, else the ``SPILLWAY_TIER`` its functions get, else ``$SPILLWAY_TIER``) keeps every rule of
@@ -144,6 +145,21 @@ def _cfn_lint() -> str | None:
     return str(beside) if beside.exists() else shutil.which("cfn-lint")
 
 
+def _merge_template(project_dir: Path, stage: str, out: Path) -> tuple[list[str], str | None]:
+    """``(["--merge-template", out], front)`` for the stage's tier plan (as packaging finds
+    it), or ``([], None)`` when it has none that builds (the ``plan`` check says why)."""
+    try:
+        from chalicelib.errors import ConfigError
+        from chalicelib.tier_plan import stage_plan
+        from spillway.package import merge_template
+
+        plan = stage_plan({"SPILLWAY_STAGE": stage}, project_dir=project_dir)
+    except (ImportError, ConfigError):
+        return [], None
+    out.write_text(json.dumps(merge_template(plan, [w.name for w in plan.workers])))
+    return ["--merge-template", str(out)], plan.front
+
+
 def check_template(project_dir: Path, stage: str, region: str | None,
                    run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> Check:
     lint = _cfn_lint()
@@ -156,13 +172,17 @@ def check_template(project_dir: Path, stage: str, region: str | None,
         if region:
             from spillway.deploy import chalice_executable
 
+            merge, front = _merge_template(project_dir, stage, Path(out) / "merge.json")
+            notes.append(f"front {front}" if front else "no valid tier plan: packaged without "
+                                                        "its merge template")
             packaged = run([chalice_executable(), "--project-dir", str(project_dir), "package",
-                            "--stage", stage, out], capture_output=True, text=True,
-                           timeout=PACKAGE_TIMEOUT_S, check=False)
+                            "--stage", stage, *merge, str(Path(out) / "package")],
+                           capture_output=True, text=True, timeout=PACKAGE_TIMEOUT_S,
+                           check=False, env={**os.environ, "SPILLWAY_STAGE": stage})
             if packaged.returncode != 0:
                 tail = (packaged.stderr or packaged.stdout).strip().splitlines()[-3:]
                 return Check("template", "problem", "chalice package failed: " + " / ".join(tail))
-            templates.append(Path(out) / "sam.json")
+            templates.append(Path(out) / "package" / "sam.json")
         else:
             notes.append("the packaged app template needs a region (not packaged)")
         result = run([lint, *map(str, templates)], capture_output=True, text=True, check=False)

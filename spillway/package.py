@@ -1,7 +1,9 @@
 """The merge template for ``chalice package --merge-template``, generated from the stage's tier
 plan: ``infra/chalice-merge.json`` (hand-written additions) plus, for every SQS worker function
 of the app, ReportBatchItemFailures on Chalice's own mapping (lane 1) and the aliases and event
-source mappings of lanes 2..N (:func:`chalicelib.core.concurrency.render.lane_resources`).
+source mappings of lanes 2..N (:func:`chalicelib.core.concurrency.render.lane_resources`), and
+the stage's front when it is not Chalice's REST API (an HTTP API or a function URL on the
+``edge`` function: :func:`spillway.deploy_front.front_resources`).
 So the sum of MaximumConcurrency over a function's mappings (Chalice's = lane 1's share, plus
 each alias's) equals the plan's split, <= the function's reserved concurrency, for every tier.
 
@@ -34,7 +36,10 @@ def sqs_functions(app_file: Path = ROOT / "app.py") -> list[str]:
 def merge_template(plan: TierPlan, functions: Iterable[str], *, prefix: str = "spillway",
                    base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``base`` (default: ``infra/chalice-merge.json``) deep-merged with the lanes of ``plan``
-    for the app's SQS ``functions``: ``{"Resources": {...}}``."""
+    for the app's SQS ``functions`` and ``plan``'s front: ``{"Resources": {...}}`` (and
+    ``"Outputs"`` with ``EdgeUrl`` for an HTTP API or function URL)."""
+    from spillway.deploy_front import front_outputs, front_resources
+
     functions = list(functions)
     doc = json.loads(BASE_MERGE.read_text()) if base is None else json.loads(json.dumps(base))
     generated: dict[str, Any] = {}
@@ -43,7 +48,9 @@ def merge_template(plan: TierPlan, functions: Iterable[str], *, prefix: str = "s
         generated[fn] = {"Properties": {"Events": {f"{fn}SqsEventSource": {"Properties": {
             "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}}}
     generated.update(lane_resources(plan, functions, prefix))
-    return _deep_merge(doc, {"Resources": generated})
+    generated.update(front_resources(plan))
+    outputs = front_outputs(plan)
+    return _deep_merge(doc, {"Resources": generated, **({"Outputs": outputs} if outputs else {})})
 
 
 def write_merge_template(plan: TierPlan, out: Path, *, app_file: Path = ROOT / "app.py",

@@ -19,6 +19,7 @@ from chalicelib.collector.sources import (
     queue_figures,
     window_figures,
 )
+from chalicelib.metrics import collector_metric_names
 from chalicelib.ports import WORK_QUEUES, queue_name
 
 
@@ -61,7 +62,10 @@ def handle_schedule(context: Any = None) -> dict:
     logs.setup()
     logs.invocation()
     try:
-        return build_collector(metrics=wiring.get_metrics()).run()
+        # On the aws backend AWS/SQS already has each queue's depth and age, free; the EMF
+        # gauges would be 12 custom metrics billed every month for nothing (spillway cost).
+        gauges = collector_metric_names(wiring.get_settings().backend)
+        return build_collector(metrics=wiring.get_metrics() if gauges else None).run()
     finally:
         wiring.flush_metrics()
 

@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from chalicelib.errors import ConfigError
 from spillway.cost import inputs, model
+from spillway.deploy import STAGES
 
 
 def _volume(text: str) -> int:
@@ -30,11 +32,18 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "the request counts and durations of the last `make bench`.")
     p.add_argument("--deliveries-per-month", type=_volume, required=True, metavar="N",
                    help="webhook deliveries a month to price (e.g. 1e6, 10000000)")
-    p.add_argument("--tier", choices=model.TIERS, default="pro",
-                   help="the tier plan whose function memory sizes and event source mappings "
-                        "are priced (`spillway tier plan NAME`; default: %(default)s)")
-    p.add_argument("--api", choices=model.APIS, default="rest",
-                   help="what fronts the edge (default: %(default)s, as Chalice deploys)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--tier", choices=model.TIERS, default=None,
+                       help="a preset tier plan whose function memory sizes, event source "
+                            "mappings and front are priced (`spillway tier plan NAME`; "
+                            "default: pro)")
+    where.add_argument("--stage", choices=STAGES, default=None,
+                       help="price the stage's own tier plan (.chalice/tier-STAGE.json), "
+                            "front included")
+    p.add_argument("--api", choices=model.APIS, default=None,
+                   help="what fronts the edge: rest (API Gateway REST API), http (API Gateway "
+                        "HTTP API) or function-url (Lambda function URL); default: the plan's "
+                        "`front` (rest unless the stage's tier file says otherwise)")
     p.add_argument("--arch", choices=model.ARCHES, default="x86_64",
                    help="Lambda architecture (default: %(default)s)")
     p.add_argument("--bench", type=Path, default=inputs.BENCH_PATH,
@@ -48,10 +57,12 @@ def cmd_cost(args) -> int:
     try:
         table = inputs.load_prices()
         usage = inputs.load_usage(args.bench)
+        plan = inputs.stage_plan(args.stage) if args.stage else None
         result = model.estimate(args.deliveries_per_month, prices=table["prices"], usage=usage,
-                                tier=args.tier, api=args.api, arch=args.arch,
-                                alarms=inputs.count_alarms())
-    except ValueError as exc:
+                                tier=args.tier or "pro", api=args.api, arch=args.arch,
+                                alarms=inputs.count_alarms(), plan=plan,
+                                scheduled_metric_names=inputs.scheduled_metric_names())
+    except (ValueError, ConfigError) as exc:
         print(f"spillway cost: {exc}", file=sys.stderr)
         return 2
     if args.json:

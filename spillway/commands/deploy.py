@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import ConfigError
 from spillway.deploy import (
     STAGES,
     DeployInfraStack,
@@ -76,6 +77,14 @@ def run(args: argparse.Namespace, project_dir: Path = ROOT) -> int:
 
     for step in plan_lanes(_stage_plan(args.stage, project_dir), deployed):
         ensure_lane(session.client("lambda"), step)
+    from spillway.deploy_front import describe as describe_front
+    from spillway.deploy_front import ensure_front, plan_front
+
+    for front in plan_front(_stage_plan(args.stage, project_dir), deployed, args.stage):
+        print(describe_front(front))
+        url = ensure_front(session.client("apigatewayv2"), session.client("lambda"), front)
+        if url:  # the REST API's is Chalice's EndpointURL, printed by chalice deploy
+            print(f"GitHub webhook URL: {url.rstrip('/')}/webhooks/github")
     return 0
 
 
@@ -98,6 +107,17 @@ def print_plan(args: argparse.Namespace, project_dir: Path = ROOT) -> None:
 
         for lane in plan_lanes(_stage_plan(args.stage, project_dir), load_deployed(deployed_path)):
             print(describe_lane(lane))
+        from spillway.deploy_front import describe as describe_front
+        from spillway.deploy_front import plan_front
+
+        try:
+            fronts = plan_front(_stage_plan(args.stage, project_dir),
+                                load_deployed(deployed_path), args.stage)
+        except ConfigError as exc:  # deployed for another front: the next deploy makes it
+            print(f"(then the front: {exc})")
+        else:
+            for front in fronts:
+                print(describe_front(front))
     else:
         print(f"(then ReportBatchItemFailures on each sqs_event in {deployed_path}, and lanes "
               "2..N of the tier plan as aliases with their own mappings)")

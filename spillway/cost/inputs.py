@@ -5,7 +5,9 @@
 * the results file of ``make bench`` (``.spillway/bench/last.json``, written by
   ``bench/report.py``): the AWS requests per delivery by operation, message and body sizes,
   wall time per delivery of the edge and the worker, bytes logged, metric names;
-* ``infra/template.yaml``: how many ``AWS::CloudWatch::Alarm`` resources are deployed.
+* ``infra/template.yaml``: how many ``AWS::CloudWatch::Alarm`` resources are deployed;
+* the stage's tier plan (``.chalice/tier-<stage>.json``) when a stage is priced, and the
+  custom metrics the scheduled collector emits (``chalicelib.metrics``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,12 @@ def usage_from_results(doc: Mapping[str, Any], where: str = "benchmark results")
             deliveries_per_worker_invocation=float(detail["deliveries_per_worker_invocation"]),
             log_bytes=float(detail["edge_log_bytes_per_delivery"])
             + float(detail["worker_log_bytes_per_delivery"]),
-            metric_names=tuple(detail.get("metric_names", ())))
+            metric_names=tuple(detail.get("metric_names", ())),
+            edge_cpu_ms=(float(detail["edge_cpu_ms_per_delivery"])
+                         if "edge_cpu_ms_per_delivery" in detail else None),
+            edge_requests=sum(c for phase_service, counts in detail["requests"].items()
+                              if phase_service.startswith("edge.")
+                              for c in counts.values()) / n)
     except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as exc:
         raise ValueError(f"{where}: no usable {_AWS_FIGURE} measurements ({exc!r})") from None
 
@@ -84,3 +91,20 @@ def count_alarms(path: Path = TEMPLATE_PATH) -> int:
         return Path(path).read_text(encoding="utf-8").count("Type: AWS::CloudWatch::Alarm")
     except FileNotFoundError:
         return 0
+
+
+def stage_plan(stage: str):
+    """The tier plan of ``stage`` as packaging reads it (``.chalice/tier-<stage>.json``, else the
+    default tier). Raises :class:`~chalicelib.errors.ConfigError` for a plan that breaks a
+    rule."""
+    from chalicelib.tier_plan import stage_plan as packaged_plan
+
+    return packaged_plan({"SPILLWAY_STAGE": stage})
+
+
+def scheduled_metric_names() -> tuple[str, ...]:
+    """The custom metrics the scheduled collector emits every minute on the ``aws`` backend
+    (not in the benchmark; none today: AWS/SQS has the queue figures)."""
+    from chalicelib.metrics import collector_metric_names
+
+    return collector_metric_names("aws")

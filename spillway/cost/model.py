@@ -8,7 +8,10 @@ there is no benchmark output). Every bill line is always present, at zero if unu
 Billing rules used (sources in ``prices.json``):
 
 * SQS bills each 64 KB chunk of a request's payload as one request (:data:`SQS_CHUNK_BYTES`);
-  a ``ReceiveMessage`` returning a batch carries the whole batch.
+  a ``ReceiveMessage`` returning a batch carries the whole batch. Receives and deletes per
+  delivery are the benchmark's, which drains full batches (about 10 a receive): a queue fed a
+  few messages a second hands Lambda's pollers smaller batches, so there the real figure is
+  higher (up to one receive and one delete per delivery), not lower.
 * HTTP APIs are metered in 512 KB increments; REST APIs per call; Lambda function URLs have no
   charge of their own.
 * Lambda bills duration rounded up to the millisecond, times the configured memory in GB
@@ -39,10 +42,18 @@ HTTP_API_CHUNK_BYTES = 512 * 1024
 GB = 1024 ** 3
 APIS = ("rest", "http", "function-url")
 ARCHES = ("x86_64", "arm64")
-#: The original strategy's claims, USD per 10 million deliveries.
+#: The original strategy's claims, USD per 10 million deliveries: the scaling strategy Spillway
+#: answers (docs/DESIGN.md section 2c) put its monthly AWS bill at $50 per 10 M deliveries with
+#: the work done in the webhook Lambda itself ("edge-only") and $55 with a queue and workers
+#: between the webhook and the database ("hybrid", the shape Spillway has).
 ORIGINAL_STRATEGY = {"edge_only_per_10m": 50.0, "hybrid_per_10m": 55.0}
+ORIGINAL_STRATEGY_NOTE = ("the original scaling strategy (docs/DESIGN.md section 2c) claimed "
+                          "$50 per 10 M deliveries with the work done in the webhook Lambda "
+                          "(edge-only) and $55 with a queue and workers in between (hybrid, "
+                          "Spillway's shape)")
 #: Lambda's own log lines per invocation (START, END, REPORT): about 300 bytes. A documented
-#: default, not measured (the benchmarks run the handlers in-process, without Lambda).
+#: default, not measured (the benchmarks run the handlers in-process, without Lambda). The edge
+#: is deployed with system log level WARN, which leaves them out (spillway/deploy_front.py).
 LAMBDA_PLATFORM_LOG_BYTES = 300
 #: Lambda's SQS event source starts 5 pollers per mapping, each long-polling (20 s) when the
 #: queue is empty (AWS Lambda docs, "Using Lambda with Amazon SQS"): an upper bound of the empty
@@ -52,6 +63,8 @@ SQS_POLLERS, SQS_LONG_POLL_S = 5, 20
 JSON_DIGITS = 10
 SECONDS_PER_MONTH = 30 * 24 * 3600
 
+#: Units whose monthly quantity is not a count of things (GB-seconds, GB).
+_FRACTIONAL_UNITS = ("GB-seconds", "GB ingested")
 _DDB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1, "TransactWriteItems": 2}
 _DDB_READS = {"GetItem": 1, "Query": 1, "Scan": 1, "TransactGetItems": 2}
 _SQS_PAYLOAD = ("SendMessage", "SendMessageBatch")
@@ -74,7 +87,8 @@ class Usage:
     ``source`` says where the numbers come from; ``measured`` is False for documented defaults.
     ``sqs_ops``/``dynamodb_ops``/``s3_ops``: requests per delivery by API operation.
     ``sqs_message_bytes``/``body_bytes``: sizes (bytes) of the queue messages and request bodies
-    of the corpus. ``edge_ms``: edge wall time per delivery; ``worker_ms``: worker wall time per
+    of the corpus. ``edge_ms``: edge wall time per delivery (ms); ``edge_cpu_ms`` its CPU time
+    and ``edge_requests`` its AWS requests per delivery; ``worker_ms``: worker wall time per
     delivery; ``deliveries_per_worker_invocation``: SQS batch fill; ``log_bytes``: bytes the
     handlers log per delivery; ``metric_names``: custom metrics the handlers emit.
     """
@@ -91,6 +105,11 @@ class Usage:
     deliveries_per_worker_invocation: float
     log_bytes: float
     metric_names: Sequence[str]
+    #: The edge's own CPU time per delivery (ms) and its AWS requests per delivery; with them
+    #: the edge is billed for CPU + one in-region round trip per request instead of the wall
+    #: time measured against the local emulator (whose own work on the same cores it holds).
+    edge_cpu_ms: float | None = None
+    edge_requests: float = 0.0
 
 
 #: Used when there is no benchmark output: the request pattern of DESIGN.md (idempotency put +
@@ -131,6 +150,7 @@ class Estimate:
     usage_source: str
     usage_measured: bool
     original_strategy_per_million: dict[str, float] = field(default_factory=dict)
+    original_strategy: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; floats kept to :data:`JSON_DIGITS` significant digits."""
@@ -193,12 +213,15 @@ def _sqs_billed_per_delivery(u: Usage) -> float:
 
 
 def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usage,
-             tier: str = "pro", api: str = "rest", arch: str = "x86_64",
-             alarms: int = 0, plan: TierPlan | None = None) -> Estimate:
+             tier: str = "pro", api: str | None = None, arch: str = "x86_64",
+             alarms: int = 0, plan: TierPlan | None = None,
+             scheduled_metric_names: Sequence[str] = ()) -> Estimate:
     """The bill for ``deliveries_per_month`` deliveries. ``prices`` is the ``"prices"`` object
     of ``prices.json``; ``alarms`` the CloudWatch alarms deployed (``infra/template.yaml``);
-    ``plan`` the tier plan whose memory sizes and mappings are priced (default: preset
-    ``tier``'s). Raises ValueError for a volume below 1, an unknown tier, API or architecture,
+    ``plan`` the tier plan whose memory sizes, mappings and front are priced (default: preset
+    ``tier``'s); ``api`` the front priced (default: the plan's ``front``);
+    ``scheduled_metric_names`` the custom metrics the scheduled functions emit every minute
+    (the collector's queue gauges: not in the benchmark, billed all month). Raises ValueError for a volume below 1, an unknown tier, API or architecture,
     or a price missing from the table."""
     if deliveries_per_month < 1:
         raise ValueError(f"deliveries per month must be at least 1, got {deliveries_per_month}")
@@ -210,6 +233,7 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
         except PlanError as exc:
             raise ValueError(str(exc)) from None
     tier = plan.name
+    api = api or plan.front
     if api not in APIS:
         raise ValueError(f"unknown API {api!r}; one of {', '.join(APIS)}")
     if arch not in ARCHES:
@@ -219,6 +243,8 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
 
     def add(name: str, quantity: float, unit: str, unit_price: float, per: float,
             note: str = "") -> None:
+        if unit not in _FRACTIONAL_UNITS:  # counts of things are whole numbers
+            quantity = math.ceil(quantity - 1e-9)
         usd = quantity * unit_price / per
         lines.append(Line(name, quantity, unit, unit_price, usd, usd / n * 1e6, note))
 
@@ -239,8 +265,15 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
         _price(prices, "lambda_requests_per_million"), 1e6)
     gb_s_price = _price(prices, f"lambda_gb_second_{arch}")
     edge_mb, worker_mb = plan.edge_memory_mb, light_worker_memory_mb(plan)
-    add("lambda_duration_edge", n * math.ceil(usage.edge_ms) / 1000 * edge_mb / 1024,
-        "GB-seconds", gb_s_price, 1, f"{math.ceil(usage.edge_ms)} ms x {edge_mb} MB per delivery")
+    edge_ms, edge_why = usage.edge_ms, "wall time measured against the local emulator"
+    if usage.edge_cpu_ms is not None:
+        trip = _price(prices, "aws_request_round_trip_ms")
+        edge_ms = usage.edge_cpu_ms + usage.edge_requests * trip
+        edge_why = (f"{usage.edge_cpu_ms:.1f} ms CPU + {usage.edge_requests:.2f} AWS requests x "
+                    f"{trip:g} ms in-region round trip")
+    add("lambda_duration_edge", n * math.ceil(edge_ms) / 1000 * edge_mb / 1024,
+        "GB-seconds", gb_s_price, 1,
+        f"{math.ceil(edge_ms)} ms x {edge_mb} MB per delivery: {edge_why}")
     batch_ms = math.ceil(usage.worker_ms * dpi)
     add("lambda_duration_worker", worker_invocations * batch_ms / 1000 * worker_mb / 1024,
         "GB-seconds", gb_s_price, 1, f"{batch_ms} ms x {worker_mb:g} MB (light workers) per "
@@ -261,37 +294,62 @@ def estimate(deliveries_per_month: int, *, prices: Mapping[str, Any], usage: Usa
         _price(prices, "s3_put_per_thousand"), 1e3)
     add("s3_gets", n * _sum(usage.s3_ops, _S3_GETS), "GET requests (claim checks)",
         _price(prices, "s3_get_per_thousand"), 1e3)
-    log_bytes = n * usage.log_bytes + (n + worker_invocations) * LAMBDA_PLATFORM_LOG_BYTES
+    # The edge's platform lines are off (SystemLogLevel WARN, spillway/deploy_front.py
+    # EDGE_LOGGING); the workers keep theirs.
+    log_bytes = n * usage.log_bytes + worker_invocations * LAMBDA_PLATFORM_LOG_BYTES
     add("cloudwatch_logs", log_bytes / GB, "GB ingested",
         _price(prices, "cloudwatch_logs_ingestion_per_gb"), 1,
-        f"{usage.log_bytes:.0f} B handler output per delivery + {LAMBDA_PLATFORM_LOG_BYTES} B "
-        "Lambda lines per invocation")
-    add("cloudwatch_metrics", len(usage.metric_names), "custom metrics",
-        _price(prices, "cloudwatch_custom_metric_per_month"), 1)
-    add("cloudwatch_alarms", alarms, "alarms", _price(prices, "cloudwatch_alarm_per_month"), 1)
+        f"{usage.log_bytes:.0f} B handler output (EMF) per delivery + "
+        f"{LAMBDA_PLATFORM_LOG_BYTES} B Lambda START/END/REPORT lines per worker invocation; "
+        "none per edge invocation (system log level WARN)")
+    metrics = sorted(set(usage.metric_names) | set(scheduled_metric_names))
+    add("cloudwatch_metrics", len(metrics), "custom metrics (each billed all month)",
+        _price(prices, "cloudwatch_custom_metric_per_month"), 1,
+        f"{len(set(usage.metric_names))} emitted in the benchmark's steady state + "
+        f"{len(set(scheduled_metric_names) - set(usage.metric_names))} by the scheduled "
+        "collector: " + ", ".join(metrics) + "; those sent only on faults (rejections, retries, "
+        "breaker, slots; chalicelib/metrics.py) are billed by the hour they are sent, not here")
+    add("cloudwatch_alarms", alarms, "alarms", _price(prices, "cloudwatch_alarm_per_month"), 1,
+        "AWS::CloudWatch::Alarm resources in infra/template.yaml")
 
     total = sum(line.usd_per_month for line in lines)
     dominant = max(lines, key=lambda line: line.usd_per_month).name
     return Estimate(n, tier, api, arch, lines, total, total / n * 1e6, dominant, usage.source,
                     usage.measured, {k.replace("_per_10m", "_per_million"): v / 10
-                                     for k, v in ORIGINAL_STRATEGY.items()})
+                                     for k, v in ORIGINAL_STRATEGY.items()},
+                    ORIGINAL_STRATEGY_NOTE)
+
+
+_API_NAMES = {"rest": "API Gateway REST API", "http": "API Gateway HTTP API",
+              "function-url": "Lambda function URL"}
+
+
+def _quantity(line: Line) -> str:
+    """Whole numbers with thousands separators; GB-seconds and GB with two decimals."""
+    if line.unit in _FRACTIONAL_UNITS:
+        return f"{line.quantity:,.2f}"
+    return f"{int(line.quantity):,}"
 
 
 def render(e: Estimate) -> str:
-    """The estimate as a table a person reads."""
-    out = [f"Spillway on AWS us-east-1: {e.deliveries_per_month:,} deliveries/month, tier "
-           f"{e.tier}, {e.api} API, {e.arch}",
-           f"usage: {e.usage_source}", "",
-           f"{'line':<24}{'quantity':>16}  {'unit':<38}{'USD/month':>12}{'USD/M':>10}"]
+    """The estimate as a table a person reads: per line the monthly quantity and unit, USD per
+    month and USD per million deliveries, each line's note under it."""
+    out = [f"Spillway on AWS us-east-1: {e.deliveries_per_month:,} deliveries a month, tier "
+           f"{e.tier}, front: {_API_NAMES.get(e.api, e.api)} ({e.api}), Lambda on {e.arch}",
+           f"usage per delivery: {e.usage_source}", "",
+           f"{'line':<24}{'quantity a month':>20}  {'unit':<40}{'USD a month':>12}"
+           f"{'USD per 1 M deliveries':>24}"]
     for line in e.lines:
-        out.append(f"{line.name:<24}{line.quantity:>16,.1f}  {line.unit[:37]:<38}"
-                   f"{line.usd_per_month:>12.2f}{line.usd_per_million_deliveries:>10.3f}")
-    out += [f"{'total':<80}{e.usd_per_month:>12.2f}{e.usd_per_million_deliveries:>10.3f}", "",
-            f"dominant line: {e.dominant}",
-            "original strategy: ${:.2f}/M edge-only, ${:.2f}/M hybrid; this estimate: "
-            "${:.2f}/M".format(e.original_strategy_per_million["edge_only_per_million"],
-                               e.original_strategy_per_million["hybrid_per_million"],
-                               e.usd_per_million_deliveries)]
+        out.append(f"{line.name:<24}{_quantity(line):>20}  {line.unit:<40}"
+                   f"{line.usd_per_month:>12.2f}{line.usd_per_million_deliveries:>24.3f}")
+        if line.note:
+            out.append(f"{'':<26}({line.note})")
+    out += [f"{'total':<86}{e.usd_per_month:>12.2f}{e.usd_per_million_deliveries:>24.3f}", "",
+            f"largest line: {e.dominant}",
+            "this estimate: ${:.2f} per million deliveries; {}: ${:.2f} and ${:.2f} per million"
+            .format(e.usd_per_million_deliveries, e.original_strategy,
+                    e.original_strategy_per_million["edge_only_per_million"],
+                    e.original_strategy_per_million["hybrid_per_million"])]
     if not e.usage_measured:
         out.append("NOTE: no benchmark output was found; the usage above is documented "
                    "defaults, not measurements")

@@ -104,6 +104,13 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 CUSTOM = "custom"
 
+#: What fronts the edge function (knob ``front``): ``rest`` -- API Gateway REST API, Chalice's
+#: own (v1 proxy events; $3.50 per million calls); ``http`` -- API Gateway HTTP API (payload
+#: format 2.0; $1.00 per million, 512 KB increments; stage route throttling); ``function-url``
+#: -- a Lambda function URL (payload format 2.0; no charge of its own; no throttling but the
+#: edge's reserved concurrency). See ``chalicelib/fronts.py`` and docs/FRONTS.md.
+FRONTS = ("rest", "http", "function-url")
+
 #: Seconds a slot lease outlives its holder's function timeout (clock skew, release latency).
 LEASE_GRACE_S = 5.0
 
@@ -161,6 +168,8 @@ class TierPlan:
     edge_timeout_s: float = 8.0
     edge_memory_mb: int = 512
     edge_latency_s: float = 0.1
+    #: What fronts the edge (:data:`FRONTS`).
+    front: str = "rest"
     #: Workers take shared database slots (``SLOTS_ENABLED``); off: only the pool bounds them.
     slots_enabled: bool = True
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -320,6 +329,8 @@ def tier_knobs(name: str, **overrides: Any) -> TierPlan:
     else:
         raise PlanError(f"unknown tier {name!r}; known: {[*PRESETS, CUSTOM]}")
     _check_types(overrides, TierPlan)
+    if overrides.get("front", FRONTS[0]) not in FRONTS:
+        raise PlanError(f"front must be one of {list(FRONTS)}, got {overrides['front']!r}")
     values = {**base, **overrides}
     missing = [k for k in ("edge_concurrency", "burst", "queue_capacity") if k not in values]
     if missing:

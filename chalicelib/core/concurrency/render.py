@@ -24,7 +24,16 @@ from typing import Any
 
 from chalicelib.core.concurrency.plan import TierPlan
 
+#: The edge's Chalice function: ``api_handler`` behind the REST API (Chalice's routes),
+#: ``edge`` (``app.lambda_function``, ``chalicelib.fronts``) behind an HTTP API or function URL.
 EDGE_FUNCTION = "api_handler"
+PLAIN_EDGE_FUNCTION = "edge"
+
+
+def edge_function(plan: TierPlan) -> str:
+    """The Chalice name of the edge function for ``plan.front``: :data:`EDGE_FUNCTION` for
+    ``rest``, :data:`PLAIN_EDGE_FUNCTION` for ``http`` and ``function-url``."""
+    return EDGE_FUNCTION if plan.front == "rest" else PLAIN_EDGE_FUNCTION
 
 
 def plan_dict(plan: TierPlan) -> dict[str, Any]:
@@ -33,7 +42,8 @@ def plan_dict(plan: TierPlan) -> dict[str, Any]:
     ``slots`` (adaptive limit bounds, priority shares), ``queue_capacity``, ``account``."""
     return {
         "tier": plan.name,
-        "edge": {"reserved_concurrency": plan.edge_concurrency,
+        "edge": {"front": plan.front, "function": edge_function(plan),
+                 "reserved_concurrency": plan.edge_concurrency,
                  "lambda_timeout": math.floor(plan.edge_timeout_s),
                  "lambda_memory_size": plan.edge_memory_mb},
         "api_gateway": {"rate_limit": plan.api_rate_limit, "burst_limit": plan.burst},
@@ -84,7 +94,7 @@ def function_environment(plan: TierPlan) -> dict[str, dict[str, str]]:
     """Per function, the environment variables the plan decides: the edge and the collector
     get ``SPILLWAY_TIER`` (the collector also ``EDGE_RESERVED_CONCURRENCY``, the limit of its
     concurrency figures); each worker :func:`worker_environment` with its own lease."""
-    env = {EDGE_FUNCTION: {"SPILLWAY_TIER": plan.name},
+    env = {edge_function(plan): {"SPILLWAY_TIER": plan.name},
            COLLECTOR_FUNCTION: {"SPILLWAY_TIER": plan.name,
                                 "EDGE_RESERVED_CONCURRENCY": str(plan.edge_concurrency)}}
     for w in plan.workers:
@@ -94,11 +104,11 @@ def function_environment(plan: TierPlan) -> dict[str, dict[str, str]]:
 
 def chalice_stage_config(plan: TierPlan) -> dict[str, Any]:
     """``{"lambda_functions": {...}}`` for one stage of ``.chalice/config.json``: the edge
-    (``api_handler``) and every worker function with ``reserved_concurrency``,
+    (:func:`edge_function`: ``api_handler`` or ``edge``) and every worker function with ``reserved_concurrency``,
     ``lambda_timeout`` (whole seconds) and ``lambda_memory_size`` (MB), and every function of
     :func:`function_environment` (the collector too) with its ``environment_variables``."""
     functions: dict[str, dict[str, Any]] = {
-        EDGE_FUNCTION: {"reserved_concurrency": plan.edge_concurrency,
+        edge_function(plan): {"reserved_concurrency": plan.edge_concurrency,
                         "lambda_timeout": math.floor(plan.edge_timeout_s),
                         "lambda_memory_size": plan.edge_memory_mb}}
     for w in plan.workers:
