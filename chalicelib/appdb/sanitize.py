@@ -78,7 +78,7 @@ def sanitize(obj: Any) -> tuple[Any, bool]:
 def _suspect(text: str) -> bool:
     """Cheap first look (substring searches, no regular expression over ASCII text): could
     this JSON text hold NUL or a surrogate, raw or as an escape? False positives are fine."""
-    if "\\u0000" in text or "\\ud" in text or "\\uD" in text:
+    if "\\u" in text and ("\\u0000" in text or "\\ud" in text or "\\uD" in text):
         return True
     return not text.isascii() and _BAD_CHARS.search(text) is not None
 
