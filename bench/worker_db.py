@@ -21,8 +21,10 @@ payload storage compared (``ledger_<storage>_b50_vs_naive``).
 
 Storage (:data:`STORAGES`): the ledger's ``payload`` column set to each storage the server
 supports, the worker in batches of :data:`BATCH_LARGE` and :data:`BATCH`; per delivery: the
-rate ÷ naive, WAL bytes (``pg_current_wal_lsn`` before and after) and table bytes
-(``pg_total_relation_size`` of the ledger: heap, TOAST and indexes). The migrated storage is
+rate ÷ naive, WAL bytes (``pg_current_wal_lsn`` before and after), table bytes
+(``pg_total_relation_size`` of the ledger: heap, TOAST and indexes) and CPU time of the server
+process behind the store's connection (``/proc``; steadier than rates on a loaded machine) and
+of the worker. The migrated storage is
 restored afterwards.
 
 The server is an embedded PostgreSQL (pgserver, as ``tests/conftest.py`` starts it; started by
@@ -201,6 +203,23 @@ class Contenders:
         return int(self.conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)",
                                      (lsn,)).fetchone()[0])
 
+    def server_cpu_s(self) -> float | None:
+        """CPU seconds used so far by the server process behind the store's one pooled
+        connection (``/proc/<pid>/stat``: utime + stime), or None where that is not
+        readable (not Linux, another host)."""
+        import os
+
+        from chalicelib.adapters.postgres.pool import pooled
+
+        with pooled(self.pool) as conn:
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def ledger_bytes(self) -> int:
         return self.conn.execute(
             "SELECT pg_total_relation_size('webhook_deliveries')").fetchone()[0]
@@ -268,8 +287,15 @@ def run(corpus: list[SignedDelivery], url: str, *, repetitions: int = 5) -> list
             f"ledger_{storage}_b50_vs_naive", m["b50_deliveries_per_s"] / rate["naive"],
             f"naive = 1; batch {BATCH}: {m['b10_deliveries_per_s'] / rate['naive']:.2f}x; "
             f"per delivery {m['wal_bytes']:.0f} WAL bytes, {m['table_bytes']:.0f} ledger bytes"
+            f"{_cpu(m)}"
             f"{' (as migrated)' if m['migrated'] else ''}", "x", m))
     return figures
+
+
+def _cpu(m: dict[str, Any]) -> str:
+    """``, N us server CPU + M us worker CPU`` of one storage's batch-50 runs."""
+    server = "?" if m["server_cpu_us"] is None else f"{m['server_cpu_us']:.0f}"
+    return f", {server} us server CPU + {m['client_cpu_us']:.0f} us worker CPU"
 
 
 def _storages(c: Contenders, url: str, corpus: list[SignedDelivery],
@@ -280,7 +306,8 @@ def _storages(c: Contenders, url: str, corpus: list[SignedDelivery],
     migrated = c.ledger_storage()
     supported = [s for s in STORAGES if c.storage_supported(s)]
     samples: dict[str, dict[str, list[float]]] = {
-        s: {"b50": [], "b10": [], "wal": [], "table": []} for s in supported}
+        s: {"b50": [], "b10": [], "wal": [], "table": [], "server_cpu": [], "client_cpu": []}
+        for s in supported}
     n = len(corpus)
     try:
         for rep in range(repetitions):
@@ -289,8 +316,12 @@ def _storages(c: Contenders, url: str, corpus: list[SignedDelivery],
             for storage in supported:
                 c.set_storage(storage)
                 _truncate(url)
-                lsn = c.wal_lsn()
-                seconds, _ = c.worker_batch_large(store_fields(corpus))
+                lsn, server = c.wal_lsn(), c.server_cpu_s()
+                seconds, cpu_s = c.worker_batch_large(store_fields(corpus))
+                after = c.server_cpu_s()
+                if server is not None and after is not None:
+                    samples[storage]["server_cpu"].append((after - server) / n)
+                samples[storage]["client_cpu"].append(cpu_s / n)
                 samples[storage]["wal"].append(c.wal_bytes_since(lsn) / n)
                 samples[storage]["table"].append(c.ledger_bytes() / n)
                 samples[storage]["b50"].append(n / seconds)
@@ -304,6 +335,9 @@ def _storages(c: Contenders, url: str, corpus: list[SignedDelivery],
                 "b10_deliveries_per_s": statistics.median(m["b10"]),
                 "wal_bytes": statistics.median(m["wal"]),
                 "table_bytes": statistics.median(m["table"]),
+                "server_cpu_us": statistics.median(m["server_cpu"]) * 1e6
+                if m["server_cpu"] else None,
+                "client_cpu_us": statistics.median(m["client_cpu"]) * 1e6,
                 "migrated": migrated == as_migrated[s]
                 or (s == "pglz" and migrated == ("x", "d"))}
             for s, m in samples.items()}
