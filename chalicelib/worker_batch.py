@@ -37,8 +37,11 @@ class Ahead:
 
 
 def store_fields(envelope: Envelope, payload: Any, receive_count: int) -> dict[str, Any]:
-    """The keyword arguments of ``AppDatabase.store`` for one delivery."""
-    return {"hook_id": envelope.hook_id, "delivery_id": envelope.delivery_id,
+    """The keyword arguments of ``AppDatabase.store`` for one delivery: ``payload`` (parsed)
+    and, when the message carries it inline, ``payload_text``, the document text GitHub sent
+    (the ledger keeps it as written)."""
+    return {"payload_text": envelope.payload_json,
+            "hook_id": envelope.hook_id, "delivery_id": envelope.delivery_id,
             "event": envelope.event, "action": envelope.action,
             "priority": envelope.priority, "received_at": envelope.received_at,
             "receive_count": receive_count, "payload": payload,

@@ -72,3 +72,49 @@ def sanitize(obj: Any) -> tuple[Any, bool]:
     if not _needs_cleaning(obj):
         return obj, False
     return _rebuild(obj), True
+
+
+
+def _suspect(text: str) -> bool:
+    """Cheap first look (substring searches, no regular expression over ASCII text): could
+    this JSON text hold NUL or a surrogate, raw or as an escape? False positives are fine."""
+    if "\\u" in text and ("\\u0000" in text or "\\ud" in text or "\\uD" in text):
+        return True
+    return not text.isascii() and _BAD_CHARS.search(text) is not None
+
+#: Every escape of a JSON text, left to right (so ``\\`` is consumed before what follows it):
+#: a surrogate pair (kept), a NUL or lone surrogate escape (replaced), any other escape (kept);
+#: or a raw NUL or surrogate character (replaced).
+_ESCAPES = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|(\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2}))"
+    r"|\\."
+    r"|([\x00\ud800-\udfff])", re.DOTALL)
+
+
+def sanitize_text(text: str) -> tuple[str, bool]:
+    """Replace NUL and lone surrogates in a JSON document's *text* with U+FFFD, leaving every
+    other character, escape and number exactly as written.
+
+    ``text``: a JSON document (as GitHub sent it, decoded from UTF-8). Escapes ``\\u0000`` and
+    lone ``\\uD800``-``\\uDFFF`` become the escape ``\\ufffd``; raw NUL or surrogate code points
+    become U+FFFD; an escaped surrogate *pair* is kept. Returns ``(text, changed)``; ``text``
+    itself when nothing needed replacing (a few substring searches, no parse). Parsing the
+    result gives what :func:`sanitize` gives for the parsed ``text``.
+    """
+    if not _suspect(text):
+        return text, False
+    changed = False
+
+    def fix(match: re.Match) -> str:
+        nonlocal changed
+        if match.group(1) is not None:
+            changed = True
+            return "\\ufffd"
+        if match.group(2) is not None:
+            changed = True
+            return REPLACEMENT
+        return match.group(0)
+
+    clean = _ESCAPES.sub(fix, text)
+    return clean, changed

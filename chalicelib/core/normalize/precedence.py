@@ -54,3 +54,14 @@ def version_key_sql(table: str, alias: str) -> str:
         event_time = f"coalesce({alias}.updated_at, '-infinity')"
     return (f"({event_time}, {alias}.precedence, {alias}.last_seen_at, "
             f"{alias}.last_delivery_id)")
+
+
+def version_key(table: str, row: dict, seen_at) -> tuple:
+    """The version key of ``row`` (a versioned table's row, with its ``precedence``) written
+    by a delivery received at ``seen_at`` (aware datetime), as :func:`version_key_sql` computes
+    it, *without* its last part (``last_delivery_id``: PostgreSQL compares text under the
+    database's collation, which Python cannot reproduce). ``(0,)`` stands for ``-infinity``."""
+    event_time = row.get("updated_at")
+    if event_time is None and table == "stars":
+        event_time = seen_at
+    return ((0,) if event_time is None else (1, event_time), row.get("precedence", 0), seen_at)
