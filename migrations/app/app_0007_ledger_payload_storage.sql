@@ -5,6 +5,6 @@
 -- their compression until rewritten. To compress again (lz4 where the server has it, e.g.
 -- RDS): ALTER TABLE webhook_deliveries ALTER COLUMN payload SET STORAGE EXTENDED,
 --                                       ALTER COLUMN payload SET COMPRESSION lz4;
--- depends: app_0005_target_queue_metrics
+-- depends: app_0006_reconcile_parked
 
 ALTER TABLE webhook_deliveries ALTER COLUMN payload SET STORAGE EXTERNAL;
