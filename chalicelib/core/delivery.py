@@ -110,7 +110,9 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *,
         _header(lowered, name)
 
     payload_json = _document_text(lowered.get("content-type"), body)
-    payload = _parse_object(payload_json)
+    # Equal lengths mean an ASCII JSON body (a form body's text is shorter; non-ASCII text is
+    # shorter than its UTF-8): the text is then the body's bytes, where brackets count faster.
+    payload = _parse_object(payload_json, body if len(payload_json) == len(body) else None)
     action = payload.get("action")
     return Delivery(
         event=event,
@@ -233,8 +235,9 @@ def loads_fast(text: str) -> Any:
     return loads_strict(text)
 
 
-def _parse_object(text: str) -> dict[str, Any]:
-    """Parse ``text`` as a JSON object: no NaN/Infinity, at most MAX_JSON_DEPTH deep."""
+def _parse_object(text: str, raw: bytes | None = None) -> dict[str, Any]:
+    """Parse ``text`` as a JSON object: no NaN/Infinity, at most MAX_JSON_DEPTH deep. ``raw``:
+    ``text`` encoded as UTF-8, when the caller has it (only its brackets are counted)."""
     try:
         value = loads_fast(text)
     except ValueError as exc:  # JSONDecodeError is a ValueError
@@ -242,7 +245,8 @@ def _parse_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedPayload(f"JSON payload must be an object, got {type(value).__name__}")
     # Counting brackets is cheap and bounds the depth; walk the tree only when it might exceed.
-    brackets = text.count("{") + text.count("[")
+    brackets = (raw.count(b"{") + raw.count(b"[")) if raw is not None else (
+        text.count("{") + text.count("["))
     if brackets > MAX_JSON_DEPTH and _too_deep(value, MAX_JSON_DEPTH):
         raise MalformedPayload(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
     return value

@@ -39,6 +39,11 @@ from chalicelib.core.delivery import Delivery, id_problem, idempotency_key, load
 from chalicelib.core.queues import PRIORITIES
 from chalicelib.errors import MalformedPayload
 
+try:  # a compiled wheel; without it the standard library writes every header
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover
+    _orjson_dumps = None
+
 #: Version of the envelope written, as ``"v"`` (:data:`V1` only for text SQS would refuse).
 ENVELOPE_VERSION = 2
 #: The single-JSON-object version, still read and written as the fallback.
@@ -107,8 +112,12 @@ class Envelope:
         payload = self.payload_json
         if payload is None or (sqs_safe_text(payload) if strict_json
                                else _SQS_REJECTED.search(payload) is None):
-            header = {"v": ENVELOPE_VERSION, **{name: getattr(self, name) for name in _HEADER}}
-            body = _dumps(header) + "\n" + (payload or "")
+            body = _header_line({
+                "v": ENVELOPE_VERSION, "delivery_id": self.delivery_id,
+                "hook_id": self.hook_id, "event": self.event, "action": self.action,
+                "priority": self.priority, "target": self.target,
+                "received_at": self.received_at, "payload_ref": self.payload_ref,
+                "body_bytes": self.body_bytes}) + "\n" + (payload or "")
         else:
             # Every field is a scalar: no need for dataclasses.asdict's recursive deep copy.
             body = _dumps({"v": V1, **{name: getattr(self, name) for name in _FIELDS}})
@@ -144,13 +153,20 @@ def build_envelope(delivery: Delivery, cls: Classification) -> Envelope:
 
 #: The envelope's field names, in declaration order (the body's key order).
 _FIELDS = tuple(f.name for f in dataclasses.fields(Envelope))
-#: The v2 header's fields: all but the payload text.
-_HEADER = tuple(name for name in _FIELDS if name != "payload_json")
 
 
 def _dumps(record: Mapping[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
+
+def _header_line(header: Mapping[str, Any]) -> str:
+    """``header`` as compact ASCII JSON: by orjson when every string in it is printable ASCII
+    (its output is then ASCII, and no character needs escaping beyond what both escape),
+    else by :func:`_dumps`. Both read back to the same values."""
+    if _orjson_dumps is not None and all(
+            type(v) is not str or (v.isascii() and v.isprintable()) for v in header.values()):
+        return _orjson_dumps(header).decode("ascii")
+    return _dumps(header)
 
 def sqs_safe_text(text: str) -> bool:
     """True if ``text``, JSON text decoded from strict UTF-8, holds no character SQS rejects:
@@ -246,6 +262,6 @@ _SQS_REJECTED = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 
 def _sqs_safe(value: str) -> str:
     """``value`` with every character SQS rejects replaced by U+FFFD."""
-    if _SQS_REJECTED.search(value) is None:
+    if (value.isascii() and value.isprintable()) or _SQS_REJECTED.search(value) is None:
         return value
     return _SQS_REJECTED.sub("\ufffd", value)

@@ -73,8 +73,10 @@ def test_message_attributes():
         "event": "issues", "action": "opened", "delivery_id": GUID, "hook_id": "292430182",
         "priority": "high", "target": "light", "received_at": "1700000000.125",
     }
-    assert json.loads(body.partition("\n")[0])["v"] == 2
-    assert body.endswith("\n{}")
+    header = json.loads(body.partition("\n")[0])
+    assert header["v"] == 2 and body.endswith("\n{}")
+    fields = {f.name for f in dataclasses.fields(Envelope)}
+    assert set(header) == {"v"} | fields - {"payload_json"}  # every field but the text
 
 
 @pytest.mark.parametrize(("action", "hook_id"), [(None, ""), ("", "")])
