@@ -282,3 +282,25 @@ def test_an_unavailable_secret_is_a_json_503_not_a_crash(edge):
     assert reply.status == 503, reply.body
     assert reply.body["error"] == "unavailable" and "secret" in reply.body["message"]
     assert sum(edge.depths().values()) == 0
+
+
+@pytest.mark.parametrize("edge", ["aws"], indirect=True)
+def test_the_edge_builds_its_clients_and_queue_urls_on_first_use(edge):
+    """One boto3 session per process; S3 only for a claim check; each queue URL resolved the
+    first time a delivery goes to that queue (issue 18, cold start)."""
+    from chalicelib import edge_clients
+
+    assert edge.post(SMALL).status == 202  # builds the edge: SQS and DynamoDB clients only
+    assert edge_clients.edge_boto_client.cache_info().currsize == 2
+    sent: list[str] = []
+    edge_clients.edge_boto_client("sqs").meta.events.register(
+        "before-send.sqs", lambda event_name, **_: sent.append(event_name.split(".")[-1]))
+    assert edge.post(SMALL).status == 202  # high: its URL is known
+    assert edge.post(corpus_payload(PING_PAYLOAD), event="ping").status == 202  # low: new
+    assert sent == ["SendMessage", "GetQueueUrl", "SendMessage"]
+    assert edge_clients.edge_boto_client.cache_info().currsize == 2
+
+    big = compact({"action": "opened", "padding": "x" * 1_100_000})
+    reply = edge.post(big)
+    assert reply.status == 202 and reply.body["claim_check"] is True, reply.body
+    assert edge_clients.edge_boto_client.cache_info().currsize == 3  # S3, for the claim check
