@@ -165,8 +165,10 @@ class Edge:
         """Handle one POST. Never raises: every outcome is an HTTP answer with a JSON body
         ``{"error": code, "message": text}`` (or the accepted delivery).
 
-        202 queued, 200 duplicate (already accepted), 4xx rejected (nothing stored),
-        409 the same delivery is being accepted right now, 503 a dependency (the secret, the
+        202 queued, 200 duplicate (already accepted: sent again when the first edge's
+        in-progress window has passed, since one dedup write cannot say whether that edge sent
+        it -- see :mod:`chalicelib.dedup`), 4xx rejected (nothing stored), 409 the same
+        delivery is being accepted, or was within the deadline, 503 a dependency (the secret, the
         queue) is unavailable or (``"error": "deadline"``) the deadline passed first, both
         with ``Retry-After``, and 500 an unexpected error. After a 503 or 500 the delivery is
         either not enqueued, or (a send that timed out may still have reached the queue) it is
