@@ -1,5 +1,8 @@
 """``dynamodb_requests_per_delivery``, ``sqs_requests_per_delivery``, ``s3_requests_per_delivery``:
-AWS requests per delivery, counted at the boto3 clients, in steady state with the breaker closed.
+AWS requests per delivery, counted at the boto3 clients, in steady state with the breaker closed;
+``edge_aws_requests_per_delivery`` (the edge's share of all three) and
+``edge_full_cpu_us_per_delivery`` (this process's CPU time in the edge handler per delivery:
+the whole edge with its real clients, moto running in another process).
 
 The edge and the worker run in this process exactly as ``app.py`` runs them
 (:func:`chalicelib.wiring.handle_webhook`, :func:`chalicelib.wiring.handle_sqs`) against a moto
@@ -107,11 +110,12 @@ def _drive(corpus: list[SignedDelivery], counter: RequestCounter, phase_prefix: 
     edge_s = edge_cpu_s = 0.0
     with contextlib.redirect_stdout(out):
         for d in corpus:
-            started, cpu = time.perf_counter(), time.thread_time()
-            response = wiring.handle_webhook(renamed(d).headers, d.body,
+            headers = renamed(d).headers
+            started, cpu = time.perf_counter(), time.process_time()
+            response = wiring.handle_webhook(headers, d.body,
                                              LambdaContext("edge", 512, 10_000))
+            edge_cpu_s += time.process_time() - cpu
             edge_s += time.perf_counter() - started
-            edge_cpu_s += time.thread_time() - cpu
             if response.status != 202:
                 raise RuntimeError(f"edge answered {response.status} for {d.event}: "
                                    f"{response.body}")
@@ -208,4 +212,16 @@ def run(corpus: list[SignedDelivery], env: dict[str, str]) -> list[Figure]:
             "requests counted at the client over "
             + ", ".join(f"{k} {v:.2f}" for k, v in per.items()), "",
             {**detail, "per_phase": per}))
+    edge_requests = sum(counter.total(service, ("edge",)) for service in SERVICES) / n
+    figures.append(Figure(
+        "edge_aws_requests_per_delivery", edge_requests,
+        "DynamoDB + SQS + S3 requests the edge sends per accepted delivery; goal <= 2.05, "
+        "one dedup write and one send", "",
+        {"per_service": {service: counter.total(service, ("edge",)) / n
+                         for service in SERVICES}, "deliveries": n}))
+    figures.append(Figure(
+        "edge_full_cpu_us_per_delivery", timing["edge_cpu_s"] / n * 1e6,
+        "CPU of this process per delivery in wiring.handle_webhook, boto3 clients included, "
+        "against the moto server in another process", "us",
+        {"edge_wall_ms_per_delivery": timing["edge_s"] / n * 1000, "deliveries": n}))
     return figures

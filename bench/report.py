@@ -32,7 +32,7 @@ VERSION = 1
 #: Where ``make bench`` writes its results, relative to the project root.
 DEFAULT_PATH = Path(".spillway") / "bench" / "last.json"
 
-_LINE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*): (?P<value>-?[0-9.]+(?:e-?[0-9]+)?)"
+_LINE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*): (?P<value>-?[0-9.]+(?:e[-+]?[0-9]+)?)"
                    r"(?: (?P<unit>\S+))? \(baseline: (?P<baseline>.*)\)$")
 
 

@@ -23,9 +23,20 @@ from chalicelib.core.delivery import Delivery, parse_delivery
 from chalicelib.core.edge_window import EdgeWindow
 from chalicelib.core.envelope import build_envelope
 from chalicelib.core.queues import message_bytes
+from chalicelib.dedup import (
+    DUPLICATE,
+    IN_PROGRESS,
+    RESEND,
+    REUSED,
+    DedupStore,
+    fingerprint,
+    record_id,
+    verdict,
+)
 from chalicelib.errors import (
     DeadlineExceeded,
     DedupUnavailable,
+    DeliveryIdReused,
     DeliveryInProgress,
     DeliveryRejected,
     DependencyUnavailable,
@@ -36,14 +47,15 @@ from chalicelib.errors import (
 )
 from chalicelib.metrics import count_metric, latency_metric, rejected_metric
 from chalicelib.ports import BlobPort, QueuePort
+from chalicelib.settings import DEFAULT_IDEMPOTENCY_TTL_S
 
 log = logging.getLogger("spillway.edge")
 
 #: Room left in a queue message for the envelope's own fields and attributes, in bytes.
 ENVELOPE_HEADROOM_BYTES = 8 * 1024
 
-#: Dependency calls one delivery makes in sequence at most: dedup record written, claim check
-#: stored, message sent, dedup record completed.
+#: Dependency calls one delivery makes in sequence at most: dedup record claimed, claim check
+#: stored, message sent, dedup record released (after a failed send).
 EDGE_DEPENDENCY_CALLS = 4
 #: ``Retry-After`` of a 503, seconds (GitHub does not retry by itself; a redelivery, by hand or
 #: by the reconciler, should come no sooner).
@@ -56,21 +68,6 @@ def call_timeouts(deadline_s: float) -> tuple[float, float]:
     seconds: a third of a call's share to connect, two thirds to read. At 5 s: 0.42 s, 0.83 s."""
     share = deadline_s / EDGE_DEPENDENCY_CALLS
     return share / 3, share * 2 / 3
-
-
-class _DeadlineContext:
-    """What Powertools idempotency reads from a Lambda context: the time left, here capped at
-    the edge's deadline. An in-progress dedup record then expires at most ``deadline_s``
-    after it was written -- by then the edge has answered, so no one holds the key and a
-    redelivery is not refused as in progress for the Lambda function's whole timeout."""
-
-    def __init__(self, deadline_s: float, context: Any = None):
-        self._cap_ms = int(deadline_s * 1000)
-        self._context = context
-
-    def get_remaining_time_in_millis(self) -> int:
-        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
-        return min(self._cap_ms, remaining()) if remaining else self._cap_ms
 
 
 def claim_check_key(delivery: Delivery) -> str:
@@ -95,6 +92,12 @@ class EdgeResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _accepted(delivery: Delivery, cls: Classification) -> dict[str, Any]:
+    """The body of a 202 (200 with ``"duplicate": true``), without ``claim_check``."""
+    return {"delivery": delivery.delivery_id, "event": delivery.event, "priority": cls.priority,
+            "target": cls.target, "queue": cls.queue, "queued": True}
+
+
 def _unavailable(code: str, message: str, **extra: Any) -> EdgeResponse:
     return EdgeResponse(503, {"error": code, "message": message, **extra},
                         {"Retry-After": str(RETRY_AFTER_S)})
@@ -104,8 +107,8 @@ class Edge:
     """Acknowledges GitHub deliveries fast and hands them to the priority queues.
 
     ``secret`` returns the webhook secret (cached by the caller, e.g. Powertools Parameters);
-    ``dedupe`` wraps a function so it runs once per idempotency key -- built by
-    :func:`chalicelib.dedup.make_dedupe` from Powertools idempotency. ``clock`` gives epoch
+    ``dedup`` holds the dedup records (:class:`chalicelib.dedup.DedupStore`; one conditional
+    write per delivery, records live ``ttl_s`` seconds). ``clock`` gives epoch
     seconds, ``monotonic`` seconds for the deadline.
 
     ``deadline_s``: every answer is due this many seconds after receipt (``EDGE_DEADLINE_S``;
@@ -119,7 +122,7 @@ class Edge:
 
     def __init__(self, *, queue: QueuePort, blobs: BlobPort | None,
                  secret: Callable[[], str], max_body_bytes: int,
-                 dedupe: Callable[[Callable[..., dict]], Callable[..., dict]],
+                 dedup: DedupStore, ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S,
                  metrics: Any = None, clock: Callable[[], float] = time.time,
                  deadline_s: float = 5.0, shared_store: bool = False,
                  monotonic: Callable[[], float] = time.monotonic):
@@ -132,8 +135,9 @@ class Edge:
         self._deadline_s = deadline_s
         self._shared_store = shared_store
         self._monotonic = monotonic
-        self._enqueue_once = dedupe(self._enqueue)
-        self.register_context(None)
+        self._dedup = dedup
+        self._ttl_s = ttl_s
+        self._context: Any = None
         #: This process's requests, errors, in-flight peak and latencies, read by the local
         #: stack's collector (``chalicelib.collector``); on AWS CloudWatch has them.
         self.window = EdgeWindow()
@@ -163,8 +167,10 @@ class Edge:
         """Handle one POST. Never raises: every outcome is an HTTP answer with a JSON body
         ``{"error": code, "message": text}`` (or the accepted delivery).
 
-        202 queued, 200 duplicate (already accepted), 4xx rejected (nothing stored),
-        409 the same delivery is being accepted right now, 503 a dependency (the secret, the
+        202 queued, 200 duplicate (already accepted: sent again when the first edge's
+        in-progress window has passed, since one dedup write cannot say whether that edge sent
+        it -- see :mod:`chalicelib.dedup`), 4xx rejected (nothing stored), 409 the same
+        delivery is being accepted, or was within the deadline, 503 a dependency (the secret, the
         queue) is unavailable or (``"error": "deadline"``) the deadline passed first, both
         with ``Retry-After``, and 500 an unexpected error. After a 503 or 500 the delivery is
         either not enqueued, or (a send that timed out may still have reached the queue) it is
@@ -217,36 +223,61 @@ class Edge:
         return EdgeResponse(status, result)
 
     def _accept(self, delivery: Delivery, cls: Classification, due: float) -> dict:
-        """Enqueue once per (hook id, delivery id). Raises DeliveryInProgress, DeliveryRejected,
-        DeadlineExceeded, or the queue's errors; a failing dedup store is logged and bypassed
-        (unless it is the queue's own store)."""
-        key = {"hook_id": delivery.hook_id, "delivery_id": delivery.delivery_id,
-               "payload_sha256": hashlib.sha256(delivery.payload_json.encode(
-                   "utf-8", "surrogatepass")).hexdigest()}
-        outcome: dict[str, Any] = {"due": due}
+        """Claim the dedup record (one conditional write), then send once per claim. Raises
+        DeliveryInProgress, DeliveryRejected (DeliveryIdReused), DeadlineExceeded, or the
+        queue's errors; a failing dedup store is logged and bypassed (unless it is the queue's
+        own store and the claim waited out its pool)."""
+        validation = fingerprint(hashlib.sha256(
+            delivery.payload_json.encode("utf-8", "surrogatepass")).hexdigest())
+        rid = record_id(delivery.hook_id, delivery.delivery_id)
+        now = self._clock()
         try:
-            return self._enqueue_once(key=key, delivery=delivery, cls=cls, outcome=outcome)
+            claim = self._dedup.claim(rid, validation=validation, now=now,
+                                      in_progress_s=self._in_progress_s(), ttl_s=self._ttl_s)
         except DedupUnavailable as exc:
             self._count("DedupStoreFailures")
-            if "result" in outcome:  # sent; only completing the record failed
-                return outcome["result"]
-            if "failed" in outcome:  # the send itself failed: no second wait on the queue
-                raise outcome["failed"] from exc
             if self._shared_store and waited_out(exc):  # the queue's store: no second wait
                 raise DependencyUnavailable(f"queue store unavailable: {exc}") from exc
             # Dedup only saves work: the workers are idempotent on the same key, so accept the
             # delivery rather than lose it.
             log.warning("dedup store failed for %s, accepting without it: %s",
                         delivery.delivery_id, exc)
-            return self._enqueue(key=key, delivery=delivery, cls=cls, outcome=outcome)
+            return self._enqueue(delivery, cls, due)
+        found = verdict(claim, validation, now)
+        if found == REUSED:
+            raise DeliveryIdReused("this delivery id was already accepted with a different "
+                                   "payload; a redelivery carries the same bytes")
+        if found == IN_PROGRESS:
+            raise DeliveryInProgress(f"dedup record {rid} is in progress")
+        if found == DUPLICATE:  # a record completed after its send (the Powertools edge)
+            return {**_accepted(delivery, cls), "duplicate": True}
+        try:
+            result = self._enqueue(delivery, cls, due)
+        except Exception:
+            self._release(rid)
+            raise
+        return {**result, "duplicate": True} if found == RESEND else result
+
+    def _release(self, rid: str) -> None:
+        """Delete the dedup record after a failed send, so a redelivery is sent (if this fails
+        too, the record's in-progress window ends with the deadline all the same)."""
+        try:
+            self._dedup.release(rid)
+        except Exception as exc:
+            self._count("DedupStoreFailures")
+            log.warning("could not release dedup record %s: %s", rid, exc)
 
     def register_context(self, context: Any) -> None:
-        """Give Powertools idempotency the Lambda context (or None), capped at the deadline,
-        so an in-progress dedup record expires when this request has been answered (a crash
-        or a 503 never blocks redelivery)."""
-        config = getattr(self._enqueue_once, "config", None)
-        if config is not None:
-            config.register_lambda_context(_DeadlineContext(self._deadline_s, context))
+        """The Lambda context (or None): a record's in-progress window is the time left,
+        capped at the deadline, so it ends when this request has been answered (a crash or a
+        503 never blocks redelivery for the Lambda function's whole timeout)."""
+        self._context = context
+
+    def _in_progress_s(self) -> float:
+        """Seconds a claimed record stays in progress: the deadline, or less if Lambda has
+        less time left."""
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        return min(self._deadline_s, remaining() / 1000) if remaining else self._deadline_s
 
     def _check(self, due: float) -> None:
         """Raise :class:`DeadlineExceeded` once the deadline ``due`` (monotonic s) has passed."""
@@ -254,16 +285,13 @@ class Edge:
         if late >= 0:
             raise DeadlineExceeded(f"deadline passed {late:.3f} s ago")
 
-    def _enqueue(self, *, key: dict, delivery: Delivery, cls: Classification,
-                 outcome: dict) -> dict:
+    def _enqueue(self, delivery: Delivery, cls: Classification, due: float) -> dict:
         """Send ``delivery`` to its classified queue (``cls.queue``: its priority queue when
-        light, else ``heavy`` / ``batch``; claim check if too big); ``outcome``
-        receives the result too, so a dedup-store failure *after* the send is not sent twice,
-        and the failure of the send (``"failed"``), so it is not tried twice either. Starts no
-        call once ``outcome["due"]`` has passed."""
-        self._check(outcome["due"])
+        light, else ``heavy`` / ``batch``; claim check if too big) as a v2 message. Starts no
+        call once ``due`` (monotonic s) has passed."""
+        self._check(due)
         envelope = build_envelope(delivery, cls)
-        body, attributes = envelope.to_message()
+        body, attributes = envelope.to_message(strict_json=True)  # parse_delivery checked it
         limit = self._queue.max_message_bytes - ENVELOPE_HEADROOM_BYTES
         claim_check = False
         if message_bytes(body) > limit:
@@ -273,17 +301,9 @@ class Edge:
                                   delivery.payload_json.encode("utf-8"))
             body, attributes = envelope.with_claim_check(ref).to_message()
             claim_check = True
-            self._check(outcome["due"])
-        try:
-            self._queue.send(cls.queue, body, attributes)
-        except Exception as exc:
-            outcome["failed"] = exc
-            raise
-        outcome["result"] = {"delivery": delivery.delivery_id, "event": delivery.event,
-                             "priority": cls.priority, "target": cls.target, "queue": cls.queue,
-                             "queued": True,
-                             "claim_check": claim_check}
-        return outcome["result"]
+            self._check(due)
+        self._queue.send(cls.queue, body, attributes)
+        return {**_accepted(delivery, cls), "claim_check": claim_check}
 
     def _rejected(self, exc: DeliveryRejected) -> EdgeResponse:
         """The answer to a refused delivery; counts ``DeliveriesRejected``,

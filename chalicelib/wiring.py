@@ -61,21 +61,37 @@ def reset() -> None:
             if getter.cache_info().currsize:
                 with contextlib.suppress(Exception):
                     getter().close()
-        for fn in (get_settings, boto_client, get_queue_pool, _app_pool, get_queue, get_state,
+        for fn in (get_settings, boto_session, boto_client, get_queue_pool, _app_pool, get_queue, get_state,
                    get_blobs, get_edge, get_worker, get_breaker, get_slots, get_lanes,
                    _secret_getter, get_metrics):
             fn.cache_clear()
 
 
+@lru_cache(maxsize=1)
+def boto_session():
+    """The process's one boto3 session: every client (the edge's and the workers') is built
+    from it, so credentials, endpoints and service models are loaded once per cold start."""
+    import boto3
+
+    return boto3.session.Session()
+
+
+def new_boto_client(service: str, config: Any):
+    """A client for ``service`` from :func:`boto_session` with botocore ``config``, in the
+    configured region; honours AWS_ENDPOINT_URL. Built under the wiring lock (a boto3 session
+    is not thread-safe while it builds clients)."""
+    with _lock:
+        return boto_session().client(service, region_name=get_settings().region, config=config)
+
+
 @cache
 def boto_client(service: str):
     """A boto3 client for ``service``, one per process (thread-safe); honours AWS_ENDPOINT_URL."""
-    import boto3
     from botocore.config import Config
 
     cfg = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=64,
                  connect_timeout=2, read_timeout=10)
-    return boto3.session.Session().client(service, region_name=get_settings().region, config=cfg)
+    return new_boto_client(service, cfg)
 
 
 @lru_cache(maxsize=1)
@@ -175,7 +191,6 @@ def get_metrics():
 def get_edge():
     """The edge, on its own deadline-sized clients (:mod:`chalicelib.edge_clients`)."""
     from chalicelib import edge_clients, logs
-    from chalicelib.dedup import make_dedupe
     from chalicelib.edge import Edge
 
     logs.setup()
@@ -183,7 +198,7 @@ def get_edge():
     deps = edge_clients.edge_dependencies()
     return Edge(queue=deps["queue"], blobs=deps["blobs"], secret=_secret_getter(),
                 max_body_bytes=settings.max_body_bytes,
-                dedupe=make_dedupe(deps["layer"], settings.idempotency_ttl_s),
+                dedup=deps["dedup"], ttl_s=settings.idempotency_ttl_s,
                 metrics=get_metrics(), deadline_s=settings.edge_deadline_s,
                 shared_store=deps["shared_store"])
 

@@ -60,7 +60,8 @@ class Delivery:
 
     ``hook_id`` is ``""`` when ``X-GitHub-Hook-ID`` is absent. ``payload_json`` is the JSON
     document text exactly as received (for form bodies: the decoded ``payload`` field);
-    ``payload`` is its parse (a dict). ``action`` is the payload's top-level ``action`` when it
+    ``payload`` is its parse (a dict; :func:`loads_fast`: an integer beyond 64 bits may be a
+    float -- only classification reads it). ``action`` is the payload's top-level ``action`` when it
     is a string, else None. ``body_bytes`` is the raw body length in bytes; ``received_at`` is
     epoch seconds.
     """
@@ -109,7 +110,9 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, *,
         _header(lowered, name)
 
     payload_json = _document_text(lowered.get("content-type"), body)
-    payload = _parse_object(payload_json)
+    # Equal lengths mean an ASCII JSON body (a form body's text is shorter; non-ASCII text is
+    # shorter than its UTF-8): the text is then the body's bytes, where brackets count faster.
+    payload = _parse_object(payload_json, body if len(payload_json) == len(body) else None)
     action = payload.get("action")
     return Delivery(
         event=event,
@@ -191,6 +194,11 @@ def _finite_float(text: str) -> float:
     return value
 
 
+try:  # a compiled wheel: without it (an unsupported platform) the standard parser does it all
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover
+    _orjson_loads = None
+
 #: One decoder for every call: ``json.loads`` with hooks builds a new decoder each time.
 _STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
@@ -210,16 +218,35 @@ def loads_strict(text: str) -> Any:
         raise ValueError("JSON nests too deeply to parse") from None
 
 
-def _parse_object(text: str) -> dict[str, Any]:
-    """Parse ``text`` as a JSON object: no NaN/Infinity, at most MAX_JSON_DEPTH deep."""
+def loads_fast(text: str) -> Any:
+    """:func:`loads_strict`'s accept/reject decision, parsed by ``orjson`` when it accepts the
+    text (about 2x faster on GitHub payloads). orjson refuses what :func:`loads_strict` refuses
+    (NaN/Infinity, raw control characters in strings, ``1e400``, a BOM, invalid JSON); where
+    it refuses, :func:`loads_strict` decides -- lone surrogate escapes, nesting past 1024
+    levels, integers past about 309 digits. One difference in *values*, never in decisions:
+    orjson (3.13) reads an integer beyond 64 bits as the nearest float. Use it where only the
+    decision and the shape matter (the edge's classification); the workers store the text.
+    Raises ValueError like :func:`loads_strict`."""
+    if _orjson_loads is not None:
+        try:
+            return _orjson_loads(text)
+        except ValueError:  # orjson.JSONDecodeError: the standard parser decides
+            pass
+    return loads_strict(text)
+
+
+def _parse_object(text: str, raw: bytes | None = None) -> dict[str, Any]:
+    """Parse ``text`` as a JSON object: no NaN/Infinity, at most MAX_JSON_DEPTH deep. ``raw``:
+    ``text`` encoded as UTF-8, when the caller has it (only its brackets are counted)."""
     try:
-        value = loads_strict(text)
+        value = loads_fast(text)
     except ValueError as exc:  # JSONDecodeError is a ValueError
         raise MalformedPayload(f"body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise MalformedPayload(f"JSON payload must be an object, got {type(value).__name__}")
     # Counting brackets is cheap and bounds the depth; walk the tree only when it might exceed.
-    brackets = text.count("{") + text.count("[")
+    brackets = (raw.count(b"{") + raw.count(b"[")) if raw is not None else (
+        text.count("{") + text.count("["))
     if brackets > MAX_JSON_DEPTH and _too_deep(value, MAX_JSON_DEPTH):
         raise MalformedPayload(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
     return value

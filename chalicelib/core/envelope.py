@@ -1,21 +1,27 @@
-"""The envelope: what travels on the priority queues, as JSON text plus message attributes.
+"""The envelope: what travels on the priority queues, as message text plus message attributes.
 
-The body is a JSON object (schema version ``"v": 1``) that carries the payload as a JSON
-*string* (``payload_json``), so the worker receives the exact document text GitHub sent, or a
-claim-check reference (``payload_ref``) when the payload was stored in a blob store because the
-message would exceed the queue's size limit.
+**v2** (written since issue 18): a header line -- compact ASCII JSON, ``"v": 2`` and every field
+but the payload (``payload_ref`` set for a claim check) -- then ``"\n"``, then the payload as
+the JSON document text GitHub sent, **not re-escaped**::
 
-The body is serialised with ``ensure_ascii=True``: every non-ASCII character becomes a ``\\uXXXX``
-escape. SQS accepts only ``#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF``
-(AWS SQS ``SendMessage`` API reference), so a raw control character or lone surrogate would be
-rejected; escaped, any string is accepted. Size cost: the payload text is escaped once more
-(each ``"`` and ``\\`` doubles, about +10-15 % for GitHub JSON), and a non-ASCII character costs
-6 bytes (12 outside the BMP) instead of its 2-4 UTF-8 bytes. Measure with :func:`chalicelib.core.queues.message_bytes`.
+    {"v":2,"delivery_id":"...","hook_id":"...",...,"payload_ref":null,"body_bytes":1234}\n{"action":...}
 
-Every string survives the roundtrip exactly, control characters and lone surrogates included,
-with one exception JSON cannot express: a ``str`` holding a high surrogate directly followed
-by a low one comes back as the single character the pair encodes. Text decoded from UTF-8 (as
-:func:`~chalicelib.core.delivery.parse_delivery` produces) never holds surrogate code points.
+A JSON header never holds a raw line feed, so the first ``"\n"`` ends it. SQS accepts only
+``#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`` (AWS SQS ``SendMessage``
+API reference). Text the edge accepted is valid JSON decoded from strict UTF-8, so it holds no
+surrogate and no raw control character but tab, CR and LF; the two non-characters U+FFFE and
+U+FFFF are the only characters it may hold that SQS rejects. A payload holding either (or, when
+the envelope was built from anything but such text, any rejected character) travels as a **v1**
+message instead (:meth:`Envelope.to_message`), so nothing is ever refused.
+
+**v1** (still read: messages queued across an upgrade, and the fallback above): one JSON object
+``"v": 1`` carrying the payload as a JSON *string* (``payload_json``), serialised with
+``ensure_ascii=True`` -- every non-ASCII character becomes a ``\\uXXXX`` escape, so any string
+is accepted by SQS, at the cost of escaping the payload once more (each ``"`` and ``\\``
+doubles, about +10-15 % for GitHub JSON; non-ASCII 6 bytes, 12 outside the BMP).
+
+Either way :attr:`Envelope.payload_json` is the document text exactly as GitHub sent it.
+Measure sizes with :func:`chalicelib.core.queues.message_bytes` (the header counts).
 """
 
 from __future__ import annotations
@@ -33,8 +39,15 @@ from chalicelib.core.delivery import Delivery, id_problem, idempotency_key, load
 from chalicelib.core.queues import PRIORITIES
 from chalicelib.errors import MalformedPayload
 
-#: Version of the envelope body schema, written as ``"v"``.
-ENVELOPE_VERSION = 1
+try:  # a compiled wheel; without it the standard library writes every header
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover
+    _orjson_dumps = None
+
+#: Version of the envelope written, as ``"v"`` (:data:`V1` only for text SQS would refuse).
+ENVELOPE_VERSION = 2
+#: The single-JSON-object version, still read and written as the fallback.
+V1 = 1
 #: Longest message attribute value we send (characters); longer values are cut. Attributes are
 #: routing hints; the body is authoritative.
 MAX_ATTRIBUTE_CHARS = 256
@@ -82,18 +95,32 @@ class Envelope:
         """A copy carrying ``ref`` (a claim-check reference) instead of the payload text."""
         return dataclasses.replace(self, payload_json=None, payload_ref=ref)
 
-    def to_message(self) -> tuple[str, dict[str, str]]:
+    def to_message(self, *, strict_json: bool = False) -> tuple[str, dict[str, str]]:
         """``(body, attributes)`` for :meth:`~chalicelib.ports.QueuePort.send`.
 
-        ``body`` is compact ASCII JSON text. ``attributes`` (string message attributes):
+        ``body`` is a v2 message (header line + payload text), or v1 compact ASCII JSON when
+        the payload holds a character SQS rejects (see the module docstring). Pass
+        ``strict_json=True`` when ``payload_json`` is known to be JSON text decoded from strict
+        UTF-8 (the edge's :func:`~chalicelib.core.delivery.parse_delivery` checked it): the
+        check for such characters is then two substring searches (:func:`sqs_safe_text`)
+        instead of a scan of every character (:data:`_SQS_REJECTED`). ``attributes`` (string message attributes):
         ``event``, ``action``, ``delivery_id``, ``hook_id``, ``priority``, ``target``,
         ``received_at`` (``str`` of the float). Empty values are omitted (SQS rejects them), so
         ``action`` is absent when None or ``""`` and ``hook_id`` when ``""``. Values are cut to
         :data:`MAX_ATTRIBUTE_CHARS` and characters SQS rejects become U+FFFD.
         """
-        # Every field is a scalar: no need for dataclasses.asdict's recursive deep copy.
-        record = {"v": ENVELOPE_VERSION, **{name: getattr(self, name) for name in _FIELDS}}
-        body = json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+        payload = self.payload_json
+        if payload is None or (sqs_safe_text(payload) if strict_json
+                               else _SQS_REJECTED.search(payload) is None):
+            body = _header_line({
+                "v": ENVELOPE_VERSION, "delivery_id": self.delivery_id,
+                "hook_id": self.hook_id, "event": self.event, "action": self.action,
+                "priority": self.priority, "target": self.target,
+                "received_at": self.received_at, "payload_ref": self.payload_ref,
+                "body_bytes": self.body_bytes}) + "\n" + (payload or "")
+        else:
+            # Every field is a scalar: no need for dataclasses.asdict's recursive deep copy.
+            body = _dumps({"v": V1, **{name: getattr(self, name) for name in _FIELDS}})
         raw = {
             "event": self.event,
             "action": self.action,
@@ -126,31 +153,62 @@ def build_envelope(delivery: Delivery, cls: Classification) -> Envelope:
 
 #: The envelope's field names, in declaration order (the body's key order).
 _FIELDS = tuple(f.name for f in dataclasses.fields(Envelope))
+
+
+def _dumps(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
+def _header_line(header: Mapping[str, Any]) -> str:
+    """``header`` as compact ASCII JSON: by orjson when every string in it is printable ASCII
+    (its output is then ASCII, and no character needs escaping beyond what both escape),
+    else by :func:`_dumps`. Both read back to the same values."""
+    if _orjson_dumps is not None and all(
+            type(v) is not str or (v.isascii() and v.isprintable()) for v in header.values()):
+        return _orjson_dumps(header).decode("ascii")
+    return _dumps(header)
+
+def sqs_safe_text(text: str) -> bool:
+    """True if ``text``, JSON text decoded from strict UTF-8, holds no character SQS rejects:
+    such text can only hold U+FFFE or U+FFFF of them (see the module docstring). Any other
+    text may hold more: check it with :data:`_SQS_REJECTED`."""
+    return "\uffff" not in text and "\ufffe" not in text
 _STR_FIELDS = ("delivery_id", "hook_id", "event", "priority", "target")
 _OPTIONAL_STR_FIELDS = ("action", "payload_json", "payload_ref")
 
 
 def parse_envelope(body: str) -> Envelope:
-    """The envelope encoded in ``body`` (text from :meth:`Envelope.to_message`).
+    """The envelope encoded in ``body`` (text from :meth:`Envelope.to_message`): v2 (a header
+    line, then the payload text) or v1 (one JSON object, no line feed).
 
     Unknown extra fields are ignored (forward compatibility). Raises
-    :class:`~chalicelib.errors.MalformedPayload` when ``body`` is not JSON, not an object, has
-    another version, or misses or mistypes a field, or when ``delivery_id`` (or a non-empty
+    :class:`~chalicelib.errors.MalformedPayload` when the header (v2) or ``body`` (v1) is not
+    JSON, not an object, has another version, or misses or mistypes a field, when a v2 claim
+    check also carries payload text, or when ``delivery_id`` (or a non-empty
     ``hook_id``) breaks the edge's rule for ids (:func:`chalicelib.core.delivery.id_problem`:
     non-blank, printable ASCII, bounded length; ``hook_id`` without ``:``).
     """
-    try:
-        record = loads_strict(body)
-    except ValueError as exc:
-        raise MalformedPayload(f"envelope is not valid JSON: {exc}") from None
+    head, newline, payload = body.partition("\n")
+    record: Any = _v2_header(head) if newline else None
+    version = ENVELOPE_VERSION if record is not None else V1
+    if record is None:
+        try:
+            record = loads_strict(body)
+        except ValueError as exc:
+            raise MalformedPayload(f"envelope is not valid JSON: {exc}") from None
     if not isinstance(record, dict):
         raise MalformedPayload(f"envelope must be a JSON object, got {type(record).__name__}")
-    if type(record.get("v")) is not int or record["v"] != ENVELOPE_VERSION:
+    if type(record.get("v")) is not int or record["v"] != version:
         raise MalformedPayload(f"envelope version {record.get('v')!r} is not supported")
     try:
         fields: dict[str, Any] = {name: _typed(record, name, str) for name in _STR_FIELDS}
         for name in _OPTIONAL_STR_FIELDS:
-            fields[name] = _typed(record, name, (str, type(None)))
+            if version == V1 or name != "payload_json":
+                fields[name] = _typed(record, name, (str, type(None)))
+        if version != V1:
+            if fields["payload_ref"] is not None and payload:
+                raise ValueError("a claim check carries no payload text")
+            fields["payload_json"] = None if fields["payload_ref"] is not None else payload
         try:
             fields["received_at"] = float(_typed(record, "received_at", (int, float)))
         except OverflowError:
@@ -162,6 +220,20 @@ def parse_envelope(body: str) -> Envelope:
         return Envelope(**fields)
     except ValueError as exc:
         raise MalformedPayload(f"envelope is invalid: {exc}") from None
+
+
+def _v2_header(head: str) -> dict[str, Any] | None:
+    """``head`` parsed when it is a v2 header (a JSON object with ``"v": 2``), else None (the
+    message is then read whole, as v1: a v1 body written by hand may hold line feeds)."""
+    if not head.startswith("{"):
+        return None
+    try:
+        record = loads_strict(head)
+    except ValueError:
+        return None
+    if isinstance(record, dict) and type(record.get("v")) is int and record["v"] == 2:
+        return record
+    return None
 
 
 def _check_ids(fields: Mapping[str, Any]) -> None:
@@ -190,6 +262,6 @@ _SQS_REJECTED = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 
 def _sqs_safe(value: str) -> str:
     """``value`` with every character SQS rejects replaced by U+FFFD."""
-    if _SQS_REJECTED.search(value) is None:
+    if (value.isascii() and value.isprintable()) or _SQS_REJECTED.search(value) is None:
         return value
     return _SQS_REJECTED.sub("\ufffd", value)

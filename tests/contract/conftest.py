@@ -127,14 +127,14 @@ def blob_backend(request) -> Backend:
 
 @pytest.fixture(params=BACKENDS)
 def idempotency_backend(request) -> Backend:
-    """A Powertools persistence layer: DynamoDBPersistenceLayer (aws) or PgIdempotencyLayer."""
+    """The edge's dedup records (:class:`chalicelib.dedup.DedupStore`): DynamoDedup on the
+    idempotency table (aws) or PgIdempotencyLayer (postgres). Callers pass ``now``."""
     if request.param == "aws":
         request.getfixturevalue("aws_stack")
-        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+        from chalicelib.adapters.aws.dynamo_dedup import DynamoDedup
 
-        layer = DynamoDBPersistenceLayer(table_name=f"{PREFIX}-idempotency",
-                                         boto3_client=_aws_client("dynamodb"))
-        return Backend("aws", layer, time.sleep)
+        return Backend("aws", DynamoDedup(_aws_client("dynamodb"), f"{PREFIX}-idempotency"),
+                       time.sleep)
     from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
 
     return Backend("postgres", PgIdempotencyLayer(request.getfixturevalue("queue_pool")),

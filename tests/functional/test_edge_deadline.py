@@ -232,7 +232,6 @@ def test_a_deadline_passed_before_the_send_is_a_json_503_and_nothing_is_queued(e
     the dedup record is released -- the redelivery is accepted as new and queued once."""
     import itertools
 
-    from chalicelib.dedup import make_dedupe
     from chalicelib.edge import Edge
     from chalicelib.edge_clients import edge_dependencies
     from tests.functional.conftest import SECRET, compact, sign
@@ -241,7 +240,7 @@ def test_a_deadline_passed_before_the_send_is_a_json_503_and_nothing_is_queued(e
     deps = edge_dependencies()
     ticks = itertools.count(0.0, 3.0)
     late = Edge(queue=deps["queue"], blobs=deps["blobs"], secret=lambda: SECRET,
-                max_body_bytes=1 << 20, dedupe=make_dedupe(deps["layer"], 3600),
+                max_body_bytes=1 << 20, dedup=deps["dedup"], ttl_s=3600,
                 deadline_s=DEADLINE_S, shared_store=deps["shared_store"],
                 monotonic=lambda: next(ticks))
     delivery = str(uuid.uuid4())

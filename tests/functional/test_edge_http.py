@@ -142,15 +142,27 @@ def test_corpus_payload_is_queued_once_with_attributes(edge):
     assert json.loads(envelope.payload_json) == payload
 
 
-def test_redelivery_is_a_duplicate_and_not_queued_again(edge):
+def test_redelivery_is_in_progress_then_a_duplicate_sent_again(edge):
+    """One conditional write per delivery (issue 18): inside the first edge's deadline a
+    repeat cannot know whether the first send happened, so it is refused (409 in_progress,
+    GitHub's redelivery comes later); after it, the repeat is answered 200 duplicate and sent
+    again, since the first edge may have died before its send -- the workers store it once
+    (tests/functional/test_edge_crash.py). Was: 200 at once and not queued again, at the cost
+    of a second write on every delivery."""
+    import time
+
+    edge.configure(EDGE_DEADLINE_S="1")  # the in-progress window: 1 s
     delivery = str(uuid.uuid4())
     first = edge.post(SMALL, delivery=delivery)
     assert first.status == 202, first.body
+    soon = edge.post(SMALL, delivery=delivery)
+    assert soon.status == 409 and soon.body["error"] == "in_progress", soon.body
+    time.sleep(1.2)
     again = edge.post(SMALL, delivery=delivery)
-    assert 200 <= again.status < 300, again.body
-    assert again.body["duplicate"] is True
+    assert again.status == 200, again.body
+    assert again.body["duplicate"] is True and again.body["queued"] is True
     assert again.body["delivery"] == delivery
-    assert edge.depths()["high"] == 1
+    assert edge.depths()["high"] == 2
 
 
 def test_same_delivery_id_for_another_hook_is_a_new_delivery(edge):
@@ -270,3 +282,25 @@ def test_an_unavailable_secret_is_a_json_503_not_a_crash(edge):
     assert reply.status == 503, reply.body
     assert reply.body["error"] == "unavailable" and "secret" in reply.body["message"]
     assert sum(edge.depths().values()) == 0
+
+
+@pytest.mark.parametrize("edge", ["aws"], indirect=True)
+def test_the_edge_builds_its_clients_and_queue_urls_on_first_use(edge):
+    """One boto3 session per process; S3 only for a claim check; each queue URL resolved the
+    first time a delivery goes to that queue (issue 18, cold start)."""
+    from chalicelib import edge_clients
+
+    assert edge.post(SMALL).status == 202  # builds the edge: SQS and DynamoDB clients only
+    assert edge_clients.edge_boto_client.cache_info().currsize == 2
+    sent: list[str] = []
+    edge_clients.edge_boto_client("sqs").meta.events.register(
+        "before-send.sqs", lambda event_name, **_: sent.append(event_name.split(".")[-1]))
+    assert edge.post(SMALL).status == 202  # high: its URL is known
+    assert edge.post(corpus_payload(PING_PAYLOAD), event="ping").status == 202  # low: new
+    assert sent == ["SendMessage", "GetQueueUrl", "SendMessage"]
+    assert edge_clients.edge_boto_client.cache_info().currsize == 2
+
+    big = compact({"action": "opened", "padding": "x" * 1_100_000})
+    reply = edge.post(big)
+    assert reply.status == 202 and reply.body["claim_check"] is True, reply.body
+    assert edge_clients.edge_boto_client.cache_info().currsize == 3  # S3, for the claim check

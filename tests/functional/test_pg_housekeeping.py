@@ -14,7 +14,6 @@ import json
 import time
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
 from chalicelib.adapters.postgres.blob import PgBlob
 from chalicelib.adapters.postgres.idempotency import PgIdempotencyLayer
@@ -111,29 +110,23 @@ def test_idempotency_housekeep_deletes_expired_records_only(queue_pool):
     assert layer.housekeep(NOW) == 0
 
 
-class LambdaContext:
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+def test_a_delivery_is_new_again_after_its_record_was_housekept(queue_pool):
+    from chalicelib.dedup import IN_PROGRESS, NEW, fingerprint, verdict
 
-
-def test_function_runs_again_after_its_record_was_housekept(queue_pool):
     layer = PgIdempotencyLayer(queue_pool)
-    config = IdempotencyConfig(event_key_jmespath="delivery", expires_after_seconds=3600)
-    config.register_lambda_context(LambdaContext())
-    calls: list[str] = []
+    validation = fingerprint("0" * 64)
 
-    @idempotent_function(data_keyword_argument="event", persistence_store=layer, config=config)
-    def handle(event: dict) -> dict:
-        calls.append(event["delivery"])
-        return {"n": len(calls)}
+    def claim(now: float) -> str:
+        done = layer.claim("delivery#d-1", validation=validation, now=now, in_progress_s=5,
+                           ttl_s=3600)
+        return verdict(done, validation, now)
 
-    handle(event={"delivery": "d-1"})
-    assert layer.housekeep(time.time()) == 0  # a live record is kept: still deduplicates
-    handle(event={"delivery": "d-1"})
-    assert calls == ["d-1"]
-    assert layer.housekeep(time.time() + 3601) == 1
-    handle(event={"delivery": "d-1"})  # the record is gone: the delivery is new again
-    assert calls == ["d-1", "d-1"]
+    now = time.time()
+    assert claim(now) == NEW
+    assert layer.housekeep(now) == 0  # a live record is kept: still deduplicates
+    assert claim(now + 1) == IN_PROGRESS
+    assert layer.housekeep(now + 3601) == 1
+    assert claim(now + 3602) == NEW  # the record is gone: the delivery is new again
 
 
 # --- spillway.housekeeping: every table at once, and `spillway db housekeep` -------------------

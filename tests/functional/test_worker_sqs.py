@@ -219,3 +219,27 @@ def test_claim_check_that_is_not_utf8_is_dead_lettered_at_once(worker):
     (dead,) = worker.receive("dlq", 1)
     assert dead.attributes["delivery_id"] == bad
     assert "UTF-8" in dead.attributes["error"]
+
+
+def test_v1_and_v2_messages_in_one_batch_are_both_stored(worker):
+    """Messages queued by an edge before message v2 (one JSON object, the payload escaped into
+    a string) are stored exactly like v2 ones (a header line, then the payload as sent), in
+    the same batch: an upgrade loses nothing queued."""
+    import dataclasses
+
+    from chalicelib.core.envelope import parse_envelope
+
+    old = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    new = accepted(worker, corpus_payload(ISSUE_PAYLOAD), event="issues")
+    messages = worker.receive("high", 2)
+    old_msg = next(m for m in messages if m.attributes["delivery_id"] == old)
+    assert old_msg.body.count("\n") >= 1  # v2 from today's edge
+    envelope = parse_envelope(old_msg.body)
+    v1 = json.dumps({"v": 1, **dataclasses.asdict(envelope)}, separators=(",", ":"))
+    worker.queue.send("high", v1, dict(old_msg.attributes))
+    worker.queue.delete("high", [old_msg.receipt_handle])
+    messages = [m for m in messages if m is not old_msg] + worker.receive("high", 1)
+    assert failures(worker.invoke_worker("high", messages)) == set()
+    rows = ledger(worker)
+    assert set(rows) == {old, new}
+    assert rows[old][5] == rows[new][5] == corpus_payload(ISSUE_PAYLOAD)

@@ -9,6 +9,6 @@ The star imports collect the suites' tests and module fixtures here, unchanged.
 from tests.contract.test_aws_error_translation import *  # noqa: F401,F403
 from tests.contract.test_blob_contract import *  # noqa: F401,F403
 from tests.contract.test_breaker_store import *  # noqa: F401,F403
-from tests.contract.test_idempotency_contract import *  # noqa: F401,F403
+from tests.contract.test_dedup_contract import *  # noqa: F401,F403
 from tests.contract.test_queue_contract import *  # noqa: F401,F403
 from tests.contract.test_state_contract import *  # noqa: F401,F403

@@ -38,16 +38,26 @@ class SqsQueue:
     """:class:`~chalicelib.ports.QueuePort` over SQS standard queues.
 
     ``queue_urls`` maps each logical queue (:data:`~chalicelib.ports.QUEUES`: ``high``,
-    ``medium``, ``low``, ``heavy``, ``batch``, ``dlq``) to its URL.
+    ``medium``, ``low``, ``heavy``, ``batch``, ``dlq``) to its URL; with ``prefix``, a queue
+    missing from it is resolved on first use (one ``GetQueueUrl``, then cached).
     Errors: botocore errors become :mod:`chalicelib.errors` (see ``errors``); an unknown
     logical queue raises :class:`NotFound`.
     """
 
     max_message_bytes: int = SQS_MAX_MESSAGE_BYTES
 
-    def __init__(self, sqs_client: Any, queue_urls: Mapping[str, str]):
+    def __init__(self, sqs_client: Any, queue_urls: Mapping[str, str], *,
+                 prefix: str | None = None):
         self._sqs = sqs_client
         self._urls = dict(queue_urls)
+        self._prefix = prefix
+
+    @classmethod
+    def on_first_use(cls, sqs_client: Any, prefix: str) -> SqsQueue:
+        """Queues ``<prefix>-<queue>``, each URL resolved when the queue is first used (a cold
+        edge resolves only the queue its first delivery goes to). A queue that does not exist
+        raises :class:`NotFound` from that first call."""
+        return cls(sqs_client, {}, prefix=prefix)
 
     @classmethod
     def from_prefix(cls, sqs_client: Any, prefix: str) -> SqsQueue:
@@ -66,10 +76,17 @@ class SqsQueue:
             return fn(**kwargs)
 
     def _url(self, queue: str) -> str:
-        try:
-            return self._urls[queue]
-        except KeyError:
-            raise NotFound(f"unknown queue {queue!r}; known: {sorted(self._urls)}") from None
+        url = self._urls.get(queue)
+        if url is not None:
+            return url
+        if self._prefix is None or queue not in QUEUES:
+            known = sorted(self._urls) if self._prefix is None else list(QUEUES)
+            raise NotFound(f"unknown queue {queue!r}; known: {known}")
+        name = queue_name(self._prefix, queue)
+        url = self._call(f"get_queue_url {name}", self._sqs.get_queue_url,
+                         QueueName=name)["QueueUrl"]
+        self._urls[queue] = url  # a race resolves the same URL twice: harmless
+        return url
 
     # --- QueuePort ----------------------------------------------------------------------------
     def send(self, queue: str, body: str, attributes: Mapping[str, str] | None = None,

@@ -1,111 +1,86 @@
-"""Powertools idempotency records in PostgreSQL: the ``postgres`` backend's stand-in for
-``DynamoDBPersistenceLayer`` (table ``idempotency_records``, ``migrations/queue``).
+"""The edge's dedup records in PostgreSQL (table ``idempotency_records``, ``migrations/queue``):
+the ``postgres`` backend's :class:`chalicelib.dedup.DedupStore`.
 
-Mirrors ``aws_lambda_powertools.utilities.idempotency.persistence.dynamodb`` (3.37): a record
-may be (re)written when absent, when expired (``expiration`` < now, epoch seconds), or when it is
-``INPROGRESS`` with an expired ``in_progress_expiration`` (epoch milliseconds); otherwise
-``IdempotencyItemAlreadyExistsError`` carries the stored record, after payload validation. The
-conditional write is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE``.
+A claim is one statement, one round trip: the record found (``prior``, read in the statement's
+snapshot) and a conditional ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` whose condition is
+:func:`chalicelib.dedup.takeover_allowed`. The write itself sees the latest committed row (it
+waits for a concurrent writer's row lock), so when a concurrent claim won after the snapshot
+the write is not made and ``prior`` may be absent or stale -- :func:`chalicelib.dedup.verdict`
+then answers ``in_progress``, which is what happened.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyItemAlreadyExistsError,
-    IdempotencyItemNotFoundError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.base import STATUS_CONSTANTS
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from chalicelib.adapters.postgres.pool import pooled
 from chalicelib.adapters.postgres.state import delete_batch
+from chalicelib.dedup import COMPLETED, INPROGRESS, Claim, Prior, record_id
+from chalicelib.errors import DedupUnavailable, DependencyError
 
-_COLUMNS = "id, status, expiration, in_progress_expiration, data, validation"
-
-_PUT = f"""
-INSERT INTO idempotency_records AS r ({_COLUMNS})
-VALUES (%(id)s, %(status)s, %(expiration)s, %(in_progress_expiration)s, NULL, %(validation)s)
-ON CONFLICT (id) DO UPDATE SET
-    status = EXCLUDED.status, expiration = EXCLUDED.expiration,
-    in_progress_expiration = EXCLUDED.in_progress_expiration, data = NULL,
-    validation = EXCLUDED.validation
-WHERE r.expiration < %(now)s
-   OR (r.status = %(inprogress)s AND r.in_progress_expiration IS NOT NULL
-       AND r.in_progress_expiration < %(now_ms)s)
-RETURNING id
+_CLAIM = """
+WITH prior AS (
+    SELECT status, expiration, in_progress_expiration, validation
+    FROM idempotency_records WHERE id = %(id)s
+), written AS (
+    INSERT INTO idempotency_records AS r
+        (id, status, expiration, in_progress_expiration, data, validation)
+    VALUES (%(id)s, %(status)s, %(expiration)s, %(in_progress_expiration)s, NULL, %(validation)s)
+    ON CONFLICT (id) DO UPDATE SET
+        status = EXCLUDED.status, expiration = EXCLUDED.expiration,
+        in_progress_expiration = EXCLUDED.in_progress_expiration, data = NULL,
+        validation = EXCLUDED.validation
+    WHERE r.expiration < %(now)s
+       OR (r.status = %(status)s AND r.in_progress_expiration < %(now_ms)s
+           AND r.validation = %(validation)s)
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM written), p.status, p.expiration, p.in_progress_expiration,
+       p.validation
+FROM (SELECT 1) AS one LEFT JOIN prior AS p ON true
 """
 
 
-class PgIdempotencyLayer(BasePersistenceLayer):
-    """Powertools ``BasePersistenceLayer`` over PostgreSQL.
+class PgIdempotencyLayer:
+    """Dedup records on the queue database's ``pool`` (a ``psycopg_pool.ConnectionPool``).
+    Database errors raise :class:`DedupUnavailable` (``timed_out`` kept from the translated
+    error, so the edge knows it waited out the pool)."""
 
-    ``pool``: a ``psycopg_pool.ConnectionPool`` on the queue database. ``now``: clock for the
-    expiry condition, epoch seconds (Powertools itself stamps records with the wall clock).
-    Use exactly like ``DynamoDBPersistenceLayer``::
-
-        @idempotent_function(data_keyword_argument="event",
-                             persistence_store=PgIdempotencyLayer(pool), config=config)
-
-    Database errors surface as :mod:`chalicelib.errors` (wrapped by Powertools in
-    ``IdempotencyPersistenceLayerError``).
-    """
-
-    def __init__(self, pool: Any, *, now: Callable[[], float] = time.time):
-        super().__init__()
+    def __init__(self, pool: Any):
         self._pool = pool
-        self._now = now
 
-    def _get_record(self, idempotency_key: str) -> DataRecord:
-        with pooled(self._pool) as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM idempotency_records WHERE id = %s",
-                               (idempotency_key,)).fetchone()
-        if row is None:
-            raise IdempotencyItemNotFoundError
-        return _record(row)
+    def claim(self, record_id: str, *, validation: str, now: float, in_progress_s: float,
+              ttl_s: int) -> Claim:
+        """One statement (see the module docstring)."""
+        params = {"id": record_id, "status": INPROGRESS, "expiration": int(now) + ttl_s,
+                  "in_progress_expiration": int((now + in_progress_s) * 1000),
+                  "validation": validation, "now": int(now), "now_ms": int(now * 1000)}
+        with _translated():
+            with pooled(self._pool) as conn:
+                written, status, expiration, ip, stored = conn.execute(_CLAIM, params).fetchone()
+        prior = None if status is None else Prior(status=status, expiration=int(expiration or 0),
+                                                   in_progress_expiration=ip,
+                                                   validation=stored or "")
+        return Claim(written=bool(written), prior=prior)
 
-    def _put_record(self, data_record: DataRecord) -> None:
-        now = self._now()
-        validation = (data_record.payload_hash
-                      if self.payload_validation_enabled and data_record.payload_hash else None)
-        params = {"id": data_record.idempotency_key, "status": data_record.status,
-                  "expiration": data_record.expiry_timestamp,
-                  "in_progress_expiration": data_record.in_progress_expiry_timestamp,
-                  "validation": validation, "now": int(now), "now_ms": int(now * 1000),
-                  "inprogress": STATUS_CONSTANTS["INPROGRESS"]}
-        with pooled(self._pool) as conn:
-            if conn.execute(_PUT, params).fetchone() is not None:
-                return
-            # The conflicting row is locked by ON CONFLICT: read the record that won.
-            row = conn.execute(f"SELECT {_COLUMNS} FROM idempotency_records WHERE id = %s",
-                               (data_record.idempotency_key,)).fetchone()
-        if row is None:
-            raise IdempotencyItemAlreadyExistsError()
-        old = _record(row)
-        self._validate_payload(data_payload=data_record, stored_data_record=old)
-        self._save_to_cache(data_record=old)
-        raise IdempotencyItemAlreadyExistsError(old_data_record=old)
+    def release(self, record_id: str) -> None:
+        """Delete the record."""
+        with _translated():
+            with pooled(self._pool) as conn:
+                conn.execute("DELETE FROM idempotency_records WHERE id = %s", (record_id,))
 
-    def _update_record(self, data_record: DataRecord) -> None:
-        sets = "data = %(data)s, expiration = %(expiration)s, status = %(status)s"
-        if self.payload_validation_enabled:
-            sets += ", validation = %(validation)s"
-        with pooled(self._pool) as conn:
-            conn.execute(f"UPDATE idempotency_records SET {sets} WHERE id = %(id)s",
-                         {"id": data_record.idempotency_key, "data": data_record.response_data,
-                          "expiration": data_record.expiry_timestamp,
-                          "status": data_record.status,
-                          "validation": data_record.payload_hash})
-
-    def _delete_record(self, data_record: DataRecord) -> None:
-        with pooled(self._pool) as conn:
-            conn.execute("DELETE FROM idempotency_records WHERE id = %s",
-                         (data_record.idempotency_key,))
-
+    def accepted(self, hook_id: str | None, guids: Sequence[str], now: float) -> set[str]:
+        """GUIDs with an unexpired ``COMPLETED`` record (one ``SELECT``)."""
+        if not guids or hook_id is None:
+            return set()
+        keys = {record_id(hook_id, g): g for g in guids}
+        with _translated():
+            with pooled(self._pool) as conn:
+                rows = conn.execute(
+                    "SELECT id FROM idempotency_records WHERE id = ANY(%s) AND status = %s "
+                    "AND expiration >= %s", (list(keys), COMPLETED, int(now))).fetchall()
+        return {keys[row[0]] for row in rows}
 
     def housekeep(self, now: float, *, limit: int = 10_000) -> int:
         """Delete up to ``limit`` records whose ``expiration`` (epoch seconds) is before ``now``
@@ -117,8 +92,15 @@ class PgIdempotencyLayer(BasePersistenceLayer):
                             {"now": int(now)}, limit)
 
 
-def _record(row: tuple[Any, ...]) -> DataRecord:
-    key, status, expiration, in_progress_expiration, data, validation = row
-    return DataRecord(idempotency_key=key, status=status, expiry_timestamp=expiration,
-                      in_progress_expiry_timestamp=in_progress_expiration,
-                      response_data=data or "", payload_hash=validation or "")
+class _translated:
+    """Turns a :class:`DependencyError` (from :func:`pooled`) into :class:`DedupUnavailable`."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, DependencyError) and not isinstance(exc, DedupUnavailable):
+            error = DedupUnavailable(f"dedup store: {exc}")
+            error.timed_out = getattr(exc, "timed_out", False)
+            raise error from exc
+        return False
