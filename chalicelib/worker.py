@@ -174,8 +174,9 @@ class Worker:
             self._hold_back(queue, body, attributes, batch.hold_back_s)
             return
         try:
-            payload = stored.payload if stored is not None else self._load_payload(envelope)
-            self._store_with_breaker(envelope, payload, receive_count, batch, stored)
+            payload, text = ((stored.payload, None) if stored is not None
+                             else self._load_payload(envelope))
+            self._store_with_breaker(envelope, payload, text, receive_count, batch, stored)
         except CircuitOpen as exc:
             batch.hold_back_s = exc.retry_after_s
             self._hold_back(queue, body, attributes, exc.retry_after_s)
@@ -203,20 +204,22 @@ class Worker:
         self._queue.send(queue, body, attributes, delay_s=delay)
         self._count("DeliveriesHeldBack")
 
-    def _load_payload(self, envelope: Envelope) -> dict:
-        """The delivery's payload, fetched from the claim check if it was too big for the
-        queue. Raises NotFound (blob gone), MalformedPayload (not UTF-8 JSON; permanent) or the
-        blob store's DependencyError. None of these touch, or count against, the database."""
+    def _load_payload(self, envelope: Envelope) -> tuple[dict, str]:
+        """``(payload, text)``: the delivery's payload parsed, and its document text as GitHub
+        sent it (the ledger keeps the text), fetched from the claim check if it was too big for
+        the queue. Raises NotFound (blob gone), MalformedPayload (not UTF-8 JSON; permanent) or
+        the blob store's DependencyError. None of these touch, or count against, the database."""
         raw = envelope.payload_json
         try:
             if raw is None:
                 raw = self._blobs.get(envelope.payload_ref).decode("utf-8")
-            return json.loads(raw)
+            return json.loads(raw), raw
         except (UnicodeDecodeError, ValueError) as exc:
             raise MalformedPayload(f"payload of {envelope.delivery_id} is not UTF-8 JSON") from exc
 
-    def _store_with_breaker(self, envelope: Envelope, payload: dict, receive_count: int,
-                            batch: BatchState, ahead: Ahead | None = None) -> None:
+    def _store_with_breaker(self, envelope: Envelope, payload: dict, text: str | None,
+                            receive_count: int, batch: BatchState,
+                            ahead: Ahead | None = None) -> None:
         """Store one delivery under the circuit breaker (or take its outcome from ``ahead``).
         Raises CircuitOpen (not attempted) or the store's errors (after reporting them to the
         breaker, and to ``batch``)."""
@@ -231,7 +234,8 @@ class Worker:
                     raise ahead.outcome
                 stored = ahead.outcome
             else:
-                stored = self._store.store(**store_fields(envelope, payload, receive_count))
+                stored = self._store.store(**store_fields(envelope, payload, receive_count,
+                                                          text))
         except Exception as exc:
             if permit is not None:
                 permit.failure(exc, duration if duration is not None

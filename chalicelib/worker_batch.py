@@ -36,11 +36,12 @@ class Ahead:
     duration_s: float
 
 
-def store_fields(envelope: Envelope, payload: Any, receive_count: int) -> dict[str, Any]:
+def store_fields(envelope: Envelope, payload: Any, receive_count: int,
+                 text: str | None = None) -> dict[str, Any]:
     """The keyword arguments of ``AppDatabase.store`` for one delivery: ``payload`` (parsed)
-    and, when the message carries it inline, ``payload_text``, the document text GitHub sent
-    (the ledger keeps it as written)."""
-    return {"payload_text": envelope.payload_json,
+    and ``payload_text``, the document text GitHub sent (the ledger keeps it as written):
+    ``text`` (a claim check's fetched body) or else the text the message carries inline."""
+    return {"payload_text": text if text is not None else envelope.payload_json,
             "hook_id": envelope.hook_id, "delivery_id": envelope.delivery_id,
             "event": envelope.event, "action": envelope.action,
             "priority": envelope.priority, "received_at": envelope.received_at,
@@ -49,7 +50,7 @@ def store_fields(envelope: Envelope, payload: Any, receive_count: int) -> dict[s
 
 
 def store_ahead(records: list[dict], *, store: Any, breaker: Any,
-                load_payload: Callable[[Envelope], Any],
+                load_payload: Callable[[Envelope], tuple[Any, str]],
                 clock: Callable[[], float]) -> dict[str, Ahead]:
     """Store ``records`` (Lambda's SQS event records) in one ``store.store_batch`` call;
     returns ``messageId -> Ahead`` for the records it attempted. Empty when the store has no
@@ -63,7 +64,7 @@ def store_ahead(records: list[dict], *, store: Any, breaker: Any,
         message_id = record.get("messageId")
         try:
             envelope = parse_envelope(record["body"])
-            payload = load_payload(envelope)
+            payload, text = load_payload(envelope)
         except Exception:  # noqa: BLE001 -- the one-at-a-time path reports it
             continue
         if not message_id:
@@ -75,7 +76,7 @@ def store_ahead(records: list[dict], *, store: Any, breaker: Any,
         receive_count = int((record.get("attributes") or {}).get("ApproximateReceiveCount")
                             or 1)
         picked.append((message_id, payload, permit))
-        batch.append(store_fields(envelope, payload, receive_count))
+        batch.append(store_fields(envelope, payload, receive_count, text))
     if len(picked) < 2:
         _release(p for _, _, p in picked)
         return {}

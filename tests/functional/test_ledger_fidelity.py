@@ -89,3 +89,28 @@ def test_the_store_gets_the_message_text_not_a_re_encoding():
     envelope = parse_envelope(body)
     fields = store_fields(envelope, json.loads(text), 1)
     assert fields["payload_text"] == text
+
+
+def test_a_claim_checked_delivery_keeps_every_digit(worker):
+    """A payload fetched from its claim check (too big for the queue) reaches the ledger as the
+    text GitHub sent too, alone and in a batch: the worker hands the fetched text to the store
+    instead of re-encoding the parsed payload (which would give 3.141592653589793)."""
+    from chalicelib import wiring
+    from chalicelib.core.envelope import parse_envelope
+
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    for delivery_id in ids:
+        reply = worker.post(body_text().encode("utf-8"), event="pull_request", delivery=delivery_id)
+        assert reply.status == 202, reply.body
+    for message in worker.receive("high", 2):
+        envelope = parse_envelope(message.body)
+        ref = wiring.get_blobs().put(f"fidelity/{envelope.delivery_id}",
+                                     envelope.payload_json.encode("utf-8"))
+        body, attributes = envelope.with_claim_check(ref).to_message()
+        worker.queue.send("high", body, attributes)
+        worker.queue.delete("high", [message.receipt_handle])
+    checked = worker.receive("high", 2)
+    assert all(parse_envelope(m.body).payload_ref for m in checked)
+    assert not worker.invoke_worker("high", checked).get("batchItemFailures")
+    for delivery_id in ids:
+        assert ledger_numbers(worker.app_db, delivery_id) == (EXACT, False, None)
