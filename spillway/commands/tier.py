@@ -7,6 +7,8 @@ itself), or write a stage's merge template (lanes).
 * ``spillway tier lift --to T --for 30m --reason R [--by WHO] [--from T0] [--set K=V ...]
   [--json]``
 * ``spillway tier lift --end --reason R [--by WHO]``
+* ``spillway tier docs [--write]`` -- check (or rewrite) the generated tables in the docs
+  (:mod:`spillway.tier_docs`)
 
 ``--for`` takes ``90s``, ``30m``, ``2h`` (at most 24 h). A lift changes what workers decide at
 run time -- the shared slots' limit and adaptive bounds, so admission and priority partitions --
@@ -84,7 +86,31 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
     m.add_argument("--project-dir", type=Path, default=Path("."),
                    help="the Chalice project (default: %(default)s)")
     m.set_defaults(func=cmd_merge_template)
+    d = sub.add_parser("docs", help="check (or --write) the tier and alarm tables that "
+                                    "docs/DEPLOY.md and README.md print between markers")
+    d.add_argument("--write", action="store_true",
+                   help="rewrite the generated sections instead of checking them")
+    d.set_defaults(func=cmd_docs)
     return p
+
+
+def cmd_docs(args) -> int:
+    """Exit 0 when every generated section is current (or was rewritten with ``--write``),
+    1 when some are stale (listed on stderr)."""
+    import sys
+
+    from spillway.tier_docs import stale
+
+    files = stale(write=args.write)
+    if args.write:
+        print(f"rewrote {', '.join(files)}" if files else "generated sections already current")
+        return 0
+    if files:
+        print(f"stale generated sections in {', '.join(files)}: run "
+              f"`{command_hint(args, 'tier docs --write')}`", file=sys.stderr)
+        return 1
+    print("generated sections current")
+    return 0
 
 
 def cmd_merge_template(args) -> int:
