@@ -212,7 +212,7 @@ class Edge:
                           delivery=delivery.delivery_id)
         self._count("DeliveriesAccepted")
         status = 200 if result.get("duplicate") else 202
-        return EdgeResponse(status, result)
+        return EdgeResponse(status, {**result, "queued": status == 202})  # a duplicate: not queued again
 
     def _accept(self, delivery: Delivery, cls: Classification, due: float) -> dict:
         """Enqueue once per (hook id, delivery id). Raises DeliveryInProgress, DeliveryRejected,

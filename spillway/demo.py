@@ -277,8 +277,10 @@ def format_summary(summary: dict) -> str:
 
 def main_demo(opts: DemoOptions) -> int:
     summary = run_demo(opts)
-    print(format_summary(summary))
-    if opts.json_output:
+    if opts.json_output:  # stdout is the one JSON document; the summary for people on stderr
+        print(format_summary(summary), file=sys.stderr)
         print(json.dumps(summary, sort_keys=True))
+    else:
+        print(format_summary(summary))
     ok = _ok(summary)
     return 0 if ok else 1

@@ -149,6 +149,7 @@ def test_redelivery_is_a_duplicate_and_not_queued_again(edge):
     again = edge.post(SMALL, delivery=delivery)
     assert 200 <= again.status < 300, again.body
     assert again.body["duplicate"] is True
+    assert again.body["queued"] is False  # the answer says what happened this time
     assert again.body["delivery"] == delivery
     assert edge.depths()["high"] == 1
 
