@@ -15,6 +15,7 @@ How the docs write commands (README "Commands in these docs"):
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import re
 import shlex
@@ -164,3 +165,18 @@ def bare_metavariables(command: DocCommand) -> list[str]:
     """Tokens of ``command`` written as argparse metavariables (``N``, ``TEXT``) instead of
     ``<name>`` placeholders."""
     return [t for t in _tokens(command.text) if "|" not in t and BARE_METAVAR.match(t)]
+
+
+def names_a_verb(argv: list[str]) -> bool:
+    """True when ``argv`` is only verb names (``redrive``, ``tier set``): the docs name the
+    verb there rather than print a command line."""
+    from spillway.cli import build_parser
+
+    parser: argparse.ArgumentParser = build_parser()
+    rest = [a for a in argv if a != "--local"]
+    while rest:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or rest[0] not in subs[0].choices:
+            return False
+        parser = subs[0].choices[rest.pop(0)]
+    return True

@@ -1,4 +1,4 @@
-"""The envelope: what travels on the priority queues, as JSON text plus message attributes.
+"""The envelope: what travels on the work queues, as JSON text plus message attributes.
 
 The body is a JSON object (schema version ``"v": 1``) that carries the payload as a JSON
 *string* (``payload_json``), so the worker receives the exact document text GitHub sent, or a

@@ -12,7 +12,7 @@ import io
 import pytest
 
 from spillway.cli import build_parser
-from tests.doc_commands import argv_variants, bare_metavariables, extract
+from tests.doc_commands import argv_variants, bare_metavariables, extract, names_a_verb
 
 COMMANDS = extract()
 
@@ -49,18 +49,6 @@ def _all_parsers(parser: argparse.ArgumentParser):
                 yield from _all_parsers(sub)
 
 
-def _verbs_only(argv: list[str]) -> bool:
-    """True when ``argv`` is only verb names (``redrive``, ``tier set``): it names a verb."""
-    parser: argparse.ArgumentParser | None = build_parser()
-    rest = [a for a in argv if a != "--local"]
-    while rest and parser is not None:
-        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if not subs or rest[0] not in subs[0].choices:
-            return False
-        parser = subs[0].choices[rest.pop(0)]
-    return not rest
-
-
 def test_the_docs_print_commands():
     assert len(COMMANDS) > 60
     assert {c.source.split(":")[0] for c in COMMANDS} == {"README.md", "RUNBOOK.md",
@@ -70,7 +58,7 @@ def test_the_docs_print_commands():
 @pytest.mark.parametrize("command", COMMANDS, ids=[f"{c.source} {c.text}" for c in COMMANDS])
 def test_every_printed_command_parses(command):
     for argv in argv_variants(command):
-        if _verbs_only(argv):
+        if names_a_verb(argv):
             continue  # `spillway redrive` names the verb; the verb exists (checked there)
         problem = _parse(argv)
         assert problem is None, (f"{command.source}: `{command.text}` fails as printed "
