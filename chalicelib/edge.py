@@ -101,7 +101,8 @@ def _unavailable(code: str, message: str, **extra: Any) -> EdgeResponse:
 
 
 class Edge:
-    """Acknowledges GitHub deliveries fast and hands them to the priority queues.
+    """Acknowledges GitHub deliveries fast and hands them to the work queues (a light delivery
+    to its priority queue, a heavy or batch one to that target's queue).
 
     ``secret`` returns the webhook secret (cached by the caller, e.g. Powertools Parameters);
     ``dedupe`` wraps a function so it runs once per idempotency key -- built by

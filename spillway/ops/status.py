@@ -26,8 +26,8 @@ Section shapes (seconds, messages, executions):
   the execution-slot meters the snapshot has (the stack that owns the edge and workers);
 * ``health``: ``{"status": healthy|degraded|critical, "reasons": [...], "assessed": [signal,
   ...], "not_assessed": {signal: why}, "queue_capacity"}`` from
-  :func:`chalicelib.core.concurrency.health.assess` over the visible depth of each priority
-  queue against the tier's queue capacity, the breaker state and the slots when present.
+  :func:`chalicelib.core.concurrency.health.assess` over the visible depth of each work
+  queue (the five of ``WORK_QUEUES``) against the tier's queue capacity, the breaker state and the slots when present.
 """
 
 from __future__ import annotations

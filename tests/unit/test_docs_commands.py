@@ -32,12 +32,12 @@ def _parse(argv: list[str]) -> str | None:
         p.error = refuse  # type: ignore[method-assign]
     err = io.StringIO()
     try:
-        with contextlib.redirect_stderr(err):
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             parser.parse_args(argv)
     except _Refused as exc:
         return str(exc)
-    except SystemExit:
-        return err.getvalue().strip() or "exit"
+    except SystemExit as exc:  # --version and --help exit 0 on purpose
+        return None if exc.code == 0 else (err.getvalue().strip() or f"exit {exc.code}")
     return None
 
 
