@@ -162,9 +162,12 @@ def argv_variants(command: DocCommand) -> list[list[str]]:
 
 
 def bare_metavariables(command: DocCommand) -> list[str]:
-    """Tokens of ``command`` written as argparse metavariables (``N``, ``TEXT``) instead of
-    ``<name>`` placeholders."""
-    return [t for t in _tokens(command.text) if "|" not in t and BARE_METAVAR.match(t)]
+    """Tokens of ``command`` written as argparse metavariables (``N``, ``TEXT``) or as a bare
+    ellipsis (``--reason ...``) instead of ``<name>`` placeholders."""
+    tokens = _tokens(command.text)
+    return [t for before, t in zip(["", *tokens], tokens, strict=False)
+            if ("|" not in t and BARE_METAVAR.match(t))
+            or (t in ("...", "…") and before.startswith("--"))]
 
 
 def names_a_verb(argv: list[str]) -> bool:

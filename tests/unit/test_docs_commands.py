@@ -91,3 +91,12 @@ def test_a_missing_required_flag_is_caught():
 
     (argv,) = argv_variants(DocCommand("spillway promote medium --max 5", "x"))
     assert _parse(argv) is not None
+
+
+def test_placeholders_in_another_form_are_caught():
+    from tests.doc_commands import DocCommand
+
+    assert bare_metavariables(DocCommand("spillway redrive --max N --reason TEXT", "x")) == [
+        "N", "TEXT"]
+    assert bare_metavariables(DocCommand('spillway breaker close postgres --reason ...', "x"))
+    assert not bare_metavariables(DocCommand("spillway demo --chaos <kind>=<seconds> …", "x"))
