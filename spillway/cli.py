@@ -117,10 +117,13 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _json_stdout():
-    """While a ``--json`` verb runs, file descriptor 1 is stderr (so child processes -- the
-    emulator, the database, Locust -- never write to stdout) and ``sys.stdout`` alone writes to
-    the real stdout: the verb's one JSON document. Restored afterwards. Left alone when
-    ``sys.stdout`` is not file descriptor 1 (a test capturing it)."""
+    """While a ``--json`` verb runs, file descriptor 1 is stderr, so whatever else writes to
+    stdout -- ``print``, loggers, child processes (the emulator, the database, Locust) -- lands
+    on stderr, and only :func:`spillway.json_output.print_json` reaches the real stdout:
+    the verb's one JSON document. Restored afterwards. Left alone when ``sys.stdout`` is not
+    file descriptor 1 (a test capturing it)."""
+    from spillway import json_output as options
+
     try:
         is_fd1 = sys.stdout.fileno() == 1
     except (AttributeError, OSError, ValueError):
@@ -130,18 +133,17 @@ def _json_stdout():
         return
     sys.stdout.flush()
     saved = os.dup(1)
-    real_stdout = sys.stdout
-    sys.stdout = os.fdopen(os.dup(saved), "w", encoding=real_stdout.encoding, closefd=True)
+    options.json_out = os.fdopen(os.dup(saved), "w", encoding=sys.stdout.encoding)
     os.dup2(2, 1)
     try:
         yield
     finally:
+        sys.stdout.flush()
         try:
-            sys.stdout.flush()
-            sys.stdout.close()
+            options.json_out.close()
         except OSError:
             pass
-        sys.stdout = real_stdout
+        options.json_out = None
         os.dup2(saved, 1)
         os.close(saved)
 

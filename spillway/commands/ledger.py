@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import ConfigError
+from spillway.json_output import print_json
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         rows = recent_deliveries(pool, event=args.event, since=args.since, limit=args.limit)
         total = ledger_counts(pool)
     if args.json:  # one document: the totals and the rows shown
-        print(json.dumps({"rows": total.rows, "distinct": total.distinct, "deliveries": rows},
+        print_json(json.dumps({"rows": total.rows, "distinct": total.distinct, "deliveries": rows},
                          default=str, sort_keys=True))
         return 0
     print(f"ledger: {total.rows} rows, {total.distinct} distinct deliveries; "

@@ -29,6 +29,7 @@ from chalicelib.errors import ConfigError
 from chalicelib.ports import StatePort
 from spillway.commands.audited import add_who_why, parse_duration, when, wiring_state
 from spillway.commands.options import command_hint
+from spillway.json_output import print_json
 from spillway.ops import tier as ops
 
 LIFT_HELP = ("lift the run-time limits (shared DB slots, adaptive limit bounds, admission) to "
@@ -127,7 +128,7 @@ def cmd_merge_template(args) -> int:
 def cmd_plan(args) -> int:
     doc = ops.plan_for(args.name, sets=args.sets, file=args.file).to_dict()
     if args.json:
-        print(json.dumps(doc, indent=1))
+        print_json(json.dumps(doc, indent=1))
         return 0
     print(f"tier {doc['tier']}: edge reserved concurrency {doc['edge']['reserved_concurrency']}, "
           f"burst {doc['api_gateway']['burst_limit']}, queue capacity {doc['queue_capacity']}")
@@ -156,7 +157,7 @@ def cmd_lift(args, store_factory: Callable[[], StatePort], clock: Callable[[], f
             raise ConfigError("--end takes no --to or --for")
         ended = ops.end_lift(store_factory(), by=args.by, reason=args.reason, clock=clock)
         if args.json:
-            print(json.dumps({"ended": ended}, indent=2))
+            print_json(json.dumps({"ended": ended}, indent=2))
         else:
             print(f"lift to {ended['to']} ended; back to {ended['from']}" if ended
                   else "no active lift: nothing to end")
@@ -169,7 +170,7 @@ def cmd_lift(args, store_factory: Callable[[], StatePort], clock: Callable[[], f
                            from_tier=args.from_tier, now=clock())
     lift = ops.start_lift(store_factory(), new)
     if args.json:
-        print(json.dumps(lift, indent=2))
+        print_json(json.dumps(lift, indent=2))
     else:
         print(f"lifted {lift['from']} -> {lift['to']} until {when(lift['until'])} (slot limit "
               f"up to {lift['slot_max_limit']}); reverts by itself, or "
