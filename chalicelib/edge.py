@@ -104,7 +104,8 @@ def _unavailable(code: str, message: str, **extra: Any) -> EdgeResponse:
 
 
 class Edge:
-    """Acknowledges GitHub deliveries fast and hands them to the priority queues.
+    """Acknowledges GitHub deliveries fast and hands them to the work queues (a light delivery
+    to its priority queue, a heavy or batch one to that target's queue).
 
     ``secret`` returns the webhook secret (cached by the caller, e.g. Powertools Parameters);
     ``dedup`` holds the dedup records (:class:`chalicelib.dedup.DedupStore`; one conditional
@@ -250,7 +251,7 @@ class Edge:
         if found == IN_PROGRESS:
             raise DeliveryInProgress(f"dedup record {rid} is in progress")
         if found == DUPLICATE:  # a record completed after its send (the Powertools edge)
-            return {**_accepted(delivery, cls), "duplicate": True}
+            return {**_accepted(delivery, cls), "duplicate": True, "queued": False}
         try:
             result = self._enqueue(delivery, cls, due)
         except Exception:

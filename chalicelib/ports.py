@@ -68,7 +68,7 @@ class QueueStats:
 
 
 class QueuePort(Protocol):
-    """The priority-queue trio plus its dead-letter queue.
+    """The five work queues (the priority trio, ``heavy``, ``batch``) plus the dead-letter queue.
 
     Semantics (SQS standard queues): at-least-once delivery; a received message is invisible
     for ``visibility_timeout_s`` and reappears unless deleted; every receive increments

@@ -110,7 +110,7 @@ class Settings:
     """All of Spillway's runtime settings.
 
     ``backend``: ``aws`` (SQS/DynamoDB/S3) or ``postgres`` (single-node). ``queue_prefix``
-    names the queues ``<prefix>-high|medium|low|dlq``, the tables ``<prefix>-state`` and
+    names the queues ``<prefix>-high|medium|low|heavy|batch|dlq``, the tables ``<prefix>-state`` and
     ``<prefix>-idempotency``; ``claim_check_bucket`` is the S3 bucket of claim checks (the infra
     stack's ``ClaimCheckBucketName`` output, ``<prefix>-claim-checks-<account id>``), required
     by the aws backend's edge and workers when they first need it. ``webhook_secret`` is the

@@ -1,6 +1,7 @@
-"""The worker tier's logic: drain a priority queue into PostgreSQL, one SQS batch at a time.
+"""The worker tier's logic: drain a work queue into PostgreSQL, one SQS batch at a time.
 
-``app.py`` has one ``@app.on_sqs_message`` handler per priority queue; each is two lines that
+``app.py`` has one ``@app.on_sqs_message`` handler per work queue (the three priority queues
+``high`` / ``medium`` / ``low`` and the ``heavy`` and ``batch`` target queues); each is two lines that
 call :meth:`Worker.handle_batch`. Per record:
 
 * the envelope is parsed and the payload fetched (claim check) if it was too big for SQS;
@@ -59,7 +60,7 @@ class BatchState:
 
 
 class Worker:
-    """Processes SQS batches for the three priority queues.
+    """Processes SQS batches for any of the five work queues (one instance per worker function).
 
     ``store`` has ``store(**delivery fields) -> bool`` (see ``chalicelib.appdb``);
     ``breaker`` (optional) has ``try_acquire() -> permit`` raising ``CircuitOpen``, and the permit

@@ -22,6 +22,7 @@ from chalicelib.ports import DLQ, WORK_QUEUES
 from spillway.chaos import ChaosSpec, breaker_trips, make_faults
 from spillway.dashboard.local import attach
 from spillway.demo_tier import format_tier, tier_stack_options, tier_summary
+from spillway.json_output import print_json
 from spillway.local.drain import wait_drained
 from spillway.local.stack import LocalStack, StackOptions
 from spillway.ops.dbwatch import ConnectionSampler
@@ -277,8 +278,10 @@ def format_summary(summary: dict) -> str:
 
 def main_demo(opts: DemoOptions) -> int:
     summary = run_demo(opts)
-    print(format_summary(summary))
-    if opts.json_output:
-        print(json.dumps(summary, sort_keys=True))
+    if opts.json_output:  # stdout is the one JSON document; the summary for people on stderr
+        print(format_summary(summary), file=sys.stderr)
+        print_json(json.dumps(summary, sort_keys=True))
+    else:
+        print(format_summary(summary))
     ok = _ok(summary)
     return 0 if ok else 1

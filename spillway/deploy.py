@@ -91,16 +91,78 @@ class UpdateEventSourceMapping:
 Instruction = DeployInfraStack | ChaliceDeploy | UpdateEventSourceMapping
 
 
+# --- the stage's template parameters ---------------------------------------------------------
+#: Template parameters that come from the stage (its edge function, its tier plan): never left
+#: to a template default, which would watch another stage's function with another limit.
+STAGE_PARAMETERS = ("Prefix", "ApiFunctionName", "ApiReservedConcurrency")
+
+
+def plan_parameters(stage: str, plan: Any, *, app_name: str = "spillway",
+                    prefix: str = "spillway") -> tuple[tuple[str, str], ...]:
+    """The ``infra/template.yaml`` parameters a deploy of ``stage`` must pass, from its
+    :class:`~chalicelib.core.concurrency.plan.TierPlan` ``plan`` (pure): ``Prefix`` (queue,
+    table and alarm names), ``ApiFunctionName`` (the edge Lambda Chalice deploys,
+    ``<app_name>-<stage>``), ``ApiReservedConcurrency`` (the plan's edge reserved concurrency,
+    concurrent executions; the edge-concurrency alarm fires above 80 % of it) and
+    ``VisibilityTimeout<Queue>`` per work queue (s, the plan's). As (key, value) pairs."""
+    from chalicelib.core.concurrency.render import template_parameters
+
+    return (("Prefix", prefix), ("ApiFunctionName", f"{app_name}-{stage}"),
+            ("ApiReservedConcurrency", str(plan.edge_concurrency)),
+            *((k, str(v)) for k, v in template_parameters(plan).items()))
+
+
+def stage_parameters(stage: str, project_dir: Path = ROOT) -> tuple[tuple[str, str], ...]:
+    """:func:`plan_parameters` of ``stage`` as the project records it: the tier plan
+    ``.chalice/tier-<stage>.json`` (else the preset ``SPILLWAY_TIER``, default free), the app
+    name and the stage's ``SPILLWAY_QUEUE_PREFIX`` from ``.chalice/config.json`` (both
+    ``spillway`` without one). Raises
+    :class:`ConfigError` for an unknown stage or an unreadable config, PlanError for a plan
+    that breaks a rule."""
+    from chalicelib.tier_plan import stage_plan
+
+    if stage not in STAGES:
+        raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
+    path = project_dir / ".chalice" / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    env = {**config.get("environment_variables", {}),
+           **config.get("stages", {}).get(stage, {}).get("environment_variables", {})}
+    plan = stage_plan({"SPILLWAY_STAGE": stage}, project_dir=project_dir)
+    return plan_parameters(stage, plan, app_name=config.get("app_name", "spillway"),
+                           prefix=env.get("SPILLWAY_QUEUE_PREFIX", "spillway"))
+
+
+def merge_parameters(derived: Sequence[tuple[str, str]],
+                     given: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """``derived`` (the stage's, :func:`stage_parameters`) then the operator's ``given`` ones
+    (``--parameter``: ``AlarmEmail``, ``MaxReceiveCount``, ...). Raises :class:`ConfigError`
+    when ``given`` sets a derived key to another value: the plan owns it (``spillway tier
+    set``), and two sources for one number is how an alarm ends up watching the wrong limit."""
+    derived_map = dict(derived)
+    for key, value in given:
+        if key in derived_map and derived_map[key] != value:
+            raise ConfigError(f"--parameter {key}={value}: the stage's tier plan sets {key}="
+                              f"{derived_map[key]}; change the plan (spillway tier set) instead")
+    return (*derived, *((k, v) for k, v in given if k not in derived_map))
+
+
 # --- planner (pure) ---------------------------------------------------------------------------
 def plan_deploy(stage: str, project_dir: Path = ROOT,
-                parameters: Sequence[tuple[str, str]] = ()) -> tuple[Instruction, ...]:
+                parameters: Sequence[tuple[str, str]] = (), *,
+                derived: Sequence[tuple[str, str]] = ()) -> tuple[Instruction, ...]:
     """Steps 1 and 2 for ``stage`` (step 3 needs what step 2 records: see
-    :func:`plan_event_source_updates`). Raises :class:`ConfigError` for an unknown stage."""
+    :func:`plan_event_source_updates`). The infra stack gets ``derived`` (the stage's own
+    parameters, :func:`stage_parameters`) and then the operator's ``parameters``
+    (:func:`merge_parameters`). Raises :class:`ConfigError` for an unknown stage or a
+    parameter that contradicts ``derived``."""
     if stage not in STAGES:
         raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
     return (
         DeployInfraStack(infra_stack_name(stage), str(project_dir / "infra" / "template.yaml"),
-                         tuple(parameters)),
+                         merge_parameters(derived, parameters)),
         ChaliceDeploy(stage, str(project_dir)),
     )
 
@@ -300,7 +362,8 @@ def provision(prefix: str = "spillway", max_receive_count: int = 5,
 
     ``prefix`` and ``max_receive_count`` are the template's ``Prefix`` and ``MaxReceiveCount``
     parameters; ``visibility`` maps ``VisibilityTimeout<Queue>`` parameters to seconds (default:
-    the template's, each 6 x function timeout + batching window);
+    the template's, each 6 x function timeout + batching window); the edge alarms watch the
+    dev stage's edge function with its plan's limit (:func:`stage_parameters`);
     ``cfn`` a boto3 CloudFormation client (default: ``chalicelib.wiring``'s). Raises
     :class:`PermanentDependencyError` if the stack is not ``CREATE_COMPLETE`` or
     ``UPDATE_COMPLETE``, or a :mod:`chalicelib.errors` error translated from botocore.
@@ -310,8 +373,10 @@ def provision(prefix: str = "spillway", max_receive_count: int = 5,
 
         cfn = wiring.boto_client("cloudformation")
     name = stack_name or f"{prefix}-local"
+    dev = dict(stage_parameters("dev"))  # the local stack runs the dev stage's code
     step = DeployInfraStack(name, str(INFRA_TEMPLATE), (
         ("Prefix", prefix), ("MaxReceiveCount", str(max_receive_count)),
+        *((key, dev[key]) for key in ("ApiFunctionName", "ApiReservedConcurrency")),
         *((key, str(value)) for key, value in (visibility or {}).items())))
     Executor(cloudformation=cfn, stack_poll_s=1).deploy_stack(step, update=False)
     (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]

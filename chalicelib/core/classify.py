@@ -1,4 +1,4 @@
-"""Classify a delivery: which priority queue it goes to and which kind of worker it needs.
+"""Classify a delivery: its priority, which kind of worker it needs, and so which work queue it goes to.
 
 The table is written for a **contributor-analytics** user: what people do in repositories
 (code, reviews, issues, comments) is ``high`` and must stay fresh under load; signals about

@@ -1,4 +1,4 @@
-"""The envelope: what travels on the priority queues, as message text plus message attributes.
+"""The envelope: what travels on the work queues, as message text plus message attributes.
 
 **v2** (written since issue 18): a header line -- compact ASCII JSON, ``"v": 2`` and every field
 but the payload (``payload_ref`` set for a claim check) -- then ``"\n"``, then the payload as

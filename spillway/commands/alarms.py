@@ -9,6 +9,8 @@ import argparse
 import json
 from typing import Any
 
+from spillway.json_output import print_json
+
 _OPS = {"GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": ">=",
         "LessThanThreshold": "<", "LessThanOrEqualToThreshold": "<="}
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             alarm["state"] = states[alarm["name"]]["state"]
             alarm["state_reason"] = states[alarm["name"]]["reason"]
     if args.json:
-        print(json.dumps({"alarms": alarms}, indent=1, sort_keys=True))
+        print_json(json.dumps({"alarms": alarms}, indent=1, sort_keys=True))
         return 0
     print("\n".join(table(alarms, states=args.states)))
     return 0

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from spillway.commands.audited import Since, when, wiring_state
+from spillway.json_output import print_json
 
 
 def register(subparsers: Any) -> None:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     found = audit.list_actions(wiring_state(), limit=args.limit, verb=args.verb,
                                since=args.since.at(time.time()) if args.since else None)
     if args.json:
-        print(json.dumps(found, indent=2))
+        print_json(json.dumps(found, indent=2))
         return 0
     if not found:
         print("no audited actions" + (" in that window" if args.since else ""))

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from spillway.json_output import print_json
+
 
 def _number(kind: type, least: float):
     def parse(text: str):
@@ -89,5 +91,5 @@ def cmd_burst(args: argparse.Namespace) -> int:
     rows, runs = run_burst(opts)
     data, png = write(rows, runs, opts.out_dir)
     print(f"bench burst: wrote {data} and {png}", file=sys.stderr)
-    print(json.dumps(rows, indent=1) if args.json else table(rows))
+    print_json(json.dumps(rows, indent=1) if args.json else table(rows))
     return 0

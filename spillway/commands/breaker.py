@@ -24,6 +24,7 @@ from typing import Any
 
 from chalicelib.ports import StatePort
 from spillway.commands.audited import add_who_why, parse_duration, when, wiring_state
+from spillway.json_output import print_json
 from spillway.ops import breaker
 
 __all__ = ["parse_duration", "register"]
@@ -76,7 +77,7 @@ def _print_change(new: Any, args: argparse.Namespace) -> int:
     data = new.to_dict()
     data.pop("buckets", None)
     if args.json:
-        print(json.dumps({"name": args.name, **data}, indent=2))
+        print_json(json.dumps({"name": args.name, **data}, indent=2))
     else:
         until = f" until {when(new.forced.until)}" if new.forced and new.forced.until else ""
         print(f"{args.name}: {new.state.value}{until}")
@@ -87,7 +88,7 @@ def _status(store: StatePort, args: argparse.Namespace, clock: Callable[[], floa
     found = ([breaker.status(store, args.name, clock=clock)] if args.name
              else breaker.status_all(store, clock=clock))
     if args.json:
-        print(json.dumps(found[0] if args.name else found, indent=2))
+        print_json(json.dumps(found[0] if args.name else found, indent=2))
         return 0
     if not found:
         print("no breaker items yet (all CLOSED)")

@@ -10,6 +10,7 @@ from pathlib import Path
 from chalicelib.errors import ConfigError
 from spillway.cost import inputs, model
 from spillway.deploy import STAGES
+from spillway.json_output import print_json
 
 
 def _volume(text: str) -> int:
@@ -69,7 +70,7 @@ def cmd_cost(args) -> int:
         doc = result.to_dict()
         doc["prices"] = {"region": table.get("region"), "read_on": table.get("read_on"),
                          "file": str(inputs.PRICES_PATH)}
-        print(json.dumps(doc, indent=1))
+        print_json(json.dumps(doc, indent=1))
     else:
         print(model.render(result))
     return 0

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.errors import ConfigError
+from spillway.json_output import print_json
 
 
 def _queue_pool() -> Any:
@@ -57,7 +58,7 @@ def register(subparsers: Any, *, pool_factory: Callable[[], Any] = _queue_pool,
 
         counts = housekeep(pool_factory(), clock, args.batch,
                            blob_retention_days=args.blob_days)
-        print(json.dumps(counts, sort_keys=True))
+        print_json(json.dumps(counts, sort_keys=True))
         return 0
 
     h.set_defaults(func=housekeep)

@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
                    help="payload folders (default: the bundled sample deliveries)")
     add_backend(p)
     add_workdir(p)
-    p.add_argument("--json", action="store_true", help="last line of stdout is a JSON summary")
+    p.add_argument("--json", action="store_true", help="stdout is one JSON document, the summary (the text summary goes to stderr)")
     p.add_argument("--burst", type=int, default=1, metavar="K",
                    help="replay the payloads K times over, fresh delivery ids")
     p.add_argument("--concurrency", type=int, default=None,

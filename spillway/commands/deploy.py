@@ -22,6 +22,7 @@ from spillway.deploy import (
     load_deployed,
     plan_deploy,
     plan_event_source_updates,
+    stage_parameters,
 )
 from spillway.paths import ROOT
 
@@ -41,7 +42,8 @@ def register(subparsers: Any) -> None:
                    help="run the preflight checks and print what would change; change nothing")
     p.add_argument("--parameter", type=_parameter, action="append", default=[],
                    metavar="KEY=VALUE", help="infra/template.yaml parameter (repeatable), "
-                   "e.g. AlarmEmail=ops@example.com")
+                   "e.g. AlarmEmail=ops@example.com; the stage's own (Prefix, ApiFunctionName, "
+                   "ApiReservedConcurrency, VisibilityTimeout*) come from its tier plan")
     p.add_argument("--skip-infra", action="store_true", help="do not deploy the infra stack")
     p.set_defaults(func=run)
 
@@ -124,7 +126,8 @@ def print_plan(args: argparse.Namespace, project_dir: Path = ROOT) -> None:
 
 
 def _steps(args: argparse.Namespace, project_dir: Path) -> tuple:
-    steps = plan_deploy(args.stage, project_dir, args.parameter)
+    steps = plan_deploy(args.stage, project_dir, args.parameter,
+                        derived=stage_parameters(args.stage, project_dir))
     if args.skip_infra:
         steps = tuple(s for s in steps if not isinstance(s, DeployInfraStack))
     return steps

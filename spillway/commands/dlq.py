@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spillway.commands.options import command_hint
+    from spillway.json_output import print_json
     from spillway.ops.dlq import by_reason, dead_letters_of_environment
 
     if args.limit < 1:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     letters, how = dead_letters_of_environment(args.limit)
     groups = by_reason(letters)
     if args.json:
-        print(json.dumps({"messages": [dataclasses.asdict(m) for m in letters],
+        print_json(json.dumps({"messages": [dataclasses.asdict(m) for m in letters],
                           "by_reason": dict(groups), "read": how}, sort_keys=True))
         return 0
     print(f"DLQ: {len(letters)} message{'' if len(letters) == 1 else 's'} ({how})")

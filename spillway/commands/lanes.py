@@ -22,6 +22,7 @@ from typing import Any
 from chalicelib.core.concurrency.plan import TierPlan
 from chalicelib.ports import StatePort
 from spillway.commands.audited import add_who_why, when, wiring_state
+from spillway.json_output import print_json
 from spillway.ops import lanes as ops
 
 
@@ -70,7 +71,7 @@ def _changer(change: Callable, store_factory: Callable[[], StatePort],
         found = change(store_factory(), plan, args.function, args.lane, reason=args.reason,
                        by=args.by, mappings=mappings_factory(), clock=clock, **extra)
         if args.json:
-            print(json.dumps(found, indent=2))
+            print_json(json.dumps(found, indent=2))
             return 0
         print("\n".join(describe(found)))
         return 0
@@ -85,7 +86,7 @@ def _status(store: StatePort, plan: TierPlan, args: argparse.Namespace,
     found = ops.status(store, plan, args.function, config=get_settings().lane_config,
                        clock=clock)
     if args.json:
-        print(json.dumps({"tier": plan.name, "functions": found}, indent=2))
+        print_json(json.dumps({"tier": plan.name, "functions": found}, indent=2))
         return 0
     print(f"tier {plan.name}")
     for item in found:

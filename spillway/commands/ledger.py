@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.errors import ConfigError
+from spillway.json_output import print_json
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -31,6 +32,12 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def cell(text: str, width: int) -> str:
+    """``text`` padded to ``width`` characters, or cut to ``width`` with a final ``…`` that
+    says so (``--json`` has every name whole)."""
+    return f"{text:<{width}}" if len(text) <= width else text[:width - 1] + "…"
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("ledger", help="recent deliveries stored in the application "
                                              "database (status, attempts, delay)")
@@ -39,7 +46,8 @@ def register(subparsers: Any) -> None:
                    help="only deliveries received since D: 30s, 10m, 2h, 1d or an ISO 8601 time")
     p.add_argument("--limit", type=int, default=20, metavar="N",
                    help="at most N rows (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON document: {"rows", "distinct", "deliveries": [...]}')
     p.set_defaults(func=run)
 
 
@@ -58,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     with make_pool(url, max_size=1) as pool:
         rows = recent_deliveries(pool, event=args.event, since=args.since, limit=args.limit)
         total = ledger_counts(pool)
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, default=str, sort_keys=True))
+    if args.json:  # one document: the totals and the rows shown
+        print_json(json.dumps({"rows": total.rows, "distinct": total.distinct, "deliveries": rows},
+                         default=str, sort_keys=True))
         return 0
     print(f"ledger: {total.rows} rows, {total.distinct} distinct deliveries; "
           f"showing {len(rows)} most recent" + (f" {args.event}" if args.event else "")
@@ -69,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {'received (UTC)':<19}  {'event':<22} {'action':<14} {'prio':<6} "
               f"{'status':<8} {'tries':>5} {'delay':>8}  repository")
     for r in rows:
-        print(f"  {r['received_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {r['event']:<22.22} "
-              f"{(r['action'] or '-'):<14.14} {r['priority']:<6} {r['status']:<8} "
+        print(f"  {r['received_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {cell(r['event'], 22)} "
+              f"{cell(r['action'] or '-', 14)} {r['priority']:<6} {r['status']:<8} "
               f"{r['attempts']:>5} {r['delay_s']:>7.2f}s  {r['repository'] or '-'}")
     return 0

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from spillway.chaos import add_chaos_argument
-from spillway.commands.options import add_backend, add_dashboard, add_workdir, dashboard_port
+from spillway.commands.options import (
+    add_backend,
+    add_dashboard,
+    add_workdir,
+    dashboard_port,
+)
+from spillway.json_output import print_json
 from spillway.loadtest import SCENARIOS
 
 
@@ -50,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                            report_dir=args.report, handler_timeout_s=args.handler_timeout)
     if "ok" not in summary:
         judge(summary)  # accepted, missing, ack_p95_ms, threshold_violations, ok
-    print(json.dumps(summary, sort_keys=True) if args.json else format_summary(summary))
+    print_json(json.dumps(summary, sort_keys=True) if args.json else format_summary(summary))
     # with --json the last stdout line stays the JSON summary: the paths go to stderr
     paths_to = sys.stderr if args.json else sys.stdout
     if summary.get("html"):

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from spillway.commands.audited import add_who_why, wiring_state
+from spillway.json_output import print_json
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     entry = moves.promote(wiring.get_queue(), wiring_state(), source=args.source,
                           max_messages=args.max, by=args.by, reason=args.reason)
     if args.json:
-        print(json.dumps(entry, indent=2))
+        print_json(json.dumps(entry, indent=2))
     else:
         print(f"promoted {entry['details']['moved']} message(s) from {args.source} to high "
               f"(audit {entry['id']})")

@@ -35,6 +35,7 @@ from typing import Any
 from chalicelib.core.reconcile import RETENTION_S
 from spillway.commands.audited import add_who_why, when
 from spillway.commands.breaker import parse_duration
+from spillway.json_output import print_json
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"reconciling {hook.key} …", file=sys.stderr, flush=True)
         reports.append(reconciler.run_hook(hook, options))
     if args.json:
-        print(json.dumps({"dry_run": args.dry_run, "hooks": reports}, sort_keys=True))
+        print_json(json.dumps({"dry_run": args.dry_run, "hooks": reports}, sort_keys=True))
     else:
         for r in reports:
             _print(r, args.dry_run)

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from spillway.commands.audited import Since, add_who_why, parse_rate, when, wiring_state
+from spillway.json_output import print_json
 
 
 def register(subparsers: Any) -> None:
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         found = moves.preview(wiring.get_queue(), match=match, max_messages=args.max)
         if args.json:
-            print(json.dumps({"dry_run": True, "filter": match.to_dict(), "would_move": found},
+            print_json(json.dumps({"dry_run": True, "filter": match.to_dict(), "would_move": found},
                              indent=2))
         else:
             for m in found:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                           max_messages=args.max, rate_per_s=args.rate, by=args.by,
                           reason=args.reason, progress=progress if args.rate else None)
     if args.json:
-        print(json.dumps(entry, indent=2))
+        print_json(json.dumps(entry, indent=2))
     else:
         if args.rate:
             print(file=sys.stderr)

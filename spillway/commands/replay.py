@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from chalicelib.errors import ConfigError
+from spillway.json_output import print_json
 
 #: Seconds between two progress lines on stderr.
 PROGRESS_EVERY_S = 2.0
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             ok = ok and summary["drained"] and summary["missing"] == 0 \
                 and summary["duplicated"] == 0
     if args.json:
-        print(json.dumps(summary, sort_keys=True))
+        print_json(json.dumps(summary, sort_keys=True))
     else:
         print(format_summary(summary))
     return 0 if ok else 1

@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.ports import QUEUES
 from spillway.commands.audited import when
+from spillway.json_output import print_json
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     snap = status_snapshot()
     if args.json:
-        print(json.dumps(snap, sort_keys=True, allow_nan=False))
+        print_json(json.dumps(snap, sort_keys=True, allow_nan=False))
         return 0
     print("\n".join(render(snap)))
     return 0

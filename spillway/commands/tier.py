@@ -7,6 +7,8 @@ itself), or write a stage's merge template (lanes).
 * ``spillway tier lift --to T --for 30m --reason R [--by WHO] [--from T0] [--set K=V ...]
   [--json]``
 * ``spillway tier lift --end --reason R [--by WHO]``
+* ``spillway tier docs [--write]`` -- check (or rewrite) the generated tables in the docs
+  (:mod:`spillway.tier_docs`)
 
 ``--for`` takes ``90s``, ``30m``, ``2h`` (at most 24 h). A lift changes what workers decide at
 run time -- the shared slots' limit and adaptive bounds, so admission and priority partitions --
@@ -27,6 +29,7 @@ from chalicelib.errors import ConfigError
 from chalicelib.ports import StatePort
 from spillway.commands.audited import add_who_why, parse_duration, when, wiring_state
 from spillway.commands.options import command_hint
+from spillway.json_output import print_json
 from spillway.ops import tier as ops
 
 LIFT_HELP = ("lift the run-time limits (shared DB slots, adaptive limit bounds, admission) to "
@@ -84,7 +87,31 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
     m.add_argument("--project-dir", type=Path, default=Path("."),
                    help="the Chalice project (default: %(default)s)")
     m.set_defaults(func=cmd_merge_template)
+    d = sub.add_parser("docs", help="check (or --write) the tier and alarm tables that "
+                                    "docs/DEPLOY.md and README.md print between markers")
+    d.add_argument("--write", action="store_true",
+                   help="rewrite the generated sections instead of checking them")
+    d.set_defaults(func=cmd_docs)
     return p
+
+
+def cmd_docs(args) -> int:
+    """Exit 0 when every generated section is current (or was rewritten with ``--write``),
+    1 when some are stale (listed on stderr)."""
+    import sys
+
+    from spillway.tier_docs import stale
+
+    files = stale(write=args.write)
+    if args.write:
+        print(f"rewrote {', '.join(files)}" if files else "generated sections already current")
+        return 0
+    if files:
+        print(f"stale generated sections in {', '.join(files)}: run "
+              f"`{command_hint(args, 'tier docs --write')}`", file=sys.stderr)
+        return 1
+    print("generated sections current")
+    return 0
 
 
 def cmd_merge_template(args) -> int:
@@ -101,7 +128,7 @@ def cmd_merge_template(args) -> int:
 def cmd_plan(args) -> int:
     doc = ops.plan_for(args.name, sets=args.sets, file=args.file).to_dict()
     if args.json:
-        print(json.dumps(doc, indent=1))
+        print_json(json.dumps(doc, indent=1))
         return 0
     print(f"tier {doc['tier']}: edge reserved concurrency {doc['edge']['reserved_concurrency']}, "
           f"burst {doc['api_gateway']['burst_limit']}, queue capacity {doc['queue_capacity']}")
@@ -130,7 +157,7 @@ def cmd_lift(args, store_factory: Callable[[], StatePort], clock: Callable[[], f
             raise ConfigError("--end takes no --to or --for")
         ended = ops.end_lift(store_factory(), by=args.by, reason=args.reason, clock=clock)
         if args.json:
-            print(json.dumps({"ended": ended}, indent=2))
+            print_json(json.dumps({"ended": ended}, indent=2))
         else:
             print(f"lift to {ended['to']} ended; back to {ended['from']}" if ended
                   else "no active lift: nothing to end")
@@ -143,7 +170,7 @@ def cmd_lift(args, store_factory: Callable[[], StatePort], clock: Callable[[], f
                            from_tier=args.from_tier, now=clock())
     lift = ops.start_lift(store_factory(), new)
     if args.json:
-        print(json.dumps(lift, indent=2))
+        print_json(json.dumps(lift, indent=2))
     else:
         print(f"lifted {lift['from']} -> {lift['to']} until {when(lift['until'])} (slot limit "
               f"up to {lift['slot_max_limit']}); reverts by itself, or "

@@ -9,7 +9,7 @@
 * ``stack``        -- :class:`LocalStack`: all of the above started and wired together;
 * ``lifecycle``    -- its files in the workdir (env file with the owner's pid, children record)
   and reaping what a killed stack left behind;
-* ``drain``        -- waiting until the priority queues are empty (demo, loadtest).
+* ``drain``        -- waiting until the work queues are empty (demo, loadtest).
 
 May import ``chalicelib`` (the code it runs), ``spillway.paths``, ``spillway.migrate`` and
 ``spillway.deploy`` (one way to provision the infra stack); never ``spillway.commands``.

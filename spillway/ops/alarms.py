@@ -85,19 +85,35 @@ def _metric(props: Mapping[str, Any], resolve: Callable[[Any], Any]) -> tuple[st
     return f"{expression} over {names}", "expression", float(inputs[0]["Period"])
 
 
-def alarm_definitions(path: Path = INFRA_TEMPLATE, prefix: str | None = None
-                      ) -> list[dict[str, Any]]:
+def _parameters(template: Mapping[str, Any], given: Mapping[str, str] | None) -> dict[str, Any]:
+    """The template's parameter defaults updated with ``given`` (default: what ``spillway deploy
+    --stage dev`` passes, :func:`spillway.deploy.stage_parameters`, which the local stack also
+    uses: ``ApiFunctionName`` and ``ApiReservedConcurrency`` have no default)."""
+    params = {k: v.get("Default") for k, v in (template.get("Parameters") or {}).items()}
+    if given is None:
+        from spillway.deploy import stage_parameters
+
+        given = dict(stage_parameters("dev"))
+    params.update(given)
+    return params
+
+
+def alarm_definitions(path: Path = INFRA_TEMPLATE, prefix: str | None = None,
+                      parameters: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Every ``AWS::CloudWatch::Alarm`` of the template at ``path``, in template order:
     ``{"id": logical id, "name", "metric", "dimensions" (name -> value, e.g. ``{"QueueName":
-    "spillway-high"}``; empty for metric math), "statistic", "threshold", "comparison",
+    "spillway-high"}``; empty for metric math), "watches" (the dimensions, or for metric math
+    those of its input metrics, e.g. ``{"FunctionName": "spillway-dev"}``), "statistic", "threshold", "comparison",
     "period_s", "evaluation_periods", "runbook": verb (e.g. "breaker status") or None,
-    "description"}``. ``prefix`` replaces the ``Prefix`` parameter's default (``spillway``).
-    Raises ValueError when the template cannot be read."""
+    "description"}``. ``parameters`` are the template parameters to resolve with (default:
+    those ``spillway deploy --stage dev`` passes, :func:`spillway.deploy.stage_parameters`,
+    which the local stack also uses); ``prefix`` then replaces ``Prefix``. Raises ValueError
+    when the template cannot be read."""
     try:
         template = load_template(path)
     except Exception as exc:
         raise ValueError(f"cannot read the template {path}: {exc}") from None
-    params = {k: v.get("Default") for k, v in (template.get("Parameters") or {}).items()}
+    params = _parameters(template, parameters)
     if prefix:
         params["Prefix"] = prefix
     resources = template.get("Resources") or {}
@@ -114,8 +130,13 @@ def alarm_definitions(path: Path = INFRA_TEMPLATE, prefix: str | None = None
         verb = RUNBOOK_RE.search(description)
         metric, statistic, period = _metric(props, resolve)
         dimensions = {d["Name"]: str(resolve(d["Value"])) for d in props.get("Dimensions") or ()}
+        watches = dict(dimensions)
+        for query in props.get("Metrics") or ():  # a metric-math alarm: its inputs' dimensions
+            for d in (query.get("MetricStat") or {}).get("Metric", {}).get("Dimensions") or ():
+                watches[d["Name"]] = str(resolve(d["Value"]))
         found.append({"id": logical_id, "name": resolve(props["AlarmName"]),
                       "metric": " ".join(metric.split()), "dimensions": dimensions,
+                      "watches": watches,
                       "statistic": statistic,
                       "threshold": float(props["Threshold"]),
                       "comparison": props["ComparisonOperator"],
@@ -219,7 +240,7 @@ def dashboard_body(path: Path = INFRA_TEMPLATE, *, prefix: str | None = None,
                    region: str = "us-east-1", account_id: str = "123456789012",
                    partition: str = "aws") -> str:
     """The ``OperationsDashboard``'s ``DashboardBody`` as CloudFormation would substitute it
-    (parameter defaults, ``prefix`` for ``Prefix``): the JSON text ``PutDashboard`` takes.
+    (the dev stage's parameters, ``prefix`` for ``Prefix``): the JSON text ``PutDashboard`` takes.
     Raises ValueError when the template has no such dashboard."""
     template = load_template(path)
     try:
@@ -227,7 +248,7 @@ def dashboard_body(path: Path = INFRA_TEMPLATE, *, prefix: str | None = None,
             "DashboardBody"]["Fn::Sub"]
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{path}: no OperationsDashboard with a two-part !Sub body") from None
-    params = {k: v.get("Default") for k, v in (template.get("Parameters") or {}).items()}
+    params = _parameters(template, None)
     params.update({"AWS::Region": region, "AWS::AccountId": account_id,
                    "AWS::Partition": partition})
     if prefix:

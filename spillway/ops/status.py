@@ -31,8 +31,8 @@ Section shapes (seconds, messages, executions):
   whose latest run stopped on an error, makes the gap unknown, never 0;
 * ``health``: ``{"status": healthy|degraded|critical, "reasons": [...], "assessed": [signal,
   ...], "not_assessed": {signal: why}, "queue_capacity"}`` from
-  :func:`chalicelib.core.concurrency.health.assess` over the visible depth of each priority
-  queue against the tier's queue capacity, the breaker state and the slots when present.
+  :func:`chalicelib.core.concurrency.health.assess` over the visible depth of each work
+  queue (the five of ``WORK_QUEUES``) against the tier's queue capacity, the breaker state and the slots when present.
 """
 
 from __future__ import annotations

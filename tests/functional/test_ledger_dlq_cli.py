@@ -11,7 +11,8 @@ from tests.functional.conftest import ISSUE_PAYLOAD, PR_PAYLOAD, corpus_payload
 
 
 def _lines(capsys) -> list[dict]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    """The deliveries of ``ledger --json``'s one JSON document."""
+    return json.loads(capsys.readouterr().out)["deliveries"]
 
 
 def test_ledger_lists_what_the_workers_stored(worker, capsys):

@@ -230,13 +230,15 @@ def test_executor_creates_then_updates_the_infra_stack(aws_env):
     executor = deploy.Executor(cloudformation=cfn)
     template = str(ROOT / "infra" / "template.yaml")
 
+    stage = (("Prefix", "deploytest"),
+             *((k, v) for k, v in deploy.stage_parameters("dev") if k != "Prefix"))
     created = executor.deploy_stack(deploy.DeployInfraStack("spillway-dev-infra", template,
-                                                            (("Prefix", "deploytest"),)))
+                                                            stage))
     assert created == "created"
     assert sqs.get_queue_url(QueueName="deploytest-high")["QueueUrl"]
 
     updated = executor.deploy_stack(deploy.DeployInfraStack(
-        "spillway-dev-infra", template, (("Prefix", "deploytest"), ("MaxReceiveCount", "3"))))
+        "spillway-dev-infra", template, (*stage, ("MaxReceiveCount", "3"))))
     assert updated == "updated"
     (stack,) = cfn.describe_stacks(StackName="spillway-dev-infra")["Stacks"]
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}

@@ -65,14 +65,48 @@ def test_planner_rejects_documents_of_another_shape(doc):
 
 
 def test_plan_deploy_provisions_infra_then_runs_chalice():
-    steps = deploy.plan_deploy("prod", ROOT, [("AlarmEmail", "ops@example.com")])
+    derived = deploy.stage_parameters("prod", ROOT)
+    steps = deploy.plan_deploy("prod", ROOT, [("AlarmEmail", "ops@example.com")],
+                               derived=derived)
     assert steps == (
         deploy.DeployInfraStack("spillway-prod-infra", str(ROOT / "infra" / "template.yaml"),
-                                (("AlarmEmail", "ops@example.com"),)),
+                                (*derived, ("AlarmEmail", "ops@example.com"))),
         deploy.ChaliceDeploy("prod", str(ROOT)),
     )
     with pytest.raises(ConfigError):
         deploy.plan_deploy("staging")
+
+
+def test_the_stage_parameters_come_from_its_plan():
+    from chalicelib.tier_plan import stage_plan
+
+    params = dict(deploy.stage_parameters("prod", ROOT))
+    plan = stage_plan({"SPILLWAY_STAGE": "prod"}, project_dir=ROOT)
+    assert params["ApiFunctionName"] == "spillway-prod"
+    assert params["ApiReservedConcurrency"] == str(plan.edge_concurrency) == "40"
+    assert {k: int(v) for k, v in params.items() if k.startswith("VisibilityTimeout")} == {
+        f"VisibilityTimeout{w.spec.queue.capitalize()}": w.visibility_timeout_s
+        for w in plan.workers}
+    assert dict(deploy.stage_parameters("dev", ROOT))["ApiFunctionName"] == "spillway-dev"
+
+
+def test_a_parameter_that_contradicts_the_plan_is_refused():
+    derived = deploy.stage_parameters("prod", ROOT)
+    with pytest.raises(ConfigError, match="ApiReservedConcurrency"):
+        deploy.plan_deploy("prod", ROOT, [("ApiReservedConcurrency", "100")], derived=derived)
+    same = deploy.plan_deploy("prod", ROOT, [("ApiReservedConcurrency", "40")], derived=derived)
+    assert dict(same[0].parameters)["ApiReservedConcurrency"] == "40"
+    assert len(same[0].parameters) == len(derived)  # said twice, passed once
+
+
+def test_the_template_has_no_default_for_the_stage_parameters():
+    """Left out, a stack would watch another stage's edge with another limit; without a
+    default CloudFormation refuses the stack instead."""
+    from spillway.ops.alarms import load_template
+
+    params = load_template(ROOT / "infra" / "template.yaml")["Parameters"]
+    assert "Default" not in params["ApiFunctionName"]
+    assert "Default" not in params["ApiReservedConcurrency"]
 
 
 def test_the_dry_run_plan_lists_the_steps_and_changes_nothing(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Which of two versions of one normalized row wins, whatever order they arrive in.
 
-The priority queues reorder deliveries by design, and GitHub's ``updated_at`` has one-second
+The work queues (priorities and targets) reorder deliveries by design, and GitHub's ``updated_at`` has one-second
 resolution, so neither arrival order nor ``updated_at`` alone orders two deliveries of one
 object. A stored row is replaced only when the new version's *version key* is ``>=`` the
 stored one (compared in SQL, under the row lock taken by ``INSERT ... ON CONFLICT``, so
