@@ -66,3 +66,29 @@ class MemoryState:
 def _copy(item: StateItem) -> StateItem:
     return StateItem(key=item.key, version=item.version, data=copy.deepcopy(dict(item.data)),
                      expires_at=item.expires_at)
+
+
+class MemoryDedup:
+    """The edge's dedup records in a dict (:class:`chalicelib.dedup.DedupStore`), for unit tests
+    of code that only needs a claim to succeed once: one record per id, replaced only as
+    :func:`chalicelib.dedup.takeover_allowed` says, as the real stores' write condition does."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, object] = {}
+
+    def claim(self, record_id: str, *, validation: str, now: float, in_progress_s: float,
+              ttl_s: int):
+        from chalicelib.dedup import INPROGRESS, Claim, Prior, takeover_allowed
+
+        prior = self.records.get(record_id)
+        if prior is not None and not takeover_allowed(prior, validation, now):
+            return Claim(written=False, prior=prior)
+        self.records[record_id] = Prior(INPROGRESS, int(now + ttl_s),
+                                        int((now + in_progress_s) * 1000), validation)
+        return Claim(written=True, prior=prior)
+
+    def release(self, record_id: str) -> None:
+        self.records.pop(record_id, None)
+
+    def accepted(self, hook_id, guids, now) -> set[str]:
+        return set()

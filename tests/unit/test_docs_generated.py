@@ -40,7 +40,7 @@ def test_prod_sizing_is_the_pro_plan():
 def test_the_alarm_table_lists_every_alarm_of_the_template():
     table = tier_docs.sections(ROOT)["alarms"]
     names = [a["name"] for a in alarm_definitions()]
-    assert len(names) == 12
+    assert len(names) == 13  # 12 + reconcile-unchecked (a parked or failing hook, issue 19)
     for name in names:
         assert f"| `{name}` |" in table
 

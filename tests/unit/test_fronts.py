@@ -78,10 +78,11 @@ def test_payload_2_reaches_the_edge_as_the_bytes_github_signed(b64):
 
 def test_a_real_edge_verifies_the_signature_through_the_adapter():
     from chalicelib.edge import Edge
+    from tests.fakes import MemoryDedup
 
     queue = _ListQueue()
     edge = Edge(queue=queue, blobs=None, secret=lambda: SECRET, max_body_bytes=1 << 20,
-                dedupe=lambda fn: fn)
+                dedup=MemoryDedup())
     answer = fronts.handle_event(_v2(BODY, b64=True), webhook=edge.handle, health=dict)
     assert answer["statusCode"] == 202, answer["body"]
     assert len(queue.sent) == 1
