@@ -8,6 +8,7 @@ DelaySeconds would, rounded up, plus a poll): nothing sleeps, nothing is timed."
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -148,3 +149,19 @@ def test_release_frees_a_dead_holders_leases_at_once_and_is_audited(state_backen
     assert leases[1].renew() is False
     survivor = instance(state_backend.port, clock)
     assert isinstance(survivor.acquire("survivor", "high"), SlotLease)
+
+
+def test_the_heartbeat_thread_renews_until_the_lease_is_released(state_backend):
+    slots = SharedSlots("postgres", state_backend.port, bounds=Bounds(1, 2), lease_s=SLOT_LEASE_S)
+    lease = slots.acquire("beating", "high")
+    assert isinstance(lease, SlotLease)
+    granted_until = lease.expires_at
+    lease.keep_alive(interval_s=0.05)
+    deadline = time.monotonic() + 30  # a bound on a loaded machine, not a timing assertion
+    while lease.expires_at == granted_until and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stored = SharedSlots("postgres", state_backend.port, bounds=Bounds(1, 2),
+                         lease_s=SLOT_LEASE_S).read()
+    assert [x.expires_at for x in stored.leases] == [lease.expires_at] > [granted_until]
+    lease.release()
+    assert lease.renew() is False and slots.read().leases == ()
