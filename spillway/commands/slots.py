@@ -1,10 +1,12 @@
 """``spillway slots status|release``: the shared database slots' holders, and freeing a dead
 holder's leases (:mod:`spillway.ops.slots`).
 
-* ``spillway slots status [--pool NAME] [--json]`` -- limit, slots in use, each lease's holder,
-  age and expiry, the waiters
-* ``spillway slots release (--holder H ... | --all) --reason TEXT [--by WHO] [--pool NAME]
-  [--json]`` -- free them now (audited: ``spillway audit --verb slots``)
+* ``spillway slots status [--json]`` -- limit, slots in use, each lease's holder, age and
+  expiry, the waiters
+* ``spillway slots release (--holder H ... | --all) --reason TEXT [--by WHO] [--json]`` -- free
+  them now (audited: ``spillway audit --verb slots``)
+
+The pool is the application database's (``slots#postgres``), the one the workers share.
 
 With ``--local`` they read and change the running local stack's state store; otherwise the
 configured backend's (the DynamoDB state table on AWS).
@@ -37,8 +39,6 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
     verbs = parser.add_subparsers(dest="slots_command", required=True)
 
     status = verbs.add_parser("status", help="holders of the slots, their ages and expiries")
-    status.add_argument("--pool", default=ops.DEFAULT_POOL,
-                        help=f"slot pool (default {ops.DEFAULT_POOL})")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=lambda args: _status(store_factory(), args, clock))
 
@@ -47,15 +47,13 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
     who.add_argument("--holder", action="append", metavar="H",
                      help="holder to free, as `spillway slots status` lists it (repeatable)")
     who.add_argument("--all", action="store_true", help="free every lease")
-    release.add_argument("--pool", default=ops.DEFAULT_POOL,
-                         help=f"slot pool (default {ops.DEFAULT_POOL})")
     add_who_why(release)
     release.add_argument("--json", action="store_true")
     release.set_defaults(func=lambda args: _release(store_factory(), args, clock))
 
 
 def _status(store: StatePort, args: argparse.Namespace, clock: Callable[[], float]) -> int:
-    found = ops.status(store, args.pool, max_limit=_max_limit(), clock=clock)
+    found = ops.status(store, max_limit=_max_limit(), clock=clock)
     if args.json:
         print(json.dumps(found, sort_keys=True))
         return 0
@@ -84,7 +82,7 @@ def describe(found: dict) -> list[str]:
 
 
 def _release(store: StatePort, args: argparse.Namespace, clock: Callable[[], float]) -> int:
-    found = ops.release(store, args.pool, holders=None if args.all else args.holder,
+    found = ops.release(store, holders=None if args.all else args.holder,
                         by=args.by, reason=args.reason, clock=clock)
     if args.json:
         print(json.dumps(found, sort_keys=True))
