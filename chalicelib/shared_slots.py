@@ -24,7 +24,7 @@ reported database samples into the adaptive limit, then
 * **Waiting costs reads, not writes.** A holder refused before asks again by reading the item
   (not a blind write) and writes only when it is admitted or its place in the line needs
   extending; a waiter refused only by overdue leases (a dead holder's) is told to come back when
-  they can expire (:func:`chalicelib.core.concurrency.slots._wait_s`).
+  they can expire (:func:`chalicelib.core.concurrency.slots.acquire`).
 * **Tier lift.** With a ``lift`` view (:class:`chalicelib.tier_lift.LiftView`) the bounds of each
   decision are the lifted tier's while a lift is active (``spillway tier lift``), the deployed
   ones otherwise; expiry is checked against the decision's clock. The view is cached (one read
