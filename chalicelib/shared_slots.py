@@ -246,22 +246,24 @@ class SharedSlots:
         if lease.released:
             return False
         now = self.clock()
-        step = lambda state: (renew(state, lease.holder, now, self.lease_s), [], None)  # noqa: E731
+
+        def step(state: SlotState) -> tuple[SlotState | None, list, bool]:
+            renewed = renew(state, lease.holder, now, self.lease_s)
+            return renewed, [], renewed is not None  # None: gone, nothing to write
+
         try:
-            self._cas(step)
+            _, held = self._cas(step)
         except (DependencyError, NotFound, ConflictError) as exc:
             count_metric(self.metrics, "SlotStoreFailures")
             log.warning("slot lease of %s not renewed (%s); it expires at %.0f",
                         lease.holder, exc, lease.expires_at)
             return True
-        state = self._decode(self._item.data if self._item else None)
-        held = next((x for x in state.leases if x.holder == lease.holder), None)
-        if held is None or held.expires_at <= now:
+        if not held:
             count_metric(self.metrics, "SlotLeasesLost")
             log.warning("slot lease of %s is gone (expired or released by an operator); its "
                         "batch goes on without it", lease.holder)
             return False
-        lease.expires_at = held.expires_at
+        lease.expires_at = max(lease.expires_at, now + self.lease_s)
         return True
 
     def read(self) -> SlotState:
