@@ -6,9 +6,16 @@
 Every request the slots make is counted at the :class:`~chalicelib.ports.StatePort` (a wrapper
 counting ``get`` / ``put`` / ``delete`` / ``scan``). ``--instances`` threads, each with its own
 :class:`~chalicelib.shared_slots.SharedSlots` (one Lambda instance's view), run ``--batches``
-batches in all: acquire a lease, hold it ``--hold-ms`` (the batch's database work), release.
+batches in all: acquire a lease and start its heartbeat as the worker does (the plan's lease,
+renewed every quarter of it while the batch runs), hold it ``--hold-ms`` (the batch's database
+work), release.
 The limit is the free tier's (15 slots), above the instance count, so nothing waits: this is
 the steady state. A lease per delivery (the naive design) is run beside it for the ratio.
+
+``--dead-holder WAITERS``: instead, one instance takes every slot and dies (no release, no
+heartbeat) while WAITERS held-back batches ask again as the worker's do (after ``ceil(wait_s)``
+s, SQS's DelaySeconds, plus a 1 s poll), on a simulated clock: prints the stall (death -> first
+grant, s) and the state-store reads and writes per second the waiters made meanwhile.
 """
 
 from __future__ import annotations
@@ -50,14 +57,17 @@ def run(store: CountingState, name: str, instances: int, batches: int, leases_pe
     waits = Counter()
     store.calls.clear()
 
+    lease_s = max(w.lease_s for w in plan.workers)
+
     def instance(n: int) -> None:
-        slots = SharedSlots(name, store, bounds=bounds, lease_s=35)
+        slots = SharedSlots(name, store, bounds=bounds, lease_s=lease_s)
         for b in range(per_instance):
             for d in range(leases_per_batch):
                 holder = f"i{n}-b{b}-d{d}"
                 while not isinstance(got := slots.acquire(holder, "medium"), SlotLease):
                     waits[n] += 1
                     time.sleep(0.01)
+                got.keep_alive()
                 time.sleep(hold_s / leases_per_batch)
                 got.release(samples=1, latency_s=hold_s / leases_per_batch)
 
@@ -73,6 +83,37 @@ def run(store: CountingState, name: str, instances: int, batches: int, leases_pe
             "by_method": dict(store.calls), "refusals": sum(waits.values()),
             "requests_per_batch": round(requests / done, 2),
             "elapsed_s": round(time.perf_counter() - started, 2)}
+
+
+def dead_holder(store: CountingState, name: str, waiters: int) -> dict:
+    """The ``--dead-holder`` scenario (see the module docstring); simulated time."""
+    import heapq
+    import math
+
+    plan = build_plan("free")
+    bounds = Bounds(plan.slot_min_limit, plan.slot_max_limit)
+    lease_s = max(w.lease_s for w in plan.workers)
+    now = [time.time()]
+    clock = lambda: now[0]  # noqa: E731
+    dead = SharedSlots(name, store, bounds=bounds, lease_s=lease_s, clock=clock)
+    for i in range(plan.slot_max_limit):
+        assert isinstance(dead.acquire(f"dead-{i}", "medium"), SlotLease)
+    died_at = now[0]
+    store.calls.clear()
+    views = [SharedSlots(name, store, bounds=bounds, lease_s=lease_s, clock=clock)
+             for _ in range(waiters)]
+    due = [(died_at + n * 0.1, n) for n in range(waiters)]  # they arrive spread over a moment
+    while due:
+        now[0], n = heapq.heappop(due)
+        got = views[n].acquire(f"waiter-{n}", ("high", "medium", "low")[n % 3])
+        if isinstance(got, SlotLease):
+            break
+        heapq.heappush(due, (now[0] + math.ceil(got.wait_s) + 1.0, n))
+    stall = now[0] - died_at
+    return {"waiters": waiters, "lease_s": lease_s, "stall_s": round(stall, 1),
+            "by_method": dict(store.calls),
+            "writes_per_s": round(store.calls["put"] / stall, 2) if stall else None,
+            "reads_per_s": round(store.calls["get"] / stall, 2) if stall else None}
 
 
 def _open_store(kind: str, stack: list) -> Any:
@@ -115,10 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=10)
     p.add_argument("--hold-ms", type=float, default=20.0)
     p.add_argument("--instances", default="1,3,11")
+    p.add_argument("--dead-holder", type=int, metavar="WAITERS",
+                   help="the dead-holder scenario with WAITERS held-back batches")
     args = p.parse_args(argv)
     cleanup: list = []
     try:
         store = CountingState(_open_store(args.store, cleanup))
+        if args.dead_holder:
+            found = dead_holder(store, "bench-dead-holder", args.dead_holder)
+            print(f"{args.store}: a holder of every slot died: storing stalled "
+                  f"{found['stall_s']} s (lease {found['lease_s']:g} s); {found['waiters']} "
+                  f"waiters made {found['writes_per_s']} writes/s and {found['reads_per_s']} "
+                  f"reads/s meanwhile", flush=True)
+            print(json.dumps({"store": args.store, **found}))
+            return 0
         rows = []
         for n in (int(x) for x in args.instances.split(",")):
             per_batch = run(store, f"bench-batch-{n}", n, args.batches, 1, args.hold_ms / 1000)

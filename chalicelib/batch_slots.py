@@ -3,7 +3,10 @@
 :func:`acquire_for_batch` runs before a batch touches PostgreSQL: it asks for the batch's slots
 under the batch's priority and either returns the lease (release it after the batch, also on
 errors: :func:`release_after_batch`) or the hold-back delay for the whole batch. Cost: one lease
-per batch, whatever its size.
+per batch, whatever its size. While the batch runs the lease's heartbeat renews it
+(:meth:`~chalicelib.shared_slots.SlotLease.keep_alive`, every quarter of its short life): a
+batch may run as long as its function timeout, and an instance that dies stops renewing, so its
+slots come back within ``lease_s`` (:data:`~chalicelib.core.concurrency.plan.SLOT_LEASE_S`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ log = logging.getLogger("spillway.worker")
 INSTANCE_ID = uuid.uuid4().hex[:12]
 
 
-def batch_identity(event: dict, queue: str) -> tuple[str, str]:
+def batch_identity(event: dict, queue: str, instance: str = INSTANCE_ID) -> tuple[str, str]:
     """``(holder, priority)`` of an SQS batch (Lambda's event shape).
 
     The holder is this instance (and thread: the local runtime hosts several "instances" in
@@ -36,8 +39,10 @@ def batch_identity(event: dict, queue: str) -> tuple[str, str]:
     instance asks again with its next batch of the same queue a moment later and so keeps its
     place among the waiters (a per-batch id would leave a stale waiter behind instead).
     The priority is the queue's when it is one (high / medium / low), else the first record's
-    envelope's (the heavy / batch queues carry every priority); ``low`` when unreadable."""
-    holder = f"{queue}:{INSTANCE_ID}:{threading.get_ident()}"
+    envelope's (the heavy / batch queues carry every priority); ``low`` when unreadable.
+    ``instance``: this execution environment's id (another one only to stand for a different
+    instance, as ``--chaos holder-kill`` does for the instances it kills)."""
+    holder = f"{queue}:{instance}:{threading.get_ident()}"
     if queue in PRIORITY_ORDER:
         return holder, queue
     records = event.get("Records") or []
@@ -48,14 +53,16 @@ def batch_identity(event: dict, queue: str) -> tuple[str, str]:
 
 
 def acquire_for_batch(slots: SharedSlots | None, event: dict, queue: str,
-                      metrics: Any = None) -> tuple[SlotLease | None, float | None]:
-    """``(lease, None)`` when granted, ``(None, wait_s)`` when refused (hold the whole batch
-    back ``wait_s`` seconds), ``(None, None)`` when there are no slots or the state store
-    cannot be read (fail open, as the circuit breaker: the slots must not become a second
-    single point of failure; counted as ``SlotStoreFailures``)."""
+                      metrics: Any = None, *, instance: str = INSTANCE_ID,
+                      heartbeat: bool = True) -> tuple[SlotLease | None, float | None]:
+    """``(lease, None)`` when granted (its heartbeat started unless ``heartbeat`` is False),
+    ``(None, wait_s)`` when refused (hold the whole batch back ``wait_s`` seconds),
+    ``(None, None)`` when there are no slots or the state store cannot be read (fail open, as
+    the circuit breaker: the slots must not become a second single point of failure; counted as
+    ``SlotStoreFailures``). ``instance``: see :func:`batch_identity`."""
     if slots is None or not event.get("Records"):
         return None, None
-    holder, priority = batch_identity(event, queue)
+    holder, priority = batch_identity(event, queue, instance)
     try:
         got = slots.acquire(holder, priority)
     except (DependencyError, NotFound) as exc:
@@ -63,6 +70,8 @@ def acquire_for_batch(slots: SharedSlots | None, event: dict, queue: str,
         count_metric(metrics, "SlotStoreFailures")
         return None, None
     if isinstance(got, SlotLease):
+        if heartbeat:
+            got.keep_alive()
         return got, None
     log.info("batch %s (%s) held back %.1f s: slot queue position %d, %s", holder, priority,
              got.wait_s, got.position, got.reason)

@@ -129,7 +129,8 @@ class Settings:
     ``slots_enabled`` turns on the shared database slots (``chalicelib/shared_slots.py``):
     ``slot_min_limit`` .. ``slot_max_limit`` bound the adaptive limit (the tier plan's
     ``slot_min_limit`` / ``slot_max_limit``; defaults are the free tier's), ``slot_lease_s`` is
-    a lease's life in seconds (the plan's ``WorkerPlan.lease_s``: function timeout + grace),
+    a lease's life in seconds without a heartbeat (the plan's ``WorkerPlan.lease_s``, at most
+    ``SLOT_LEASE_S`` = 20: renewed every quarter of it while a batch runs),
     ``slot_count`` the slots a batch holds (the plan's pool size) and ``slot_algorithm`` the
     adaptive limit (``aimd`` or ``gradient2``). ``lift_cache_s``: seconds the slots trust their
     last read of a tier lift (``tier#lift``, :mod:`chalicelib.tier_lift`).
@@ -166,7 +167,7 @@ class Settings:
     slots_enabled: bool = False
     slot_min_limit: int = 3
     slot_max_limit: int = 15
-    slot_lease_s: int = 35
+    slot_lease_s: int = 20
     slot_count: int = 1
     slot_algorithm: str = "aimd"
     breaker_skew_margin_s: int = 10
@@ -237,7 +238,7 @@ class Settings:
             slots_enabled=_bool(env, "SLOTS_ENABLED", False),
             slot_min_limit=_int(env, "SLOT_MIN_LIMIT", 3, 1, 10_000),
             slot_max_limit=_int(env, "SLOT_MAX_LIMIT", 15, 1, 10_000),
-            slot_lease_s=_int(env, "SLOT_LEASE_S", 35, 1, 900 + 60),
+            slot_lease_s=_int(env, "SLOT_LEASE_S", 20, 1, 900 + 60),
             slot_count=_int(env, "SLOT_COUNT", 1, 1, 100),
             slot_algorithm=_choice(env, "SLOT_ALGORITHM", "aimd", ("aimd", "gradient2")),
             lift_cache_s=_float(env, "LIFT_CACHE_S", 5.0, 0.0, 300.0),

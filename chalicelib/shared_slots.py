@@ -14,9 +14,17 @@ reported database samples into the adaptive limit, then
   write. A lost race costs one read and one more write. Steady state with several instances:
   between 2 and 3 state-store requests per batch on average (``bench``/tests count them at the
   port), i.e. about 0.2-0.3 per delivery at BatchSize 10.
-* **Crash safety.** Leases expire at ``acquired_at + lease_s`` (the holder's function timeout plus
-  a grace, :attr:`~chalicelib.core.concurrency.plan.WorkerPlan.lease_s`) and every decision
-  reclaims expired leases first: a holder that dies gives its slots back by then at the latest.
+* **Crash safety.** Leases are short (``lease_s``,
+  :attr:`~chalicelib.core.concurrency.plan.WorkerPlan.lease_s`: at most
+  :data:`~chalicelib.core.concurrency.plan.SLOT_LEASE_S`) and renewed by a heartbeat
+  (:meth:`SlotLease.keep_alive`: one compare-and-set every ``lease_s / 4`` while the batch runs,
+  none for a batch shorter than that); every decision reclaims expired leases first, so a holder
+  that dies stops renewing and gives its slots back ``lease_s`` after its last heartbeat at the
+  latest. ``spillway slots release`` frees them at once (:mod:`spillway.ops.slots`).
+* **Waiting costs reads, not writes.** A holder refused before asks again by reading the item
+  (not a blind write) and writes only when it is admitted or its place in the line needs
+  extending; a waiter refused only by overdue leases (a dead holder's) is told to come back when
+  they can expire (:func:`chalicelib.core.concurrency.slots.acquire`).
 * **Tier lift.** With a ``lift`` view (:class:`chalicelib.tier_lift.LiftView`) the bounds of each
   decision are the lifted tier's while a lift is active (``spillway tier lift``), the deployed
   ones otherwise; expiry is checked against the decision's clock. The view is cached (one read
@@ -28,8 +36,9 @@ reported database samples into the adaptive limit, then
 
 Metrics (duck-typed Powertools ``metrics.add_metric``): ``SlotWaits`` (Count, one per refused
 acquire), ``SlotLimit`` (Count: the adaptive limit after each decision), ``SlotsInUse`` (Count:
-slots held after each decision), ``SlotStoreFailures`` (Count: a release that could not be
-written; its lease runs out instead).
+slots held after each decision), ``SlotStoreFailures`` (Count: a release or renewal that could
+not be written; the lease runs out instead), ``SlotLeasesLost`` (Count: a heartbeat found its
+lease gone: expired, or released by an operator; the batch goes on, its stores are idempotent).
 """
 
 from __future__ import annotations
@@ -48,10 +57,12 @@ from chalicelib.core.concurrency.manager import decide
 from chalicelib.core.concurrency.slots import (
     DEFAULT_SLOT_CONFIG,
     Granted,
+    Refused,
     SlotConfig,
     SlotState,
     apply_release,
     release_delta,
+    renew,
 )
 from chalicelib.errors import ConflictError, DependencyError, NotFound
 from chalicelib.metrics import count_metric
@@ -64,6 +75,9 @@ KEY_PREFIX = "slots#"
 _UNSEEN = object()
 #: Operations that read the item first after this instance lost a compare-and-set race.
 READ_FIRST_OPS = 8
+#: Heartbeats per lease life: a running batch renews its lease every ``lease_s / 4`` seconds,
+#: so three renewals in a row may be lost (or late) before the lease expires under it.
+HEARTBEATS_PER_LEASE = 4
 
 
 def slots_key(name: str) -> str:
@@ -98,14 +112,37 @@ class SlotLease:
     in_use: int
     state: SlotState = field(repr=False)
     released: bool = False
+    _beating: threading.Event | None = field(default=None, repr=False)
+
+    def keep_alive(self, interval_s: float | None = None) -> None:
+        """Start the heartbeat: a daemon thread renewing the lease every ``interval_s``
+        seconds (default ``lease_s / HEARTBEATS_PER_LEASE``) until :meth:`release`, or until a
+        renewal finds the lease gone. A holder that dies stops beating with it."""
+        if self._beating is not None or self.released:
+            return
+        interval = interval_s or self.slots.lease_s / HEARTBEATS_PER_LEASE
+        stop = self._beating = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                if not self.slots.renew(self):
+                    return
+
+        threading.Thread(target=beat, name=f"slot-heartbeat-{self.holder}", daemon=True).start()
+
+    def renew(self) -> bool:
+        """One heartbeat now (see :meth:`SharedSlots.renew`)."""
+        return self.slots.renew(self)
 
     def release(self, *, samples: int = 0, latency_s: float = 0.0, failures: int = 0) -> None:
-        """Give the slots back, reporting ``samples`` database calls made under the lease,
-        ``latency_s`` seconds in total, ``failures`` of them failed with a retryable dependency
-        error (they feed the adaptive limit). Never raises a store error (see
-        :meth:`SharedSlots.release`)."""
+        """Stop the heartbeat and give the slots back, reporting ``samples`` database calls
+        made under the lease, ``latency_s`` seconds in total, ``failures`` of them failed with a
+        retryable dependency error (they feed the adaptive limit). Never raises a store error
+        (see :meth:`SharedSlots.release`)."""
         if not self.released:
             self.released = True
+            if self._beating is not None:
+                self._beating.set()
             self.slots.release(self, samples=samples, latency_s=latency_s, failures=failures)
 
 
@@ -156,13 +193,16 @@ class SharedSlots:
         jitter = self.jitter()
         bounds = self.bounds_at(now)
 
-        def step(state: SlotState) -> tuple[SlotState, list, Any]:
+        def step(state: SlotState) -> tuple[SlotState | None, list, Any]:
             result = decide(state, holder, priority, count, now, self.lease_s, self.algorithm,
                             bounds, self.config, jitter)
+            if isinstance(result, Refused) and self._still_waiting(state, holder, now,
+                                                                   result.wait_s):
+                return None, [], result  # its place is kept already: a read, no write
             return result.state, [], result
 
         try:
-            _, result = self._cas(step)
+            _, result = self._cas(step, read_first=self._is_waiter(holder))
         except ConflictError:
             count_metric(self.metrics, "SlotWaits")
             return SlotWait(0, self.config.min_wait_s, "state store contention", 0, 0)
@@ -197,6 +237,35 @@ class SharedSlots:
             log.warning("slot release of %s not written (%s); it expires at %.0f",
                         lease.holder, exc, lease.expires_at)
 
+    def renew(self, lease: SlotLease) -> bool:
+        """Extend ``lease`` to ``lease_s`` from now (one compare-and-set; a heartbeat). True
+        while the lease is held -- also when the store could not be written (logged, counted as
+        ``SlotStoreFailures``; the next heartbeat tries again) --, False once it is gone
+        (expired, or released by an operator: counted as ``SlotLeasesLost``; the batch goes
+        on, and is not given the lease back)."""
+        if lease.released:
+            return False
+        now = self.clock()
+
+        def step(state: SlotState) -> tuple[SlotState | None, list, bool]:
+            renewed = renew(state, lease.holder, now, self.lease_s)
+            return renewed, [], renewed is not None  # None: gone, nothing to write
+
+        try:
+            _, held = self._cas(step)
+        except (DependencyError, NotFound, ConflictError) as exc:
+            count_metric(self.metrics, "SlotStoreFailures")
+            log.warning("slot lease of %s not renewed (%s); it expires at %.0f",
+                        lease.holder, exc, lease.expires_at)
+            return True
+        if not held:
+            count_metric(self.metrics, "SlotLeasesLost")
+            log.warning("slot lease of %s is gone (expired or released by an operator); its "
+                        "batch goes on without it", lease.holder)
+            return False
+        lease.expires_at = max(lease.expires_at, now + self.lease_s)
+        return True
+
     def read(self) -> SlotState:
         """The pool as stored now (one read; an absent item is an empty pool at the max
         limit). Store errors propagate."""
@@ -217,17 +286,32 @@ class SharedSlots:
     def _remember(self, item: StateItem | None) -> None:
         self._item = item
 
-    def _cas(self, fn: Callable[[SlotState], tuple]) -> tuple[list, Any]:
+    def _is_waiter(self, holder: str) -> bool:
+        """Whether the last-seen item lists ``holder`` as a waiter (it was refused before)."""
+        item = self._item
+        return bool(item is not _UNSEEN and item is not None
+                    and holder in ((item.data or {}).get("waiters") or {}))
+
+    def _still_waiting(self, state: SlotState, holder: str, now: float, wait_s: float) -> bool:
+        """Whether ``holder``'s place in ``state`` (as read) outlives its next wait by at least
+        half the waiter TTL, so that refusing it again needs no write."""
+        mine = next((w for w in state.waiters if w.holder == holder), None)
+        return mine is not None and mine.expires_at >= now + wait_s + self.config.waiter_ttl_s / 2
+
+    def _cas(self, fn: Callable[[SlotState], tuple], read_first: bool = False
+             ) -> tuple[list, Any]:
         """CAS ``fn`` onto the item. The last-seen item is tried blind (one write when nobody
         else wrote meanwhile); after a lost race the next :data:`READ_FIRST_OPS` operations read
         first instead (a contended item: a blind write would mostly lose and cost a third
-        request), then blind writes are tried again."""
+        request), then blind writes are tried again. ``read_first``: read this time anyway (a
+        waiter asking again: the decision may need no write at all)."""
         with self._lock:  # this process's threads take turns rather than race each other
-            return self._cas_locked(fn)
+            return self._cas_locked(fn, read_first)
 
-    def _cas_locked(self, fn: Callable[[SlotState], tuple]) -> tuple[list, Any]:
+    def _cas_locked(self, fn: Callable[[SlotState], tuple], read_first: bool = False
+                    ) -> tuple[list, Any]:
         item = self._item
-        blind = item is not _UNSEEN and self._read_first <= 0
+        blind = item is not _UNSEEN and self._read_first <= 0 and not read_first
         self._read_first -= 1
         lost = []
 

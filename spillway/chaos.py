@@ -8,7 +8,9 @@ theirs with :func:`register`):
 * ``db-outage`` -- the embedded application PostgreSQL is stopped for SECONDS, then started
   again (the worker's circuit breaker opens; messages wait in their queues);
 * ``worker-kill`` -- for SECONDS every worker invocation dies mid-batch without deleting its
-  messages (a crashed Lambda); they come back after the visibility timeout, stored once;
+  messages (a crashed Lambda); they come back after the visibility timeout, stored once. With
+  the shared database slots on it dies *holding its slot lease*: the lease stays in the item,
+  never renewed, until it expires (``lease_s``) or ``spillway slots release`` frees it;
 * ``queue-outage`` -- the queue backend the edge writes to is unreachable for SECONDS (backend
   ``postgres``: its embedded queue PostgreSQL is stopped); the edge answers 503 and stores
   nothing half-way, GitHub (or the sender) retries later.
@@ -50,6 +52,9 @@ class Fault(threading.Thread):
     kind = "fault"
     #: True when the edge is expected to answer 503 while the fault lasts (not an error).
     planned_503 = False
+    #: Seconds the work it broke stays out of sight after it is mended (a killed batch: its
+    #: visibility timeout); the recovery limit grows by it (report.thresholds.recovery_limit_s).
+    returns_after_s = 0.0
 
     def __init__(self, stack, outage_s: float, after_s: float = 1.0):
         super().__init__(name=f"chaos-{self.kind}", daemon=True)
@@ -127,33 +132,66 @@ class WorkerKilled(Exception):
 
 
 class WorkerKill(Fault):
-    """For ``outage_s`` seconds every worker invocation is killed mid-batch: the first half
-    of its records is handled (stored), then the invocation dies without answering, as a
-    Lambda killed by its timeout or an out-of-memory error would. The whole batch comes back
-    after the visibility timeout and the worker's idempotency stores each delivery once."""
+    """For ``outage_s`` seconds every worker invocation is killed, as a Lambda killed by its
+    timeout or an out-of-memory error is: it dies without answering, and the whole batch comes
+    back after the visibility timeout; the worker's idempotency stores each delivery once.
+
+    Without shared slots the first half of its records is handled (stored) first. With them
+    (``wiring.get_slots()``) the invocation takes its batch's slot lease as the worker does --
+    under an instance id of its own, since a killed instance never asks again -- and dies
+    holding it before storing: the lease stays in the item and its heartbeat never runs, so
+    the pool gets the slots back only when the lease expires (or an operator releases it).
+    ``held`` counts the leases left behind (holders in ``dead_holders``)."""
 
     kind = "worker-kill"
 
-    def __init__(self, stack, outage_s: float, after_s: float = 1.0):
+    def __init__(self, stack, outage_s: float, after_s: float = 1.0, slots=None):
         if not getattr(stack, "mappings", None):
             raise ConfigError("--chaos worker-kill needs the local stack's event source mappings")
         super().__init__(stack, outage_s, after_s)
+        # A batch killed just before the mend is invisible for its visibility timeout (6 x the
+        # function timeout + the batching window, as on Lambda), then stored.
+        self.returns_after_s = float(max(m.visibility_timeout_s for m in stack.mappings))
+        if slots is None:
+            from chalicelib import wiring
+
+            slots = wiring.get_slots()
+        self.slots = slots
         self.killed = 0
+        self.held = 0
+        self.dead_holders: list[str] = []
         self._saved: list = []
 
-    def _killer(self, handler):
-        def killed_mid_batch(event, context):
+    def _die_holding(self, event: dict, queue: str) -> bool:
+        """Take the batch's lease as a doomed instance; True when it was granted."""
+        from chalicelib.batch_slots import acquire_for_batch
+
+        doomed = f"killed{self.killed}"
+        lease, _ = acquire_for_batch(self.slots, event, queue, instance=doomed, heartbeat=False)
+        if lease is None:  # refused (the pool is full) or failed open: it dies waiting
+            return False
+        self.held += 1
+        self.dead_holders.append(lease.holder)
+        return True
+
+    def _killer(self, handler, queue: str):
+        def killed(event, context):
             records = event.get("Records", [])
+            if self.slots is not None:
+                holding = self._die_holding(event, queue)
+                self.killed += 1
+                raise WorkerKilled(f"killed {'holding its slot lease' if holding else 'waiting'}"
+                                   f" before storing any of {len(records)} records")
             if len(records) // 2:  # a batch of one dies before handling anything
                 handler({**event, "Records": records[: len(records) // 2]}, context)
             self.killed += 1
             raise WorkerKilled(f"killed after {len(records) // 2} of {len(records)} records")
-        return killed_mid_batch
+        return killed
 
     def break_(self) -> None:
         self._saved = [(m, m.handler) for m in self.stack.mappings]
         for mapping, handler in self._saved:
-            mapping.handler = self._killer(handler)
+            mapping.handler = self._killer(handler, mapping.queue_name)
 
     def mend(self) -> None:
         for mapping, handler in self._saved:

@@ -43,12 +43,13 @@ from spillway.commands import (
     reconcile,
     redrive,
     replay,
+    slots,
     status,
     tier,
 )
 
 COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, lanes, loadtest,
-            deploy, cost, reconcile, audit, alarms, tier, bench)
+            deploy, cost, reconcile, audit, alarms, tier, bench, slots)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,8 @@ def tier_stack_options(plan: TierPlan, base: StackOptions) -> StackOptions:
     """``base`` with the plan's edge reserved concurrency, each queue's MaximumConcurrency (the
     sum over the function's lanes), each worker function's reserved concurrency and the
     workers' Lambda settings: the shared database slots on, bounded by the plan's slot limits,
-    leases as long as the longest worker's (function timeout + grace), ``pool_size`` slots per
+    the workers' lease (``WorkerPlan.lease_s``: at most ``SLOT_LEASE_S``, renewed by each
+    batch's heartbeat), ``pool_size`` slots per
     batch. One process hosts every worker "instance" locally, so its one application pool gets
     what all instances together may hold: ``slot_max_limit`` connections (every worker instance
     x its pool)."""

@@ -151,6 +151,9 @@ def _measure(stack, backend: str, scenario: str, users: int | None, run_time: st
         summary["chaos"] = [f"{f.kind}={f.outage_s:g}" for f in faults]
         summary["breaker_trips"] = breaker_trips()
         summary["planned_503"] = any(f.planned_503 for f in faults)
+        from spillway.report.thresholds import recovery_limit_s
+
+        summary["recovery_limit_s"] = recovery_limit_s(faults)
         summary["recovery_s"] = (round(max(0.0, drained_at - max(restored)), 2)
                                  if drained_at is not None and None not in restored else None)
     if html:
@@ -174,7 +177,7 @@ def judge(summary: dict) -> dict:
     :func:`run_loadtest` summary (issue 11's thresholds, :mod:`spillway.report.thresholds`,
     plus Locust's own exit code) and return it. Every 2xx is a new delivery here (fresh ids):
     each must be a ledger row or dead-lettered."""
-    from spillway.report.thresholds import violations
+    from spillway.report.thresholds import RECOVERY_LIMIT_S, violations
 
     accepted = summary.get("requests", 0) - summary.get("failures", 0)
     summary["accepted"] = accepted
@@ -184,7 +187,7 @@ def judge(summary: dict) -> dict:
     # Locust counts every non-2xx as a failure; during a planned queue outage those are 503s
     # by design, which the thresholds leave aside (the rate then reflects the run before).
     rate = 0.0 if summary.get("planned_503") else summary.get("error_rate", 0.0)
-    found = violations(summary, rate)
+    found = violations(summary, rate, summary.get("recovery_limit_s", RECOVERY_LIMIT_S))
     if summary.get("exit_code", 1) != 0 and not summary.get("planned_503"):
         found.append(f"locust exit code {summary.get('exit_code')}: "
                      f"{summary.get('violations') or 'see its output'}")

@@ -63,6 +63,7 @@ def render(snap: Mapping[str, Any]) -> list[str]:
     c = snap.get("concurrency") or {}
     lines.append("concurrency  " + (f"{c['in_use']} in use of {c['limit'] or '?'}" if "in_use" in c
                                     else _missing(c)))
+    lines.append("db slots     " + _db_slots(snap.get("db_slots") or {}))
     lines += _lanes(snap.get("lanes") or {})
     lines += _reconcile(snap.get("reconcile") or {})
     alarms = snap.get("alarms") or {}
@@ -85,6 +86,17 @@ def _breaker(b: Mapping[str, Any]) -> str:
     if b["state"] == "OPEN":
         text += f"  retry after {b['retry_after_s']:.0f} s"
     return text
+
+
+def _db_slots(d: Mapping[str, Any]) -> str:
+    """``3 in use of 10 (max 10), 2 waiting, oldest lease 4 s, 1 expired``: the shared
+    database slots (``spillway slots status`` lists each holder)."""
+    if "in_use" not in d:
+        return _missing(d)
+    expired = sum(1 for x in d.get("holders", []) if x.get("expired"))
+    return (f"{d['in_use']} in use of {d['limit']} (max {d.get('max_limit') or '?'}), "
+            f"{d['waiters']} waiting, oldest lease {d['oldest_lease_s']:.0f} s"
+            + (f", {expired} expired" if expired else ""))
 
 
 def _lanes(data: Mapping[str, Any]) -> list[str]:

@@ -29,10 +29,16 @@ Section shapes (seconds, messages, executions):
   "error"}], "parked": [{"hook", "parked_until"}]}`` -- each hook's latest
   reconciler run and the hooks GitHub parked (:func:`reconcile_section`); a parked hook, or one
   whose latest run stopped on an error, makes the gap unknown, never 0;
+* ``db_slots``: the shared database slots (:func:`db_slots_section`: ``{"name", "limit",
+  "max_limit", "in_use", "waiters", "oldest_lease_s", "holders": [{"holder", "priority",
+  "count", "age_s", "expires_in_s", "expired"}]}`` read from the state store, so on the local
+  stack and on AWS alike; ``spillway slots status`` shows the same);
 * ``health``: ``{"status": healthy|degraded|critical, "reasons": [...], "assessed": [signal,
   ...], "not_assessed": {signal: why}, "queue_capacity"}`` from
   :func:`chalicelib.core.concurrency.health.assess` over the visible depth of each work
-  queue (the five of ``WORK_QUEUES``) against the tier's queue capacity, the breaker state and the slots when present.
+  queue (the five of ``WORK_QUEUES``) against the tier's queue capacity, the breaker state and
+  the slots when present (the execution slots of ``concurrency``, else the shared database
+  slots of ``db_slots``).
 """
 
 from __future__ import annotations
@@ -136,12 +142,16 @@ def health_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
         missing["breaker"] = snapshot.get("errors", {}).get("breaker", "breaker disabled")
     used = limit = 0
     concurrency = snapshot.get("concurrency") or {}
+    db_slots = snapshot.get("db_slots") or {}
     if concurrency.get("limit"):
         used, limit = concurrency["in_use"], concurrency["limit"]
         assessed.append("slots")
+    elif db_slots.get("limit"):
+        used, limit = db_slots["in_use"], db_slots["limit"]
+        assessed.append("slots")
     else:
-        missing["slots"] = ("no slot reading (see concurrency)" if "reason" in concurrency
-                            else "no slot limit known")
+        missing["slots"] = ("no slot reading (see concurrency and db_slots)"
+                            if "reason" in concurrency else "no slot limit known")
     missing["refusals"] = ("how often worker batches were refused a database slot is not "
                            "measured in this view")
     found = assess(HealthInput(used=used, limit=limit, max_limit=limit, queue_depths=depths,
@@ -215,12 +225,29 @@ def reconcile_section(clock: Callable[[], float] = time.time) -> dict[str, Any]:
             "hooks": hooks, "parked": parked}
 
 
+def db_slots_section() -> dict[str, Any]:
+    """The ``db_slots`` section: the workers' shared database slots from the state store (two
+    reads; :func:`spillway.ops.slots.status`), holders trimmed to their ages and expiries.
+    ``{"available": false, "reason"}`` when ``SLOTS_ENABLED`` is off. Store errors raise."""
+    settings = get_settings()
+    if not settings.slots_enabled:
+        return unavailable("shared database slots are off (SLOTS_ENABLED)")
+    from spillway.ops.slots import status
+
+    pool = status(wiring.get_state(), wiring.BREAKER_NAME, max_limit=settings.slot_max_limit)
+    keep = ("holder", "priority", "count", "age_s", "expires_in_s", "expired")
+    return {**{k: pool[k] for k in ("name", "limit", "max_limit", "in_use", "waiters",
+                                    "oldest_lease_s")},
+            "holders": [{k: x[k] for k in keep} for x in pool["holders"]]}
+
+
 #: I/O sections the sampler reads each step (name -> reader). One line each to plug in.
 SECTIONS: dict[str, Callable[[], Mapping[str, Any]]] = {
     "tier": lambda: tier_section(store=wiring.get_state()),
     "lanes": lanes_section,
     "alarms": alarms_section,
     "reconcile": reconcile_section,
+    "db_slots": db_slots_section,
 }
 
 #: Sections computed from the snapshot, in order (health last: it reads the others).

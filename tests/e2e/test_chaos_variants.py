@@ -4,6 +4,9 @@ stack (embedded PostgreSQL for the ledger and for the queues), on the bundled sa
 * worker-kill: every worker invocation dies mid-batch for 2 s; the batches come back after a
   visibility timeout of 6 x a 1 s handler timeout + the batching window (7-11 s) and each
   delivery is stored exactly once;
+* worker-kill with the shared slots on: each killed invocation dies holding its slot lease, which
+  stays in the item unrenewed; ``spillway --local slots status`` lists those holders and
+  ``spillway --local slots release --all`` frees them (audited); then everything is stored once;
 * queue-outage: the queue PostgreSQL is down before the first delivery and for 14 s: the edge
   answers 503, and no refused delivery is found in the ledger (nothing half-stored);
 * db-outage (the application PostgreSQL) with ``--report``: the report's page and plots;
@@ -20,10 +23,16 @@ import sys
 
 import pytest
 
-from spillway.chaos import ChaosSpec
+from chalicelib import wiring
+from spillway import cli
+from spillway.chaos import ChaosSpec, WorkerKill
 from spillway.demo import DemoOptions, run_demo
-from spillway.local.stack import StackOptions
+from spillway.local.drain import wait_drained
+from spillway.local.stack import LocalStack, StackOptions
+from spillway.ops.audit import list_actions
+from spillway.ops.ledger import ledger_counts_at
 from spillway.paths import ROOT, SAMPLES
+from spillway.replay import iter_payloads, replay
 
 OUTSIDE_SERVERS = ("DATABASE_URL", "QUEUE_DATABASE_URL", "AWS_ENDPOINT_URL")
 PLOTS = {"ack_latency.png", "queue_depth.png", "throughput.png", "slots.png", "breaker.png"}
@@ -51,6 +60,44 @@ def test_worker_killed_mid_batch_is_stored_once_after_the_visibility_timeout(tmp
     assert summary["stored"] == summary["accepted"]
     assert summary["chaos"] == ["worker-kill=2"] and summary["ok"], summary["violations"]
     assert summary["recovery_s"] is not None
+
+
+def _cli_json(capsys, *argv: str) -> dict:
+    capsys.readouterr()
+    assert cli.main(["--local", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_killed_worker_dies_holding_its_slot_lease_until_an_operator_releases_it(
+        tmp_path, monkeypatch, capsys):
+    # a lease far longer than the run, so only the release can free the dead holders' slots
+    env = {"SLOTS_ENABLED": "true", "SLOT_MIN_LIMIT": "3", "SLOT_MAX_LIMIT": "3",
+           "SLOT_LEASE_S": "600"}
+    monkeypatch.setenv("SPILLWAY_WORKDIR", str(tmp_path / "wd"))
+    payloads = list(iter_payloads([SAMPLES]))
+    with LocalStack(StackOptions(backend="postgres", workdir=tmp_path / "wd",
+                                 handler_timeout_s=1, env=env)) as stack:
+        fault = WorkerKill(stack, outage_s=4.0, after_s=0)
+        assert fault.slots is wiring.get_slots() is not None
+        fault.start()
+        results = replay(payloads, stack.url, stack.secret)
+        accepted = {r.delivery_id for r in results if r.status == 202}
+        fault.join()
+        assert fault.held >= 1 and fault.killed >= fault.held
+
+        status = _cli_json(capsys, "slots", "status")
+        assert sorted(x["holder"] for x in status["holders"]) == sorted(fault.dead_holders)
+        assert status["in_use"] == fault.held and not any(x["expired"]
+                                                          for x in status["holders"])
+        released = _cli_json(capsys, "slots", "release", "--all", "--reason",
+                             "e2e: instances killed", "--by", "e2e")
+        assert sorted(released["released"]) == sorted(fault.dead_holders)
+
+        assert wait_drained(wiring.get_queue(), 180) is not None
+        counts = ledger_counts_at(stack.env["DATABASE_URL"])
+        assert accepted and counts.per_delivery == dict.fromkeys(accepted, 1)
+        assert [(a["verb"], a["details"]["slots"]) for a in list_actions(wiring.get_state())
+                ] == [("slots release", fault.held)]
 
 
 @pytest.fixture(scope="module")

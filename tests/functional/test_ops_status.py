@@ -94,3 +94,21 @@ def test_status_shows_each_worker_functions_lanes(edge):
         m.maximum_concurrency for m in plan.worker("worker_high").mappings]
     text = "\n".join(render(found))
     assert "lane-2 disabled (canary bad) max" in text and "worker_medium" in text
+
+
+def test_status_shows_the_shared_database_slots_in_use_from_the_state_store(edge):
+    """Not "not assessed": the slots a dead holder keeps are read from the state store, so
+    ``spillway status`` shows them on the local stack and on AWS alike."""
+    from chalicelib.shared_slots import SlotLease
+
+    edge.configure(BREAKER_ENABLED="true", SLOTS_ENABLED="true", SLOT_MIN_LIMIT="3",
+                   SLOT_MAX_LIMIT="4")
+    lease = wiring.get_slots().acquire("high:dead0instance:1", "high")
+    assert isinstance(lease, SlotLease)  # and its instance dies: never released
+    found = status_snapshot()
+    slots = found["db_slots"]
+    assert (slots["in_use"], slots["limit"], slots["max_limit"]) == (1, 4, 4)
+    assert [x["holder"] for x in slots["holders"]] == ["high:dead0instance:1"]
+    assert "slots" in found["health"]["assessed"]
+    assert "slots" not in found["health"]["not_assessed"]
+    assert "db slots     1 in use of 4 (max 4), 0 waiting" in "\n".join(render(found))

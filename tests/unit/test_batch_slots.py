@@ -41,3 +41,20 @@ def test_two_threads_running_at_once_never_share_a_holder():
     for t in threads:
         t.join()
     assert len(set(seen)) == 2
+
+
+def test_a_granted_batch_lease_beats_until_released_and_another_instance_id_is_another_holder():
+    from chalicelib.batch_slots import acquire_for_batch, release_after_batch
+    from chalicelib.core.concurrency.limit import Bounds
+    from chalicelib.shared_slots import SharedSlots
+    from tests.fakes import MemoryState
+
+    slots = SharedSlots("postgres", MemoryState(), bounds=Bounds(2, 2), lease_s=20.0)
+    event = {"Records": [_record("high")]}
+    lease, wait = acquire_for_batch(slots, event, "high")
+    assert wait is None and lease._beating is not None and not lease._beating.is_set()
+    doomed, _ = acquire_for_batch(slots, event, "high", instance="killed0", heartbeat=False)
+    assert doomed._beating is None and doomed.holder != lease.holder
+    assert doomed.holder == f"high:killed0:{threading.get_ident()}"
+    release_after_batch(lease, 0.1, 0)
+    assert lease._beating.is_set() and [x.holder for x in slots.read().leases] == [doomed.holder]

@@ -13,7 +13,7 @@ from spillway.chaos import ChaosSpec, parse_chaos
 from spillway.report.html import render_index
 from spillway.report.locust_history import latency_history
 from spillway.report.plots import Window, write_plots
-from spillway.report.thresholds import error_rate, violations
+from spillway.report.thresholds import error_rate, recovery_limit_s, verdict, violations
 
 
 @pytest.mark.parametrize("text, spec", [("db-outage=20", ChaosSpec("db-outage", 20.0)),
@@ -75,6 +75,25 @@ def test_a_clean_run_passes_and_each_threshold_fails_it():
         found = violations({**GOOD, **change}, 0.0)
         assert len(found) == 1 and word in found[0], (change, found)
     assert "error rate" in violations(GOOD, 0.05)[0]
+
+
+def test_a_fault_that_kills_batches_gets_their_visibility_timeout_on_top_of_the_limit():
+    """A killed batch is invisible for its visibility timeout by SQS design (as on Lambda,
+    >= 6 x the function timeout + the batching window), so a worker-kill run recovering in 65 s
+    on a stack whose visibility is 61-70 s passes; other faults keep the 60 s limit."""
+
+    class Killed:
+        returns_after_s = 70.0
+
+    class Outage:
+        pass
+
+    assert recovery_limit_s() == recovery_limit_s([Outage()]) == 60.0
+    assert recovery_limit_s([Outage(), Killed()]) == 130.0
+    run = {**GOOD, "recovery_s": 65.0}
+    assert verdict(run, [], [Killed()])["ok"] and verdict(run, [], [Killed()])[
+        "recovery_limit_s"] == 130.0
+    assert verdict(run, [], [Outage()])["violations"] == ["recovery 65.0 s >= 60 s"]
 
 
 def test_locust_history_keeps_the_aggregated_rows(tmp_path):

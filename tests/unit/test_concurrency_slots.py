@@ -20,6 +20,8 @@ from chalicelib.core.concurrency.slots import (
     reclaim,
     release,
     release_delta,
+    renew,
+    revoke,
 )
 
 LEASE_S = 35.0
@@ -243,3 +245,38 @@ def test_crashed_holders_never_leak_slots(ops, limit):
     assert after_expiry.used() == 0
     result = take(after_expiry, f"h{len(ops)}", "high", now + LEASE_S)
     assert not {x.holder for x in result.state.leases} & crashed
+
+
+def test_a_heartbeat_extends_a_live_lease_and_never_brings_a_lost_one_back():
+    state = take(SlotState(limit=2), "beating", "high", 0.0, lease_s=20.0).state
+    renewed = renew(state, "beating", 15.0, 20.0)
+    assert renewed.leases[0].expires_at == 35.0 and renewed.version == state.version + 1
+    assert renewed.leases[0].acquired_at == 0.0  # its age still counts from the grant
+    assert renew(renewed, "beating", 35.0, 20.0) is None  # expired: lost
+    assert renew(state, "nobody", 1.0, 20.0) is None
+    with pytest.raises(ValueError):
+        renew(state, "beating", 1.0, 0.0)
+
+
+def test_revoke_frees_named_or_every_lease_without_feeding_the_hold_counters():
+    state = fill(SlotState(limit=3), "high", 3, now=0.0)
+    one, gone = revoke(state, frozenset({"high-1"}))
+    assert [x.holder for x in gone] == ["high-1"] and one.used() == 2
+    assert (one.released, one.hold_s_sum, one.handoffs) == (0, 0.0, ())
+    assert one.version == state.version + 1
+    rest, gone = revoke(one)
+    assert rest.used() == 0 and len(gone) == 2
+    same, gone = revoke(rest)
+    assert same is rest and gone == ()  # nothing held: nothing written
+
+
+def test_a_waiter_refused_only_by_overdue_leases_comes_back_when_they_can_expire():
+    """A dead holder's leases grow overdue (held far past the mean hold time): the waiter is
+    told to return at their expiry rather than every second meanwhile."""
+    state = take(SlotState(limit=1), "dead", "high", 0.0, lease_s=20.0).state
+    early = take(state, "waiter", "high", 1.0, lease_s=20.0)
+    assert isinstance(early, Refused) and early.wait_s < 5  # still a plausible live batch
+    late = take(early.state, "waiter", "high", 6.0, lease_s=20.0, jitter=0.99)
+    assert isinstance(late, Refused)
+    assert 14.0 - 1e-9 <= late.wait_s <= 14.0 * 1.2  # until the expiry at 20 s, jitter within
+    assert isinstance(take(late.state, "waiter", "high", 20.0, lease_s=20.0), Granted)

@@ -186,3 +186,16 @@ def test_a_function_with_every_lane_disabled_degrades_health_naming_it():
 def test_not_assessed_reasons_explain_themselves_without_issue_numbers():
     for why in snap()["health"]["not_assessed"].values():
         assert "issue" not in why.lower()
+
+
+def test_the_shared_database_slots_are_assessed_when_no_execution_meter_is_there():
+    s = snap()
+    s["db_slots"] = {"name": "postgres", "limit": 10, "max_limit": 10, "in_use": 10,
+                     "waiters": 3, "oldest_lease_s": 25.0,
+                     "holders": [{"holder": "high:dead:1", "priority": "high", "count": 10,
+                                  "age_s": 25.0, "expires_in_s": -1.0, "expired": True}]}
+    health = health_section(s)
+    assert "slots" in health["assessed"] and health["status"] != "healthy"
+    s["health"] = health
+    line = next(x for x in render(s) if x.startswith("db slots"))
+    assert line == "db slots     10 in use of 10 (max 10), 3 waiting, oldest lease 25 s, 1 expired"

@@ -113,6 +113,12 @@ FRONTS = ("rest", "http", "function-url")
 
 #: Seconds a slot lease outlives its holder's function timeout (clock skew, release latency).
 LEASE_GRACE_S = 5.0
+#: Longest life (s) of a slot lease without a renewal. The holder renews it every quarter of
+#: that while its batch runs (a heartbeat, :mod:`chalicelib.batch_slots`), so a batch may run
+#: as long as its function timeout, yet a holder that dies stalls the pool at most this long
+#: (issue 19: <= 30 s, the waiters' return included). Batches shorter than a quarter of it
+#: (nearly all) renew nothing: no state-store request is added per delivery.
+SLOT_LEASE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -237,7 +243,8 @@ def _worker(plan: TierPlan, name: str, spec: FunctionSpec, reserved: int) -> Wor
     split = allocate(total, dict.fromkeys(names, 1.0))
     mappings = tuple(LaneMapping(lane, split[lane]) for lane in names)
     visibility = plan.visibility_timeout.get(name, visibility_floor(spec.timeout_s, spec.window_s))
-    return WorkerPlan(name, spec, reserved, mappings, visibility, spec.timeout_s + LEASE_GRACE_S)
+    return WorkerPlan(name, spec, reserved, mappings, visibility,
+                      min(spec.timeout_s + LEASE_GRACE_S, SLOT_LEASE_S))
 
 
 def _worker_budget(plan: TierPlan) -> int:

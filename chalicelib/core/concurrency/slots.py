@@ -20,11 +20,15 @@ two writes per batch (acquire read + conditional write, release write) whatever 
 0.3 requests per delivery at BatchSize 10, 3 at BatchSize 1. Under saturation each refused
 attempt adds one read and one write (the waiter record) for the batch.
 
-Crash safety: a lease expires at ``acquired_at + lease_s`` (the holder's function timeout plus a
-grace, :attr:`~chalicelib.core.concurrency.plan.WorkerPlan.lease_s`); every decision reclaims
-expired leases and waiters first, so a holder that dies (timeout, out of memory, frozen instance)
-gives its slots back by then at the latest. Expiry is checked in code, never left to DynamoDB TTL
-(which deletes within days).
+Crash safety: a lease expires ``lease_s`` after it was granted or last renewed (:func:`renew`:
+the holder's heartbeat extends it while its batch runs; ``lease_s`` is short,
+:data:`~chalicelib.core.concurrency.plan.SLOT_LEASE_S`, whatever the function timeout); every
+decision reclaims expired leases and waiters first, so a holder that dies (timeout, out of
+memory, frozen instance) gives its slots back ``lease_s`` after its last heartbeat at the latest,
+and a waiter refused only by overdue leases is told to come back when they can expire
+(:func:`_wait_s`), not to poll the item meanwhile. An operator frees a dead holder's slots at
+once with :func:`revoke` (``spillway slots release``). Expiry is checked in code, never left to
+DynamoDB TTL (which deletes within days).
 
 Priority partitions: the current ``limit`` is split into guaranteed shares (:func:`guaranteed`,
 ``SlotConfig.shares``, default high 50 / medium 30 / low 20 %, every priority at least one slot
@@ -57,7 +61,7 @@ from chalicelib.core.concurrency.slot_state import (
 __all__ = [
     "DEFAULT_SLOT_CONFIG", "PRIORITY_ORDER", "Granted", "Handoff", "Lease", "Refused",
     "ReleaseDelta", "SlotConfig", "SlotState", "Waiter", "acquire", "apply_release",
-    "guaranteed", "reclaim", "release", "release_delta", "set_limit",
+    "guaranteed", "reclaim", "release", "release_delta", "renew", "revoke", "set_limit",
 ]
 
 @dataclass(frozen=True)
@@ -143,15 +147,34 @@ def _admission(state: SlotState, holder: str, priority: str, count: int,
     return short, "limit reached"
 
 
+#: A lease held longer than this many mean hold times is *overdue*: its holder is not expected
+#: to release it soon (a dead holder, or a batch far longer than usual), so it is left out of
+#: the release-rate estimate and waiters are told to come back when it can expire instead.
+OVERDUE_FACTOR = 4.0
+
+
 def _wait_s(state: SlotState, short: int, now: float, config: SlotConfig, jitter: float) -> float:
+    """Seconds to hold a refused batch back: Little's law over the leases expected to be
+    released (held slots free at ``held / mean_hold``), or, when every held lease is overdue
+    (:data:`OVERDUE_FACTOR`), the time until enough leases can expire. Never later than that
+    expiry (plus a jittered ``min_wait_s``): waiters come back when a dead holder's slots can
+    return, not before (no hammering the item) and not much after (the stall ends)."""
     mean_hold = state.hold_s_sum / state.released if state.released else config.initial_hold_s
-    held = state.used()
-    estimate = short * mean_hold / max(held, 1)  # Little's law: held slots free at held/mean_hold
+    overdue_after = OVERDUE_FACTOR * max(mean_hold, config.min_wait_s)
+    live = sum(x.count for x in state.leases if now - x.acquired_at <= overdue_after)
     expiries = sorted(x.expires_at for x in state.leases)
-    if 0 < short <= len(expiries):
-        estimate = min(estimate, expiries[short - 1] - now)
+    until_expiry = (max(0.0, expiries[short - 1] - now) if 0 < short <= len(expiries)
+                    else None)
+    if live or until_expiry is None:
+        estimate = short * mean_hold / max(live, 1)  # Little's law
+    else:
+        estimate = until_expiry
     wait = min(max(estimate, config.min_wait_s), config.max_wait_s)
-    return min(wait * (1 + config.jitter_fraction * jitter), config.max_wait_s)
+    wait = min(wait * (1 + config.jitter_fraction * jitter), config.max_wait_s)
+    if until_expiry is not None:
+        wait = min(wait, max(until_expiry, config.min_wait_s) * (1 + config.jitter_fraction
+                                                                  * jitter))
+    return wait
 
 
 def acquire(state: SlotState, holder: str, priority: str, count: int, now: float,
@@ -186,6 +209,34 @@ def acquire(state: SlotState, holder: str, priority: str, count: int, now: float
     waiters = tuple(sorted((*waiters, waiter), key=lambda w: (w.since, w.holder)))
     position = 1 + sum(1 for w in waiters if _rank(w) < _rank(waiter))
     return Refused(replace(state, waiters=waiters, version=bumped), position, wait, reason)
+
+
+def renew(state: SlotState, holder: str, now: float, lease_s: float) -> SlotState | None:
+    """``state`` with ``holder``'s live lease extended to ``now + lease_s`` (a heartbeat while
+    its batch runs), or None when ``holder`` holds no live lease at ``now`` (it expired or an
+    operator revoked it: a lost lease is not brought back). Raises ValueError for ``lease_s <=
+    0``."""
+    if lease_s <= 0:
+        raise ValueError(f"lease_s must be > 0, got {lease_s}")
+    held = next((x for x in state.leases if x.holder == holder and x.expires_at > now), None)
+    if held is None:
+        return None
+    leases = tuple(replace(x, expires_at=max(x.expires_at, now + lease_s))
+                   if x.holder == holder else x for x in state.leases)
+    return replace(state, leases=leases, version=state.version + 1)
+
+
+def revoke(state: SlotState, holders: frozenset[str] | None = None) -> tuple[SlotState, tuple[
+        Lease, ...]]:
+    """``(state without the leases of holders, the leases removed)``; ``holders`` None: every
+    lease. An operator's release of a dead holder's slots: no handoff is left and the hold-time
+    counters are not fed (a dead holder's hold says nothing about the release rate). The version
+    is bumped only when a lease was removed."""
+    gone = tuple(x for x in state.leases if holders is None or x.holder in holders)
+    if not gone:
+        return state, ()
+    kept = tuple(x for x in state.leases if x not in gone)
+    return replace(state, leases=kept, version=state.version + 1), gone
 
 
 def _consume(handoffs: tuple[Handoff, ...], priority: str, count: int) -> tuple[Handoff, ...]:
