@@ -34,7 +34,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "queues": ("accepted per work queue", "deliveries"),
     "breaker_trips": ("circuit breaker trips", "trips"),
     "recovery_s": ("recovery after the last fault", "s"),
-    "error_rate": ("error rate", "share of answers"),
+    "error_rate": ("error rate (answers not 2xx)", "% of answers"),
     "requests": ("requests sent (Locust)", "requests"),
     "failures": ("failed requests (Locust)", "requests"),
     "ledger_rows_added": ("ledger rows added", "rows"),
@@ -104,7 +104,9 @@ def render_index(title: str, summary: Mapping[str, Any], plots: Sequence[Path],
              cls="pass" if c["ok"] else ("unknown" if c["ok"] is None else "fail"))
         for c in checks(summary))
     rows = "".join(
-        _row(LABELS.get(k, (k.replace("_", " "), ""))[0], _text(v), _unit(k))
+        _row(LABELS.get(k, (k.replace("_", " "), ""))[0],
+             f"{v * 100:.2f}" if k == "error_rate" and isinstance(v, float) else _text(v),
+             _unit(k))
         for k, v in summary.items() if k not in SHOWN_ELSEWHERE and not k.startswith("_"))
     figures = "\n".join(
         f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}">'

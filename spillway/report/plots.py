@@ -66,7 +66,7 @@ def _shade(ax, windows: Sequence[Window], t0: float, t_end: float) -> None:
 def _save(fig, ax, path: Path) -> Path:
     handles, _ = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="best", fontsize="small")  # where it hides the least of the data
     fig.tight_layout()
     fig.savefig(path)
     _pyplot().close(fig)
@@ -92,6 +92,12 @@ def _scale_to(ax, values: Sequence[float], threshold: float) -> None:
         ax.set_yscale("log")
         ax.set_ylabel("milliseconds (log scale)")
     ax.set_ylim(bottom, top)
+
+
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _xs(series: dict[str, Any], t0: float) -> list[float]:
@@ -149,6 +155,7 @@ def write_plots(series: dict[str, Any], out_dir: Path, *, t0: float | None = Non
     for pool, values in series.get("slots", {}).items():
         ax.step(xs, _nan(values), where="pre", label=pool)  # a sample covers the step before it
     ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(_integer_ticks())  # executions are whole
     _shade(ax, windows, t0, t_end)
     paths.append(_save(fig, ax, out_dir / "slots.png"))
 
