@@ -80,6 +80,9 @@
       (p, i) => line(p, PALETTE[i % PALETTE.length])), {
       // From 0 to at least the largest limit, so an idle pool reads as idle.
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, slotLimit(), 1)] } },
+      // Executions are whole: ticks on whole numbers only.
+      axes: [{ label: "time (local)" }, { label: "executions", size: 60,
+                                           incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }],
     });
   }
 
