@@ -16,6 +16,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "sent": ("deliveries sent", "deliveries"),
     "accepted": ("accepted by the edge (2xx)", "deliveries"),
     "rejected": ("refused by the edge (not 2xx)", "deliveries"),
+    "rejected_examples": ("refused deliveries (first five)", "file: answer"),
     "stored": ("stored in the ledger", "deliveries"),
     "dead_lettered": ("dead-lettered", "deliveries"),
     "missing": ("missing (accepted, neither stored nor dead-lettered)", "deliveries"),
@@ -81,6 +82,17 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _value(key: str, value: Any) -> str:
+    """A summary value as text; the error rate in percent, a refused example as its file's
+    name and the status it got (the full answers are in the JSON summary)."""
+    if key == "error_rate" and isinstance(value, float):
+        return f"{value * 100:.2f}"
+    if key == "rejected_examples" and isinstance(value, list):
+        return "; ".join(f"{Path(str(r.get('source', '?'))).name}: HTTP {r.get('status')}"
+                         for r in value if isinstance(r, Mapping)) or "none"
+    return _text(value)
+
+
 def _row(*cells: str, cls: str = "") -> str:
     attr = f' class="{cls}"' if cls else ""
     return f"<tr{attr}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
@@ -104,9 +116,7 @@ def render_index(title: str, summary: Mapping[str, Any], plots: Sequence[Path],
              cls="pass" if c["ok"] else ("unknown" if c["ok"] is None else "fail"))
         for c in checks(summary))
     rows = "".join(
-        _row(LABELS.get(k, (k.replace("_", " "), ""))[0],
-             f"{v * 100:.2f}" if k == "error_rate" and isinstance(v, float) else _text(v),
-             _unit(k))
+        _row(LABELS.get(k, (k.replace("_", " "), ""))[0], _value(k, v), _unit(k))
         for k, v in summary.items() if k not in SHOWN_ELSEWHERE and not k.startswith("_"))
     figures = "\n".join(
         f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}">'
@@ -121,6 +131,7 @@ def render_index(title: str, summary: Mapping[str, Any], plots: Sequence[Path],
 <style>body{{font-family:system-ui,"DejaVu Sans",sans-serif;margin:2em;max-width:1000px;color:#1d2330}}
 table{{border-collapse:collapse;margin-bottom:1.5em}}
 th,td{{border:1px solid #ccd;padding:3px 10px;text-align:left;vertical-align:top}}
+td:first-child{{min-width:14em}}
 th{{background:#f3f4f7}}tr.pass td:first-child{{color:#2e7d32;font-weight:600}}
 tr.fail td:first-child{{color:#c62828;font-weight:600}}tr.unknown td:first-child{{color:#777}}
 .verdict{{padding:8px 12px;border-radius:4px;font-weight:600;background:#eee}}
@@ -136,7 +147,8 @@ figure{{margin:0 0 1.5em}}img{{max-width:100%}}figcaption{{color:#555}}</style>
 <h2>Summary</h2>
 <table><tr><th>measure</th><th>value</th><th>unit</th></tr>{rows}</table>
 <h2>Plots</h2>
-<p>Time runs from the start of the run (seconds); shaded bands are the planned faults.</p>
+<p>Time runs from the start of the run (seconds); shaded bands are the planned faults; a gap
+is a second without a reading (the probe did not answer in time, e.g. a busy emulator).</p>
 {figures}
 {f"<h2>More</h2><ul>{anchors}</ul>" if anchors else ""}
 </body></html>

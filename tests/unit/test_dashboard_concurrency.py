@@ -173,3 +173,11 @@ def test_the_page_is_for_a_person(tmp_path):
         assert text in page, text
     for raw in ("half_stored", "True", "[]", "{"):
         assert raw not in page.split("<body>")[1], raw
+
+
+def test_refused_examples_are_named_by_file_and_answer():
+    page = render_index("run", {"rejected_examples": [
+        {"source": "/corpus/pull_request/reopened.payload.json", "status": 503,
+         "response": {"error": "queue unavailable"}}]}, [])
+    assert "<td>reopened.payload.json: HTTP 503</td>" in page
+    assert "queue unavailable" not in page  # the full answers stay in the JSON summary
