@@ -109,7 +109,7 @@
     el.replaceChildren(...items.map(([k, v]) => {
       const span = document.createElement("span"); span.className = "pair";
       const label = document.createElement("small"); label.textContent = k;
-      span.append(label, v); return span;
+      span.append(label, " ", v); return span;
     }));
   }
 
