@@ -130,7 +130,7 @@ def status_snapshot(budget_s: float = 10.0) -> dict:
     owns the edge). Slots are the running local stack's, read from its dashboard, when the
     environment is a local stack's (``spillway --local status``); else null, and the sections
     built on them say so."""
-    slots, _ = _published_slots(os.environ)
+    slots = _published_slots(os.environ)
     sources, closers = make_sources(**_environment())
     if slots is not None:  # the stack's pools, as its own dashboard reads them
         sources.slots = slots
@@ -213,19 +213,23 @@ def publish(dashboard: Dashboard, workdir: Path) -> Path:
     return path
 
 
-def _published_slots(env: Mapping[str, str]) -> tuple[Callable | None, str]:
+def _published_slots(env: Mapping[str, str]) -> Callable[[], Mapping[str, SlotReading]] | None:
     """The slots reader of the running local stack's dashboard when ``env`` is a local stack's
-    (``spillway --local``: it holds the stack's URL), else None and why there is none."""
+    (``spillway --local``: it holds the stack's URL), else None. When the stack published no
+    dashboard the reader raises ``LookupError`` saying so (the section shows it)."""
     from spillway.dashboard.sources import remote_slots_reader
     from spillway.local.lifecycle import URL_KEY
     from spillway.paths import WORKDIR
 
     if not env.get(URL_KEY):
-        return None, "not a local stack"
+        return None
     path = Path(env.get("SPILLWAY_WORKDIR") or WORKDIR) / DASHBOARD_FILE
     try:
         url = json.loads(path.read_text())["url"]
     except (OSError, ValueError, KeyError, TypeError):
-        return None, (f"the local stack publishes its concurrency through its dashboard, and "
-                      f"{path} names none (started with --no-dashboard?)")
-    return remote_slots_reader(url.rstrip("/") + "/api/status"), ""
+        def none_published() -> Mapping[str, SlotReading]:
+            raise LookupError(f"the local stack publishes its concurrency through its "
+                              f"dashboard, and {path} names none (started with "
+                              "--no-dashboard?)")
+        return none_published
+    return remote_slots_reader(url.rstrip("/") + "/api/status")

@@ -107,7 +107,7 @@ def concurrency_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     pools = snapshot.get("slots") or {}
     if not pools:
         problem = {**(snapshot.get("stale") or {}), **(snapshot.get("errors") or {})}.get("slots")
-        return unavailable(f"the local stack's dashboard did not answer: {problem}" if problem
+        return unavailable(f"no reading of the stack's execution slots: {problem}" if problem
                            else "execution slots are metered in-process by the stack that runs "
                            "the edge and workers and published by its dashboard; none is "
                            "running here (`spillway --local status` reads a running "

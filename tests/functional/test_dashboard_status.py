@@ -96,4 +96,8 @@ def test_local_status_without_a_stack_dashboard_says_why(postgres_env, tmp_path,
     monkeypatch.setenv("SPILLWAY_URL", "http://127.0.0.1:1/webhooks/github")
     snap = status_snapshot()
     assert snap["concurrency"]["available"] is False
-    assert "--local status" in snap["concurrency"]["reason"]
+    assert "names none (started with --no-dashboard?)" in snap["concurrency"]["reason"]
+    # Not a local stack's environment: nothing is looked for, and the section says why.
+    monkeypatch.delenv("SPILLWAY_URL")
+    reason = status_snapshot()["concurrency"]["reason"]
+    assert "`spillway --local status` reads a running `spillway local`'s" in reason

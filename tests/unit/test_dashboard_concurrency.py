@@ -130,7 +130,7 @@ def test_a_probe_that_times_out_is_stale_not_an_error():
 def test_without_slots_the_concurrency_section_says_why():
     assert concurrency_section({"slots": {}})["available"] is False
     stale = concurrency_section({"slots": {}, "stale": {"slots": "no answer within 0.8 s"}})
-    assert "did not answer: no answer within 0.8 s" in stale["reason"]
+    assert "execution slots: no answer within 0.8 s" in stale["reason"]
 
 
 @pytest.mark.parametrize("values, expected", [
