@@ -200,6 +200,8 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None,
                            excuse_unreachable=bool(github and github.outage)))
     if recorder:
         page = recorder.finish("Spillway demo", summary, faults=faults,
+                               corpus=f"{', '.join(opts.paths)} ({len(payloads)} payloads x "
+                                      f"{opts.burst})",
                                verdict="OK" if summary["ok"] else
                                "FAILED: " + "; ".join(summary["violations"]))
         summary["report"] = str(page)

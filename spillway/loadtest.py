@@ -167,6 +167,7 @@ def _measure(stack, backend: str, scenario: str, users: int | None, run_time: st
         page = recorder.finish(
             f"Spillway load test: {scenario} on {backend}", summary, faults=faults,
             links={"Locust report": Path(html).name}, verdict=_verdict_text(summary),
+            corpus=f"Locust scenario {scenario}",
             latency=latency_history(f"{csv_prefix}_stats_history.csv"))
         summary["report"] = str(page)
     return summary

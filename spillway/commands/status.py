@@ -61,8 +61,7 @@ def render(snap: Mapping[str, Any]) -> list[str]:
                          f"{q['in_flight']:>6}  delayed {q['delayed']:>6}  oldest "
                          f"{q['oldest_age_s']:>8.1f} s")
     c = snap.get("concurrency") or {}
-    lines.append("concurrency  " + (f"{c['in_use']} in use of {c['limit'] or '?'}" if "in_use" in c
-                                    else _missing(c)))
+    lines += _concurrency(c) if "in_use" in c else ["concurrency  " + _missing(c)]
     lines.append("db slots     " + _db_slots(snap.get("db_slots") or {}))
     lines += _lanes(snap.get("lanes") or {})
     lines += _reconcile(snap.get("reconcile") or {})
@@ -72,6 +71,16 @@ def render(snap: Mapping[str, Any]) -> list[str]:
         lines += [f"  {a.get('name', '?'):<40} {a.get('state', '?')}" for a in alarms["alarms"]]
     else:
         lines.append("alarms       " + _section(alarms))
+    return lines
+
+
+def _concurrency(c: Mapping[str, Any]) -> list[str]:
+    """``concurrency  2 in use now, at most 7 at once in the last step, of 12`` then one line
+    per pool (executions; the peak is what a once-a-second reading of "now" misses)."""
+    lines = [f"concurrency  {c['in_use']} in use now, at most {c.get('peak', c['in_use'])} at "
+             f"once in the last step, of {c['limit'] or '?'}"]
+    lines += [f"  {name:<14} now {p['in_use']:>3}  peak {p.get('peak', p['in_use']):>3}  of "
+              f"{p.get('limit') or '?'}" for name, p in sorted((c.get("pools") or {}).items())]
     return lines
 
 

@@ -8,8 +8,11 @@ in-process feeds of the stack that owns the edge).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from spillway.dashboard.feeds import AckFeed, SlotMeter
 from spillway.dashboard.sampler import STEP_S, WINDOW_S, Sampler, Sources
@@ -123,9 +126,14 @@ def status_snapshot(budget_s: float = 10.0) -> dict:
     """One snapshot of the backend configured by the environment, for ``spillway status
     [--json]``: every source and status section read once, each given ``budget_s`` seconds
     (the same shape as the dashboard's ``/api/status``). One sample has no step before it, so
-    its rates are null; acknowledgements and slots are null too (in-process feeds of the
-    stack that owns the edge), and the sections built on them say so."""
+    its rates are null; acknowledgements are null too (an in-process feed of the stack that
+    owns the edge). Slots are the running local stack's, read from its dashboard, when the
+    environment is a local stack's (``spillway --local status``); else null, and the sections
+    built on them say so."""
+    slots = _published_slots(os.environ)
     sources, closers = make_sources(**_environment())
+    if slots is not None:  # the stack's pools, as its own dashboard reads them
+        sources.slots = slots
     sampler = Sampler(sources)
     try:
         sampler.sample_now(budget_s=budget_s)
@@ -140,24 +148,31 @@ def for_stack(stack, *, port: int = 0, acks: AckFeed | None = None,
               edge_slots: Callable[[], SlotReading] | None = None) -> Dashboard:
     """The dashboard of a started local stack (``spillway.local.stack.LocalStack`` or its
     successor: read are ``stack.env``, ``stack.options.backend``, ``stack.url`` and
-    ``stack.mappings``). Every event source mapping's handler is wrapped in a
-    :class:`SlotMeter` (slots named by worker function, limit = its maximum concurrency);
-    ``edge_slots`` reads the edge's busy execution environments when given; ``acks`` is the
-    feed the edge records into (a new one if None: :attr:`Dashboard.acks`)."""
+    ``stack.limiters``). Each worker function's concurrency is read from its
+    :class:`~spillway.local.concurrency.ReservedConcurrency` (shared by its lanes, as Lambda's
+    reserved concurrency is): the most executions at once during each step, out of its
+    reserved concurrency. ``edge_slots`` reads the edge's busy execution environments when
+    given (its step peak comes from the answers recorded into ``acks``: wire the edge to
+    :attr:`Dashboard.acks`, as :func:`attach` does); ``acks`` is the feed the edge records
+    into (a new one if None)."""
     from chalicelib import wiring
+    from spillway.dashboard.sources import reserved_concurrency_reader
 
+    acks = acks or AckFeed()
     slots: dict[str, SlotMeter | Callable[[], SlotReading]] = {}
     if edge_slots is not None:
-        slots["edge"] = edge_slots
-    for mapping in stack.mappings:
-        meter = SlotMeter(mapping.maximum_concurrency)
-        mapping.handler = meter.wrap(mapping.handler)
-        slots[mapping.function_name] = meter
+        slots["edge"] = lambda: _with_peak(edge_slots(), acks.take_peak())
+    for name, limiter in sorted(stack.limiters.items()):
+        slots[name] = reserved_concurrency_reader(limiter)
     from spillway.ops.status import breaker_status
 
     return start(queue=wiring.get_queue(), breaker_status=breaker_status,
                  database_url=stack.env.get("DATABASE_URL"), acks=acks, slots=slots,
                  labels={"backend": stack.options.backend, "webhook": stack.url}, port=port)
+
+
+def _with_peak(now: SlotReading, answered_peak: int) -> SlotReading:
+    return SlotReading(now.in_use, now.limit, max(now.in_use, answered_peak), None)
 
 
 def attach(stack, port: int | None = 0, *, say: Callable[[str], None] | None = None
@@ -166,7 +181,8 @@ def attach(stack, port: int | None = 0, *, say: Callable[[str], None] | None = N
     :attr:`Dashboard.acks`, its busy execution environments to the ``edge`` slots chart), or
     None when ``port`` is None (``--no-dashboard``). ``say`` gets the line naming its URL.
     A taken port is not fatal: the stack runs on and ``say`` is told why there is no
-    dashboard. Stop it (:meth:`Dashboard.stop`) before the stack."""
+    dashboard. Its URL is published in the stack's workdir (:func:`publish`) for
+    ``spillway --local status``. Stop it (:meth:`Dashboard.stop`) before the stack."""
     if port is None:
         return None
     try:
@@ -176,6 +192,44 @@ def attach(stack, port: int | None = 0, *, say: Callable[[str], None] | None = N
             say(f"  dashboard:   not started (port {port}: {exc.strerror or exc})")
         return None
     stack.edge.ack_feed = dashboard.acks
+    published = publish(dashboard, stack.options.workdir)
+    dashboard._closers.append(lambda: published.unlink(missing_ok=True))
     if say is not None:
         say(f"  dashboard:   {dashboard.url}")
     return dashboard
+
+
+#: File in the local stack's workdir naming its dashboard: ``{"url", "pid"}`` (JSON).
+DASHBOARD_FILE = "dashboard.json"
+
+
+def publish(dashboard: Dashboard, workdir: Path) -> Path:
+    """Write ``workdir/``:data:`DASHBOARD_FILE` (mode 0600) so that another process
+    (``spillway --local status``) can read the slots this process meters; returns its path."""
+    path = Path(workdir) / DASHBOARD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"url": dashboard.url, "pid": os.getpid()}, f)
+    return path
+
+
+def _published_slots(env: Mapping[str, str]) -> Callable[[], Mapping[str, SlotReading]] | None:
+    """The slots reader of the running local stack's dashboard when ``env`` is a local stack's
+    (``spillway --local``: it holds the stack's URL), else None. When the stack published no
+    dashboard the reader raises ``LookupError`` saying so (the section shows it)."""
+    from spillway.dashboard.sources import remote_slots_reader
+    from spillway.local.lifecycle import URL_KEY
+    from spillway.paths import WORKDIR
+
+    if not env.get(URL_KEY):
+        return None
+    path = Path(env.get("SPILLWAY_WORKDIR") or WORKDIR) / DASHBOARD_FILE
+    try:
+        url = json.loads(path.read_text())["url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        def none_published() -> Mapping[str, SlotReading]:
+            raise LookupError(f"the local stack publishes its concurrency through its "
+                              f"dashboard, and {path} names none (started with "
+                              "--no-dashboard?)")
+        return none_published
+    return remote_slots_reader(url.rstrip("/") + "/api/status")

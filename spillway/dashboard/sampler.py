@@ -83,8 +83,8 @@ class Sampler:
         """Read every source once, in parallel, and append the sample to the window. Each
         source is given ``budget_s`` seconds to answer (default :data:`ANSWER_WITHIN` of a
         step). A source still busy from an earlier step (a database that is down: its pool
-        waits for a connection) is not asked again until it answers; its reading is None and
-        ``errors`` says it is waited for."""
+        waits for a connection; an emulator slow under load) is not asked again until it
+        answers; its reading is None and ``stale`` (not ``errors``) says it is waited for."""
         s = self.sources
         readers = {"queues": s.queues, "breaker": s.breaker, "slots": s.slots,
                    "ledger": s.ledger, **s.sections}
@@ -95,9 +95,10 @@ class Sampler:
         futures.wait(self._pending.values(), timeout=budget)
         readings: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        stale: dict[str, str] = {}
         for name, future in list(self._pending.items()):
-            if not future.done():
-                errors[name] = f"no answer within {budget:g} s"
+            if not future.done():  # our probe is late, which says nothing of the stack
+                stale[name] = f"no answer within {budget:g} s"
                 continue
             del self._pending[name]
             exc = future.exception()
@@ -108,7 +109,7 @@ class Sampler:
                 log.debug("dashboard source %s failed", name, exc_info=exc)
         sections = {name: readings.pop(name) for name in s.sections if name in readings}
         sample = Sample(t=self.clock(), acks=s.acks.drain() if s.acks is not None else None,
-                        errors=errors, sections=sections, **readings)
+                        errors=errors, stale=stale, sections=sections, **readings)
         with self._lock:
             self._samples.append(sample)
         return sample

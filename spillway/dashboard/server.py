@@ -3,6 +3,11 @@
 Routes: ``/`` the page (``static/index.html``), ``/static/<file>`` its scripts, styles and the
 vendored uPlot, ``/api/status`` the sampler's snapshot as JSON (``Cache-Control: no-store``).
 Anything else is 404; only GET and HEAD are served.
+
+Only the loopback names of the port it listens on are answered (``Host: 127.0.0.1:PORT``,
+``localhost:PORT``, ``[::1]:PORT``, and the host it was started on): any other ``Host`` --
+a DNS-rebinding page that resolved its own name to 127.0.0.1 -- gets 421 Misdirected Request
+with a JSON error, so a web page cannot read the recent deliveries.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        host = self.headers.get("Host", "")
+        if host.lower() not in self.server.allowed_hosts:
+            body = json.dumps({"error": "misdirected request: this dashboard answers only "
+                               f"{sorted(self.server.allowed_hosts)}, not Host {host!r}"})
+            self._send(HTTPStatus.MISDIRECTED_REQUEST, "application/json", body.encode())
+            return
         path = urlsplit(self.path).path
         if path == "/api/status":
             body = json.dumps(self.server.sampler.snapshot(), allow_nan=False).encode()
@@ -65,6 +76,18 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     sampler: Sampler
+    allowed_hosts: frozenset[str]
+
+
+#: Names of the loopback interface a browser on this machine may use in ``Host``.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """The ``Host`` header values answered by a server started on ``host``:``port``: the
+    loopback names and ``host`` itself (IPv6 in brackets), each with the port, lower case."""
+    bound = f"[{host}]" if ":" in host else host
+    return frozenset(f"{name}:{port}".lower() for name in (*LOOPBACK_NAMES, bound))
 
 
 class DashboardServer:
@@ -74,6 +97,7 @@ class DashboardServer:
         self.sampler = sampler
         self._server = _Server((host, port), _Handler)
         self._server.sampler = sampler
+        self._server.allowed_hosts = allowed_hosts(host, self.port)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="dashboard-http", daemon=True)
 

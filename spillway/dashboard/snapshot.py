@@ -16,19 +16,24 @@ seconds unless the name ends in ``_ms``; ``null`` wherever a source gave no read
   ``since`` (s, last change), ``trips`` (count since the item was created), ``retry_after_s``,
   ``forced`` (a forced state's ``reason``, ``by``, ``at``, ``until`` -- epoch s, None: until
   changed by hand -- or None);
-* ``slots``: per pool (``edge``, ``worker_high``, ...): ``in_use``, ``limit`` (or null);
+* ``slots``: per pool (``edge``, ``worker_high``, ...): ``in_use`` (at the last reading),
+  ``peak`` (most in use at once during the last step: :attr:`SlotReading.busiest`),
+  ``started`` (invocations started during the last step, or null), ``limit`` (or null);
 * ``rates``: ``accepted_per_s``, ``stored_per_s`` of the last step;
 * ``ack``: ``p50_ms``, ``p95_ms``, ``max_ms``, ``count`` of the last step with acknowledgements;
 * ``totals``: ``accepted``, ``rejected`` (edge answers since the feed started, 2xx vs other),
   ``stored`` (ledger rows in the database);
 * ``series``: columns over the window, oldest first, aligned on ``t`` (s): ``accepted_per_s``,
   ``stored_per_s``, ``ack_p50_ms``, ``ack_p95_ms``, ``depth`` (queue -> total messages),
-  ``slots`` (pool -> in use), ``breaker_state`` (state name);
+  ``slots`` (pool -> most in use at once during each step), ``breaker_state`` (state name);
 * ``transitions``: breaker state changes seen in the window, ``{"at", "from", "to"}``;
 * ``recent``: the last deliveries stored, newest first: ``delivery_id``, ``event``, ``action``,
   ``repository`` (``owner/name`` or null), ``priority``, ``attempts``, ``status``,
   ``received_at``, ``stored_at`` (s), ``delay_s`` (= stored_at - received_at);
 * ``errors``: source name -> error text, for the sources that failed at the last step;
+* ``stale``: source name -> why, for the sources that did not answer within the step's budget
+  (the dashboard's own probe timing out on a loaded machine, not a failure of the stack): the
+  page shows their last reading, greyed, and no error;
 * one key per **status section** the sources name (``spillway.ops.status.SECTIONS``: ``tier``,
   ``lanes``, ``alarms``, ...): the section's latest reading, a dict; and one per **derived
   section** (``spillway.ops.status.DERIVED``: ``concurrency``, ``health``), computed from the
@@ -72,10 +77,32 @@ class BreakerReading:
 
 @dataclass(frozen=True)
 class SlotReading:
-    """Execution environments (edge copies, worker invocations) in use out of ``limit``."""
+    """Execution environments (edge copies, worker invocations) in use out of ``limit``:
+    ``in_use`` at the instant of the reading; ``peak`` the most in use at once since the
+    previous reading and ``started`` the invocations started since then (None when the meter
+    cannot tell). Charts use ``peak``: an instantaneous reading once a second shows a worker
+    whose invocations last milliseconds as idle while it stores a hundred deliveries a second."""
 
     in_use: int
     limit: int | None = None
+    peak: int | None = None
+    started: int | None = None
+
+    @property
+    def busiest(self) -> int:
+        """``peak`` when known (never below ``in_use``), else ``in_use``."""
+        return self.in_use if self.peak is None else max(self.peak, self.in_use)
+
+
+def peak_overlap(spans: Sequence[tuple[float, float]]) -> int:
+    """The most of ``spans`` (``(start, end)`` instants, any unit) open at once; 0 for none.
+    A span ending exactly when another starts does not overlap it."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    peak = open_now = 0
+    for _, step in events:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
 
 
 @dataclass(frozen=True)
@@ -144,8 +171,9 @@ def nearest_rank(ordered: Sequence[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class Sample:
-    """Every source's reading at instant ``t`` (epoch s); None where a source is absent or
-    failed (``errors`` then names it). ``acks`` covers the step that ends at ``t``."""
+    """Every source's reading at instant ``t`` (epoch s); None where a source is absent,
+    failed (``errors`` then names it) or did not answer in time (``stale`` names it). ``acks``
+    covers the step that ends at ``t``."""
 
     t: float
     queues: Mapping[str, QueueStats] | None = None
@@ -155,6 +183,7 @@ class Sample:
     acks: AckTally | None = None
     errors: Mapping[str, str] = field(default_factory=dict)
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    stale: Mapping[str, str] = field(default_factory=dict)
 
 
 def _latest(samples: Sequence[Sample], attr: str) -> Any:
@@ -195,7 +224,7 @@ def _series(samples: Sequence[Sample]) -> dict[str, Any]:
             out["depth"][q].append(stats.total if stats is not None else None)
         for p in pools:
             slot = (s.slots or {}).get(p)
-            out["slots"][p].append(slot.in_use if slot is not None else None)
+            out["slots"][p].append(slot.busiest if slot is not None else None)
         prev = s
     return out
 
@@ -241,7 +270,7 @@ def build_snapshot(samples: Sequence[Sample], *, now: float, step_s: float = 1.0
     snapshot = _core_snapshot(samples, now=now, step_s=step_s, window_s=window_s,
                               labels=labels)
     kept = [s for s in samples if s.t > now - window_s]
-    errors = kept[-1].errors if kept else {}
+    errors = {**kept[-1].stale, **kept[-1].errors} if kept else {}
     for name in sections:
         reading = next((s.sections[name] for s in reversed(kept) if name in s.sections), None)
         snapshot[name] = dict(reading) if reading is not None else {
@@ -272,7 +301,8 @@ def _core_snapshot(samples: Sequence[Sample], *, now: float, step_s: float, wind
             "state": breaker.state, "since": breaker.changed_at, "trips": breaker.trips,
             "retry_after_s": round(breaker.retry_after_s, 3),
             "forced": None if breaker.forced is None else dict(breaker.forced)},
-        "slots": {name: {"in_use": s.in_use, "limit": s.limit}
+        "slots": {name: {"in_use": s.in_use, "limit": s.limit, "peak": s.busiest,
+                         "started": s.started}
                   for name, s in sorted((slots or {}).items())},
         "rates": {"accepted_per_s": series["accepted_per_s"][-1] if samples else None,
                   "stored_per_s": series["stored_per_s"][-1] if samples else None},
@@ -287,4 +317,5 @@ def _core_snapshot(samples: Sequence[Sample], *, now: float, step_s: float, wind
         "transitions": transitions(samples),
         "recent": [_recent_row(r) for r in (ledger.recent if ledger else ())],
         "errors": dict(samples[-1].errors) if samples else {},
+        "stale": dict(samples[-1].stale) if samples else {},
     }

@@ -6,7 +6,11 @@ one reading, built from the ports and stores the stack already has.
 * :func:`breaker_reader` -- the shared circuit breaker, from a callable returning
   :func:`spillway.ops.breaker.status`'s dict (``spillway.ops.status.breaker_status``) or None;
 * :class:`PgLedger` -- the ledger (``webhook_deliveries``, ``migrations/app``): rows stored
-  and the last deliveries stored.
+  and the last deliveries stored;
+* :func:`reserved_concurrency_reader` -- a local worker function's executions (its
+  :class:`~spillway.local.concurrency.ReservedConcurrency`);
+* :func:`remote_slots_reader` -- the slots another process's dashboard serves (how
+  ``spillway --local status`` reads the stack's concurrency).
 
 Errors propagate: the sampler records them under the source's name and goes on.
 """
@@ -17,10 +21,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.ports import QUEUES, QueuePort, QueueStats
-from spillway.dashboard.snapshot import BreakerReading, LedgerReading, LedgerRow
+from spillway.dashboard.snapshot import BreakerReading, LedgerReading, LedgerRow, SlotReading
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
+
+    from spillway.local.concurrency import ReservedConcurrency
 
 #: Last deliveries shown, and how many of the most recently received rows they are picked
 #: from (bounded by the ``received_at`` index, so the read stays cheap on a large ledger).
@@ -77,3 +83,30 @@ class PgLedger:
             (total,) = conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone()
             rows = conn.execute(_RECENT_SQL, {"scan": RECENT_SCAN, "n": self._recent}).fetchall()
         return LedgerReading(int(total), tuple(LedgerRow(*row) for row in rows))
+
+
+def reserved_concurrency_reader(limiter: ReservedConcurrency) -> Callable[[], SlotReading]:
+    """Reads ``limiter`` (:meth:`~spillway.local.concurrency.ReservedConcurrency.take_interval`:
+    one reader) as a :class:`SlotReading`: executions now, the most at once and the
+    invocations since the previous read, out of the reserved concurrency."""
+    def read() -> SlotReading:
+        i = limiter.take_interval()
+        return SlotReading(i["in_flight"], i["reserved_concurrency"], i["peak"],
+                           i["invocations"])
+    return read
+
+
+def remote_slots_reader(status_url: str, timeout_s: float = 2.0
+                        ) -> Callable[[], dict[str, SlotReading]]:
+    """Reads the ``slots`` of the snapshot served at ``status_url`` (another dashboard's
+    ``http://127.0.0.1:PORT/api/status``). Raises ``OSError`` (``URLError``) when it does not
+    answer within ``timeout_s`` seconds, ``ValueError`` for a body that is not a snapshot."""
+    import json
+    import urllib.request
+
+    def read() -> dict[str, SlotReading]:
+        with urllib.request.urlopen(status_url, timeout=timeout_s) as resp:  # noqa: S310
+            slots = json.load(resp)["slots"]
+        return {name: SlotReading(int(v["in_use"]), v.get("limit"), v.get("peak"),
+                                  v.get("started")) for name, v in slots.items()}
+    return read

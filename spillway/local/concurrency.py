@@ -30,7 +30,10 @@ class ReservedConcurrency:
 
     :meth:`invocation` admits or throttles one invocation. Counters (read them any time):
     ``invocations`` (admitted), ``throttles`` (refused: Lambda's ``Throttles`` metric),
-    ``in_flight`` (running now) and ``peak`` (most running at once). Thread-safe.
+    ``in_flight`` (running now) and ``peak`` (most running at once). :meth:`take_interval`
+    gives one reader (the dashboard's sampler) the most running at once *since its last call*:
+    a reading of ``in_flight`` once a second misses the short invocations of a fast worker,
+    and Lambda's ``ConcurrentExecutions`` is a per-period maximum too. Thread-safe.
     Raises ValueError for a ``capacity`` below 0 (0 is AWS's "throttle everything").
     """
 
@@ -44,6 +47,8 @@ class ReservedConcurrency:
         self.throttles = 0
         self.in_flight = 0
         self.peak = 0
+        self._interval_peak = 0
+        self._interval_invocations = 0
         self._lock = threading.Lock()
 
     def try_acquire(self) -> bool:
@@ -56,6 +61,8 @@ class ReservedConcurrency:
             self.in_flight += 1
             self.invocations += 1
             self.peak = max(self.peak, self.in_flight)
+            self._interval_peak = max(self._interval_peak, self.in_flight)
+            self._interval_invocations += 1
             return True
 
     def release(self) -> None:
@@ -78,6 +85,18 @@ class ReservedConcurrency:
         finally:
             if admitted:
                 self.release()
+
+    def take_interval(self) -> dict[str, int]:
+        """``{"in_flight", "peak", "invocations", "reserved_concurrency"}``: running now, the
+        most running at once and the invocations admitted since the previous call (the first
+        call: since creation); then starts the next interval (its peak starts at ``in_flight``).
+        One reader only: a second one would split the intervals between them."""
+        with self._lock:
+            out = {"in_flight": self.in_flight, "peak": self._interval_peak,
+                   "invocations": self._interval_invocations,
+                   "reserved_concurrency": self.capacity}
+            self._interval_peak, self._interval_invocations = self.in_flight, 0
+        return out
 
     def snapshot(self) -> dict[str, int]:
         """``{"reserved_concurrency", "invocations", "throttles", "in_flight", "peak"}``."""

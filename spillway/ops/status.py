@@ -22,8 +22,9 @@ Section shapes (seconds, messages, executions):
 * ``alarms``: ``{"source": "cloudwatch" | "local", "alarms": [{"name", "state" (OK | ALARM |
   INSUFFICIENT_DATA | MISSING), "reason", "source"}, ...]}`` (:func:`alarms_section`;
   ``spillway status`` prints each name and state);
-* ``concurrency``: ``{"in_use", "limit", "pools": {pool: {"in_use", "limit"}}}`` summed over
-  the execution-slot meters the snapshot has (the stack that owns the edge and workers);
+* ``concurrency``: ``{"in_use", "peak", "limit", "pools": {pool: {"in_use", "peak", "started",
+  "limit"}}}`` summed over the execution-slot meters the snapshot has (the stack that owns
+  the edge and workers, or its dashboard read by ``spillway --local status``);
 * ``reconcile``: ``{"gap" (int, or None when unknown), "gap_unknown", "hooks": [{"hook",
   "stopped", "finished_at" (epoch s), "gap", "gap_unknown", "parked_until" (epoch s or None),
   "error"}], "parked": [{"hook", "parked_until"}]}`` -- each hook's latest
@@ -108,14 +109,23 @@ def tier_section(env: Mapping[str, str] | None = None, store: Any = None,
 
 
 def concurrency_section(snapshot: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``concurrency`` section from the snapshot's ``slots`` (pure)."""
+    """The ``concurrency`` section from the snapshot's ``slots`` (pure): ``in_use`` (executions
+    at the reading), ``peak`` (the sum of each pool's most-at-once during the last step: an
+    upper bound of the stack's, since pools peak at different instants), ``limit`` (the sum
+    of the pools' limits, None if one has none) and ``pools``. Unavailable, with the reason,
+    when the snapshot has no slots: ``spillway --local status`` reads them from the local
+    stack's dashboard (``spillway.dashboard.local.publish``)."""
     pools = snapshot.get("slots") or {}
     if not pools:
-        return unavailable("execution slots are metered in-process by the stack that runs the "
-                           "edge and workers (its dashboard shows them); no shared slot "
-                           "reading is available here")
+        problem = {**(snapshot.get("stale") or {}), **(snapshot.get("errors") or {})}.get("slots")
+        return unavailable(f"no reading of the stack's execution slots: {problem}" if problem
+                           else "execution slots are metered in-process by the stack that runs "
+                           "the edge and workers and published by its dashboard; none is "
+                           "running here (`spillway --local status` reads a running "
+                           "`spillway local`'s)")
     limits = [p["limit"] for p in pools.values() if p.get("limit") is not None]
     return {"in_use": sum(p["in_use"] for p in pools.values()),
+            "peak": sum(p.get("peak", p["in_use"]) for p in pools.values()),
             "limit": sum(limits) if len(limits) == len(pools) else None, "pools": dict(pools)}
 
 

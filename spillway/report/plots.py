@@ -1,7 +1,8 @@
 """PNG plots of a run from a dashboard snapshot's ``series`` (see
 :mod:`spillway.dashboard.snapshot`): acknowledgement latency p50/p95 (ms), queue depth per
-priority (messages), deliveries accepted and stored per second, slots in use per pool, and
-the circuit breaker's state -- each over seconds since the run started, with the planned
+priority (messages), deliveries accepted and stored per second, concurrency per function
+(the most executions at once in each step, see ``SlotReading.busiest``), and the circuit
+breaker's state -- each over seconds since the run started, with the planned
 faults shaded. matplotlib with the Agg backend (files only, no display)."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from spillway.report.thresholds import P95_ACK_LIMIT_MS
 
 #: Breaker states drawn as levels, lowest = healthiest (resilience4j names).
 BREAKER_LEVELS = ("CLOSED", "HALF_OPEN", "OPEN", "FORCED_OPEN")
@@ -63,11 +66,38 @@ def _shade(ax, windows: Sequence[Window], t0: float, t_end: float) -> None:
 def _save(fig, ax, path: Path) -> Path:
     handles, _ = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="best", fontsize="small")  # where it hides the least of the data
     fig.tight_layout()
     fig.savefig(path)
     _pyplot().close(fig)
     return path
+
+
+def latency_scale(values: Sequence[float], threshold: float) -> tuple[str, float, float]:
+    """``(scale, bottom, top)`` of a y axis that shows ``values`` (positive) *and* a
+    ``threshold`` line: linear from 0 when the threshold is within 3x of the largest value,
+    else logarithmic from below the smallest value to above the threshold, so 100-350 ms data
+    is not flattened against a 3,000 ms line."""
+    if not values:
+        return "linear", 0.0, threshold * 1.1
+    low, high = min(values), max(values)
+    if threshold <= 3 * high:
+        return "linear", 0.0, max(high, threshold) * 1.1
+    return "log", max(low / 1.5, 0.1), threshold * 1.5
+
+
+def _scale_to(ax, values: Sequence[float], threshold: float) -> None:
+    scale, bottom, top = latency_scale(values, threshold)
+    if scale == "log":
+        ax.set_yscale("log")
+        ax.set_ylabel("milliseconds (log scale)")
+    ax.set_ylim(bottom, top)
+
+
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _xs(series: dict[str, Any], t0: float) -> list[float]:
@@ -99,7 +129,9 @@ def write_plots(series: dict[str, Any], out_dir: Path, *, t0: float | None = Non
     lx = [t - t0 for t in lat["t"]]
     ax.plot(lx, _nan(lat["p50_ms"]), label="p50", marker=".")
     ax.plot(lx, _nan(lat["p95_ms"]), label="p95", marker=".")
-    ax.axhline(3000, color="tab:gray", linestyle="--", linewidth=1, label="3 s threshold")
+    ax.axhline(P95_ACK_LIMIT_MS, color="tab:red", linestyle="--", linewidth=1,
+               label=f"p95 threshold {P95_ACK_LIMIT_MS:g} ms")
+    _scale_to(ax, [v for v in (*lat["p50_ms"], *lat["p95_ms"]) if v], P95_ACK_LIMIT_MS)
     _shade(ax, windows, t0, t_end)
     paths.append(_save(fig, ax, out_dir / "ack_latency.png"))
 
@@ -118,9 +150,12 @@ def write_plots(series: dict[str, Any], out_dir: Path, *, t0: float | None = Non
     _shade(ax, windows, t0, t_end)
     paths.append(_save(fig, ax, out_dir / "throughput.png"))
 
-    fig, ax = _figure("Slots in use (execution environments)", "in use")
+    fig, ax = _figure("Concurrency per function (most executions at once in each step)",
+                      "executions")
     for pool, values in series.get("slots", {}).items():
-        ax.step(xs, _nan(values), where="post", label=pool)
+        ax.step(xs, _nan(values), where="pre", label=pool)  # a sample covers the step before it
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(_integer_ticks())  # executions are whole
     _shade(ax, windows, t0, t_end)
     paths.append(_save(fig, ax, out_dir / "slots.png"))
 

@@ -38,15 +38,17 @@ class Recorder:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.t0 = time.time()
+        self._options = stack.options
         self._owned = dashboard is None
         self.dashboard = dashboard if dashboard is not None else attach(
             stack, 0, say=lambda line: print(line, file=sys.stderr, flush=True))
 
     def finish(self, title: str, summary: Mapping[str, Any], *, faults: Sequence[Any] = (),
                links: Mapping[str, str] | None = None, verdict: str = "",
-               latency: dict | None = None) -> Path:
+               latency: dict | None = None, corpus: str | None = None) -> Path:
         """Take one last sample, stop the dashboard, write the PNGs and ``index.html``; return
-        the page's path."""
+        the page's path. ``corpus``: what was sent (folders, or a load-test scenario); the
+        page's "what ran" also names the date, backend, tier and chaos (:meth:`about`)."""
         sampler = self.dashboard.sampler
         try:
             sampler.sample_now()
@@ -56,4 +58,22 @@ class Recorder:
                 self.dashboard.stop()
         plots = write_plots(series, self.out_dir, t0=self.t0, windows=fault_windows(faults),
                             latency=latency)
-        return write_index(self.out_dir, title, summary, plots, links, verdict)
+        return write_index(self.out_dir, title, summary, plots, links, verdict,
+                           self.about(summary, faults, corpus))
+
+    def about(self, summary: Mapping[str, Any], faults: Sequence[Any] = (),
+              corpus: str | None = None) -> dict[str, str]:
+        """What ran, label -> text: the start date (UTC), the corpus, the backend, the tier
+        (the plan's, else ``SPILLWAY_TIER``, else the default) and the planned faults."""
+        import datetime
+        import os
+
+        tier = (summary.get("tier") or self._options.tier or os.environ.get("SPILLWAY_TIER")
+                or "default (free; SPILLWAY_TIER unset)")
+        chaos = summary.get("chaos") or [f"{f.kind} {f.outage_s:g} s" for f in faults]
+        return {"started": datetime.datetime.fromtimestamp(self.t0, datetime.UTC).strftime(
+                    "%Y-%m-%d %H:%M:%S UTC"),
+                "corpus": corpus or "not given",
+                "backend": str(summary.get("backend") or self._options.backend),
+                "tier": str(tier),
+                "chaos": ", ".join(chaos) if chaos else "none"}

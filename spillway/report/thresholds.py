@@ -73,6 +73,43 @@ def violations(summary: Mapping[str, Any], rate: float,
     return out
 
 
+def checks(summary: Mapping[str, Any], rate: float | None = None) -> list[dict[str, Any]]:
+    """Each threshold of a run, for a person: ``[{"name", "limit", "measured", "ok"}]`` (text,
+    text, text, bool or None when it was not measured), in the order of the module docstring;
+    ``rate`` the error rate (0..1; default the summary's ``error_rate``). The same rules as
+    :func:`violations`, one row per rule whether it passed or not."""
+    rate = summary.get("error_rate") if rate is None else rate
+
+    def count(key: str, what: str, limit: str = "0") -> dict[str, Any]:
+        value = summary.get(key, 0) if key != "lost" else summary.get(key)
+        return {"name": what, "limit": limit, "measured": "not counted" if value is None
+                else str(value), "ok": None if value is None else value == 0}
+
+    rows = [count("missing", "deliveries missing (accepted, neither stored nor dead-lettered)"),
+            count("duplicated", "deliveries stored twice"),
+            count("half_stored", "rejected deliveries stored anyway")]
+    if "lost" in summary:
+        rows.append(count("lost", "deliveries lost at GitHub (sent, never stored)"))
+    rows.append({"name": "queues drained at the end", "limit": "yes",
+                 "measured": "yes" if summary.get("drained") else "no",
+                 "ok": bool(summary.get("drained"))})
+    p95 = summary.get("ack_p95_ms")
+    rows.append({"name": "acknowledgement latency p95", "limit": f"< {P95_ACK_LIMIT_MS:g} ms",
+                 "measured": "not measured" if p95 is None else f"{p95:g} ms",
+                 "ok": None if p95 is None else p95 < P95_ACK_LIMIT_MS})
+    rows.append({"name": "error rate (non-2xx answers; planned 503s excused)",
+                 "limit": f"< {ERROR_RATE_LIMIT:.0%}",
+                 "measured": "not measured" if rate is None else f"{rate:.2%}",
+                 "ok": None if rate is None else rate < ERROR_RATE_LIMIT})
+    if "recovery_s" in summary:
+        rec = summary["recovery_s"]
+        rows.append({"name": "recovery after the last fault (until drained)",
+                     "limit": f"< {RECOVERY_LIMIT_S:g} s",
+                     "measured": "never recovered" if rec is None else f"{rec:g} s",
+                     "ok": rec is not None and rec < RECOVERY_LIMIT_S})
+    return rows
+
+
 def verdict(summary: Mapping[str, Any], results: Sequence[Any],
             faults: Sequence[Any] = (), *, excuse_unreachable: bool = False) -> dict[str, Any]:
     """``{"ok", "violations", "error_rate", "recovery_limit_s"}`` for a demo run: ``results``

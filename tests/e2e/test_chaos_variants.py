@@ -132,7 +132,10 @@ def test_db_outage_report_has_the_page_and_every_plot(tmp_path):
     page = (report / "index.html").read_text()
     for name in PLOTS:
         assert (report / name).read_bytes()[:4] == b"\x89PNG" and f'src="{name}"' in page
-    assert "<th>stored</th>" in page and "db-outage=2" in page
+    # A page for a person: what ran, every threshold with its result, labelled values.
+    assert "<td>stored in the ledger</td>" in page and "db-outage=2" in page
+    assert "<td>backend</td><td>postgres</td>" in page and "<h2>Thresholds</h2>" in page
+    assert "<td>pass</td><td>deliveries stored twice</td>" in page
 
 
 def test_loadtest_burst_writes_its_report_and_loses_nothing(tmp_path):

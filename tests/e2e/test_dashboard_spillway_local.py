@@ -75,7 +75,23 @@ def test_spillway_local_serves_a_dashboard_that_shows_a_replayed_burst(browser, 
             q => s.series.depth[q].some(v => v > 0))""")
         assert latest(page, "s.series.ack_p95_ms.some(v => v > 0)")  # the edge's own latencies
         assert latest(page, "s.recent.length") > 0
+        # The workers that stored the replay were busy on the chart (most at once per second).
+        assert latest(page, """Object.entries(s.series.slots).some(
+            ([pool, v]) => pool.startsWith('worker_') && v.some(x => x > 0))""")
         assert not errors, errors
+
+        # `status` in another process shows the stack's concurrency, read from its dashboard.
+        status = subprocess.run(_spillway("--local", "status", "--json"), env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert status.returncode == 0, status.stderr[-2000:]
+        concurrency = json.loads(status.stdout)["concurrency"]
+        assert "available" not in concurrency, concurrency
+        assert {"edge", "worker_high", "worker_low"} <= set(concurrency["pools"])
+        assert concurrency["limit"] > 0
+        text = subprocess.run(_spillway("--local", "status"), env=env, capture_output=True,
+                              text=True, timeout=120).stdout
+        assert "in use now, at most" in text and "unavailable" not in text.split(
+            "concurrency", 1)[1].splitlines()[0], text
     finally:
         if page is not None:
             page.close()

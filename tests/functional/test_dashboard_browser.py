@@ -147,3 +147,47 @@ def test_dashboard_shows_a_burst(browser, queue_pool, pg_url):  # noqa: F811 (fi
         if page is not None:
             page.close()
         dashboard.stop()
+
+
+def test_a_late_probe_is_grey_stale_not_a_red_error(browser):  # noqa: F811 (fixture)
+    """The dashboard's own probe answering late (an emulator slow on a loaded machine) is
+    shown as stale, in grey, with the last reading kept -- never as an error while health
+    is healthy."""
+    from chalicelib.ports import QUEUES, QueueStats
+    from spillway.dashboard.sampler import Sampler, Sources
+    from spillway.dashboard.server import serve
+    from spillway.dashboard.snapshot import LedgerReading
+    from spillway.ops.status import health_section, tier_section
+
+    late, calls = threading.Event(), []
+
+    def queues():
+        calls.append(1)
+        if len(calls) > 3:  # from the fourth read on, it answers only when let go
+            late.wait(60)
+        return {q: QueueStats(q, 1, 0, 0) for q in QUEUES}
+
+    sampler = Sampler(Sources(queues=queues, ledger=lambda: LedgerReading(0),
+                              sections={"tier": lambda: tier_section(env={})},
+                              derived={"health": health_section})).start()
+    server = serve(sampler)
+    page = None
+    try:
+        page, errors = open_dashboard(browser, server.url, SHOW_WITHIN_MS)
+        page.wait_for_function("() => !document.getElementById('stale').hidden",
+                               timeout=SHOW_WITHIN_MS)
+        assert "queues: no answer within" in page.locator("#stale").inner_text()
+        assert page.locator("#errors").is_hidden()
+        assert page.locator("#health-state").inner_text() == "healthy"
+        assert page.locator("#tile-queued").inner_text().split() == [
+            "high", "1", "medium", "1", "low", "1", "heavy", "1", "batch", "1"]
+        late.set()
+        page.wait_for_function("() => document.getElementById('stale').hidden",
+                               timeout=SHOW_WITHIN_MS)
+        assert not errors, errors
+    finally:
+        late.set()
+        if page is not None:
+            page.close()
+        server.stop()
+        sampler.stop()

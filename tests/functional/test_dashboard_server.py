@@ -64,3 +64,36 @@ def test_page_and_bundled_chart_library(dashboard):
 def test_nothing_else_is_served(dashboard, path):
     status, _, _ = get(dashboard.url + path)
     assert status == 404
+
+
+def get_with_host(server, host: str | None) -> tuple[int, dict, bytes]:
+    """GET /api/status over a raw connection with ``Host: host`` (None: no Host header)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.putrequest("GET", "/api/status", skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("name", ["127.0.0.1", "localhost", "LOCALHOST", "[::1]"])
+def test_the_loopback_names_of_its_port_are_answered(dashboard, name):
+    status, _, body = get_with_host(dashboard, f"{name}:{dashboard.port}")
+    assert status == 200 and json.loads(body)["totals"]["stored"] == 3
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1:1",
+                                  "localhost", "127.0.0.1.evil.example:{port}", "", None])
+def test_any_other_host_is_refused_with_a_json_error(dashboard, host):
+    """A DNS-rebinding page reaches 127.0.0.1 under its own name: it must read nothing."""
+    status, headers, body = get_with_host(
+        dashboard, None if host is None else host.format(port=dashboard.port))
+    assert status == 421 and headers["Content-Type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert "misdirected" in error and "delivery" not in body.decode()

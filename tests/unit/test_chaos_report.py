@@ -111,7 +111,8 @@ def test_locust_history_keeps_the_aggregated_rows(tmp_path):
 def test_index_escapes_and_shows_the_table_plots_and_links(tmp_path):
     page = render_index("run <1>", {"missing": 0, "chaos": ["db-outage=2"]},
                         [tmp_path / "ack_latency.png"], {"Locust report": "locust.html"}, "OK")
-    assert "run &lt;1&gt;" in page and "<th>missing</th><td>0</td>" in page
+    assert "run &lt;1&gt;" in page
+    assert "<td>missing (accepted, neither stored nor dead-lettered)</td><td>0</td>" in page
     assert '<img src="ack_latency.png"' in page and 'href="locust.html"' in page
     assert "db-outage=2" in page
 

@@ -186,7 +186,8 @@ def test_a_source_that_hangs_delays_neither_the_others_nor_itself_twice():
         first = sampler.sample_now()
         second = sampler.sample_now()
         assert first.ledger is None and first.queues["high"].total == 2
-        assert second.errors == {"ledger": "no answer within 0.04 s"}
+        # late, not failed: the dashboard's own probe is slow (shown grey, never an error)
+        assert second.stale == {"ledger": "no answer within 0.04 s"} and second.errors == {}
         assert len(calls) == 1  # not asked again while still busy
         release.set()
         for _ in range(200):  # the answer arrives at a later step

@@ -70,7 +70,7 @@ def test_a_missing_breaker_reading_names_the_error():
 def test_slots_count_when_the_meters_are_there():
     s = snap(slots={"worker_high": {"in_use": 5, "limit": 5},
                     "worker_low": {"in_use": 4, "limit": 5}})
-    assert s["concurrency"] == {"in_use": 9, "limit": 10, "pools": s["slots"]}
+    assert s["concurrency"] == {"in_use": 9, "peak": 9, "limit": 10, "pools": s["slots"]}
     assert s["health"]["status"] == "degraded" and "slots" in s["health"]["assessed"]
     assert s["health"]["reasons"] == ["slot utilisation 90% > 80% of limit 10"]
 

@@ -76,10 +76,13 @@
   function buildSlots(pools) {
     if (charts.slots) { charts.slots.destroy(); delete charts.slots; }
     slotPools = pools.join(",");
-    makeChart("chart-slots", "in use", (pools.length ? pools : ["(none)"]).map(
+    makeChart("chart-slots", "executions", (pools.length ? pools : ["(none)"]).map(
       (p, i) => line(p, PALETTE[i % PALETTE.length])), {
       // From 0 to at least the largest limit, so an idle pool reads as idle.
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, slotLimit(), 1)] } },
+      // Executions are whole: ticks on whole numbers only.
+      axes: [{ label: "time (local)" }, { label: "executions", size: 60,
+                                           incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }],
     });
   }
 
@@ -97,6 +100,17 @@
       axes: [{ label: "time (local)", space: 80 }, { label: "state", size: 90,
         splits: () => [0, 1, 2], values: (u, splits) => splits.map(v => LEVEL_NAMES[v] || "") }],
     });
+  }
+
+  // A tile of several numbers, each with its name: [[name, text], ...].
+  function pairs(id, items) {
+    const el = document.getElementById(id);
+    if (!items.length) { el.textContent = "–"; return; }
+    el.replaceChildren(...items.map(([k, v]) => {
+      const span = document.createElement("span"); span.className = "pair";
+      const label = document.createElement("small"); label.textContent = k;
+      span.append(label, " ", v); return span;
+    }));
   }
 
   function fmt(v, digits) {
@@ -143,13 +157,13 @@
     document.getElementById("tile-accepted").textContent = fmt(snap.rates.accepted_per_s);
     document.getElementById("tile-stored-rate").textContent = fmt(snap.rates.stored_per_s);
     document.getElementById("tile-stored").textContent = fmt(snap.totals.stored, 0);
-    document.getElementById("tile-queued").textContent =
-      ["high", "medium", "low", "heavy", "batch"].map(n => fmt(depth(n), 0)).join(" / ");
+    pairs("tile-queued", ["high", "medium", "low", "heavy", "batch"].map(
+      n => [n, fmt(depth(n), 0)]));
     document.getElementById("tile-dlq").textContent = fmt(depth("dlq"), 0);
     document.getElementById("tile-ack").textContent = snap.ack
       ? `${fmt(snap.ack.p50_ms)} / ${fmt(snap.ack.p95_ms)}` : "–";
-    document.getElementById("tile-slots").textContent = Object.entries(snap.slots).map(
-      ([k, v]) => `${v.in_use}${v.limit ? "/" + v.limit : ""}`).join("  ") || "–";
+    pairs("tile-slots", Object.entries(snap.slots).map(([k, v]) =>
+      [k.replace(/^worker_/, ""), `${v.peak}${v.limit ? "/" + v.limit : ""}`]));
 
     const tbody = document.querySelector("#recent tbody");
     tbody.replaceChildren(...snap.recent.map(r => {
@@ -168,6 +182,12 @@
     const box = document.getElementById("errors");
     box.hidden = errs.length === 0;
     box.textContent = errs.map(([k, v]) => `${k}: ${v}`).join("  ·  ");
+    // The dashboard's own probes answering late (a loaded machine): grey, not an error.
+    const stale = Object.entries(snap.stale || {});
+    const grey = document.getElementById("stale");
+    grey.hidden = stale.length === 0;
+    grey.textContent = stale.length ? "stale (last reading shown; the dashboard's probe is slow, "
+      + "not a fault of the stack): " + stale.map(([k, v]) => `${k}: ${v}`).join("  ·  ") : "";
     document.getElementById("updated").textContent =
       "updated " + new Date(snap.generated_at * 1000).toLocaleTimeString();
     window.spillway.updates += 1;
