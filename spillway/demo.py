@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 import threading
 import time
@@ -86,16 +87,27 @@ def run_demo(opts: DemoOptions) -> dict:
         stack_options = tier_stack_options(plan, stack_options)
     stack = LocalStack(stack_options)
     t0 = time.perf_counter()
-    stack.start()
-    dashboard = None
+    dashboard, interrupted, previous = None, False, None
     try:
+        stack.start()
         _progress(f"  stack up in {time.perf_counter() - t0:.1f} s; webhook URL {stack.url}")
         dashboard = attach(stack, opts.dashboard_port, say=_progress)
         return _run(stack, payloads, opts, total, plan, dashboard)
+    except KeyboardInterrupt:
+        interrupted = True
+        if threading.current_thread() is threading.main_thread():
+            # a second Ctrl-C must not cut the cleanup short
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
     finally:
         if dashboard is not None:
             dashboard.stop()
-        stack.stop()
+        stopped = stack.stop()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            _progress("spillway demo: interrupted; stopped the sender, "
+                      + ("; ".join(stopped) if stopped else "nothing else was running") + ".")
 
 
 def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None,
@@ -276,7 +288,12 @@ def format_summary(summary: dict) -> str:
 
 
 def main_demo(opts: DemoOptions) -> int:
-    summary = run_demo(opts)
+    """Run the demo and print its summary; exit status 0 (ok), 1 (failed) or 130 (Ctrl-C:
+    nothing more sent, the stack stopped, what stopped said on stderr)."""
+    try:
+        summary = run_demo(opts)
+    except KeyboardInterrupt:
+        return 130
     print(format_summary(summary))
     if opts.json_output:
         print(json.dumps(summary, sort_keys=True))
