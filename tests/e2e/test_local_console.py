@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +28,7 @@ from spillway.local.lifecycle import LOCAL_ENV_FILE, STACK_PID_KEY
 from spillway.ops.ledger import ledger_counts_at
 from spillway.paths import ROOT, SAMPLES
 from spillway.replay import iter_payloads, replay
+from tests.e2e.test_local_cleanup import workdir  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -39,19 +38,10 @@ OUTSIDE_SERVERS = ("DATABASE_URL", "QUEUE_DATABASE_URL", "AWS_ENDPOINT_URL", "SP
                    "SPILLWAY_TIER")
 
 
-@pytest.fixture
-def workdir():
-    """Not under pytest's basetemp (pgserver's postgres runs as another user when we are
-    root, as tests/conftest.py)."""
-    path = Path(tempfile.mkdtemp(prefix="spillway-test-console-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 class Console:
     """A ``spillway`` child process with its stdout and stderr lines collected as they come."""
 
-    def __init__(self, workdir: Path, *argv: str):
+    def __init__(self, workdir: Path, *argv: str):  # noqa: F811
         env = {k: v for k, v in os.environ.items() if k not in OUTSIDE_SERVERS}
         env["SPILLWAY_WORKDIR"] = str(workdir)
         self.workdir = workdir
@@ -109,7 +99,7 @@ def send(env: dict[str, str], folders=("issues", "push")) -> list[str]:
     return [r.delivery_id for r in results]
 
 
-def test_local_stack_reads_like_lambda_and_survives_a_killed_postgres(workdir):
+def test_local_stack_reads_like_lambda_and_survives_a_killed_postgres(workdir):  # noqa: F811
     console = Console(workdir, "local", "--backend", "postgres", "--no-dashboard",
                       "--tier", "pro")
     try:
@@ -158,7 +148,7 @@ def test_local_stack_reads_like_lambda_and_survives_a_killed_postgres(workdir):
     assert code == 0, console.out[-10:] + console.err[-10:]
 
 
-def test_stopping_the_aws_backend_says_what_the_emulator_loses(workdir):
+def test_stopping_the_aws_backend_says_what_the_emulator_loses(workdir):  # noqa: F811
     console = Console(workdir, "local", "--backend", "aws", "--no-dashboard", "--quiet")
     try:
         env = console.env()
@@ -182,7 +172,7 @@ def test_stopping_the_aws_backend_says_what_the_emulator_loses(workdir):
                                           if line.startswith("Stopped:"))
 
 
-def test_ctrl_c_during_demo_stops_the_sender_and_exits_130(workdir):
+def test_ctrl_c_during_demo_stops_the_sender_and_exits_130(workdir):  # noqa: F811
     console = Console(workdir, "demo", "--backend", "postgres", "--no-dashboard",
                       "--burst", "200", "--workdir", str(workdir))
     progress = re.compile(r"sent (\d+)/(\d+)")
