@@ -1,7 +1,9 @@
-"""``spillway local [--backend aws|postgres] [--workdir DIR] [--port N] [--fresh]
-[--dashboard-port N | --no-dashboard]``: run the local stack in the foreground until Ctrl-C,
-SIGTERM or SIGHUP (a closed terminal); each stops the stack and its children and removes the
-env file, and the shutdown says what it stopped."""
+"""``spillway local [--backend aws|postgres] [--workdir DIR] [--port N] [--fresh] [--tier NAME]
+[--quiet] [--dashboard-port N | --no-dashboard]``: run the local stack in the foreground until
+Ctrl-C, SIGTERM or SIGHUP (a closed terminal); each stops the stack and its children and
+removes the env file, and the shutdown says what it stopped (on the aws backend, first what
+the emulator's memory loses). A line per delivery accepted and stored unless ``--quiet``; a
+``--port`` in use is refused (exit 2) before anything starts. See docs/LOCAL.md."""
 
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ webhook extension (gh extension install cli/gh-webhook; gh webhook forward --rep
 choice and point the repository's webhook at it.
 
 The databases persist in the workdir (.spillway/pg-app, .spillway/pg-queue) across runs:
---fresh starts with empty ones."""
+--fresh starts with empty ones. On the aws backend the queues, the breaker state and the
+audit trail live in the emulator's memory and are lost on stop (it says how many queued
+deliveries); --backend postgres keeps them (docs/LOCAL.md)."""
 
 
 def register(subparsers: Any) -> None:
