@@ -81,11 +81,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"spillway replay: {len(payloads)} payloads x {args.repeat} = {total} deliveries "
           f"to {url}", file=sys.stderr, flush=True)
     started = time.perf_counter()
+    progress = _Progress(total)
     try:
         results = replay(payloads, url, secret, concurrency=args.concurrency,
-                         repeat=args.repeat, on_result=_Progress(total))
+                         repeat=args.repeat, on_result=progress)
     except ValueError as exc:  # a bad URL
         raise ConfigError(str(exc)) from None
+    except KeyboardInterrupt:  # nothing more is sent (spillway.replay.replay)
+        print(f"spillway replay: interrupted; sent {progress.sent} of {total} deliveries, "
+              f"{progress.accepted} accepted; the rest was not sent", file=sys.stderr)
+        return 130
     accepted = [r.delivery_id for r in results if 200 <= r.status < 300]
     for r in results:
         if not 200 <= r.status < 300:
