@@ -7,14 +7,17 @@ mappings call :meth:`DeliveryFeed.handled` with the records of each batch the ha
 and did not report failed. Those are stored, duplicates, held back or dead-lettered: a thread
 looks them up in the ledger (one primary-key query per tick, never on the poller's path) and
 prints ``stored`` for each row written since its batch started; the others are the workers'
-log lines to tell (a WARNING or ERROR). Lines go to ``say`` (``print`` by default); the feed never
-raises into the edge or the pollers, and a ledger it cannot reach costs lines, not deliveries.
+log lines to tell (a WARNING or ERROR). Lines go to ``say`` (``print`` by default) from the
+feed's own thread only: a terminal or pipe nobody reads blocks that thread, never the edge or
+the pollers (lines beyond :data:`MAX_PENDING` are dropped). The feed never raises into them,
+and a ledger it cannot reach costs lines, not deliveries.
 
 Operator tooling only; never shipped to Lambda.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import threading
@@ -51,6 +54,7 @@ class DeliveryFeed:
                  clock: Callable[[], float] = time.time):
         self.database_url, self.say, self.clock = database_url, say, clock
         self._pending: list[tuple[str, str, float]] = []
+        self._lines: collections.deque[str] = collections.deque(maxlen=MAX_PENDING)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,8 +67,8 @@ class DeliveryFeed:
         (the body's ``error`` code when refused)."""
         verdict = "accepted" if 200 <= status < 300 else "refused "
         tail = f"{elapsed_ms:.0f} ms" if error is None else error
-        self._say(f"  {verdict} {status}  {headers.get('x-github-event', '?'):<14} "
-                  f"{headers.get('x-github-delivery', '-')}  {tail}")
+        self._lines.append(f"  {verdict} {status}  {headers.get('x-github-event', '?'):<14} "
+                           f"{headers.get('x-github-delivery', '-')}  {tail}")
 
     def handled(self, messages: Iterable[QueueMessage], started_at: float) -> None:
         """Records a worker took off the queue (stored, duplicate, held back or
@@ -93,10 +97,16 @@ class DeliveryFeed:
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_S):
+            self._print_lines()
             with self._lock:
                 batch, self._pending = self._pending, []
             if batch:
                 self._look_up(batch)
+            self._print_lines()
+
+    def _print_lines(self) -> None:
+        while self._lines and not self._stop.is_set():
+            self._say(self._lines.popleft())
 
     def _look_up(self, batch: list[tuple[str, str, float]]) -> None:
         import psycopg
@@ -116,8 +126,8 @@ class DeliveryFeed:
             return
         for delivery_id, event, action, wait_s in rows:
             name = f"{event}.{action}" if action else event
-            self._say(f"  stored       {name:<14} {delivery_id}  "
-                      f"{wait_s:.1f} s after acceptance")
+            self._lines.append(f"  stored       {name:<14} {delivery_id}  "
+                               f"{wait_s:.1f} s after acceptance")
 
     def _say(self, line: str) -> None:
         with contextlib.suppress(Exception):
