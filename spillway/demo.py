@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 import threading
 import time
@@ -87,16 +88,27 @@ def run_demo(opts: DemoOptions) -> dict:
         stack_options = tier_stack_options(plan, stack_options)
     stack = LocalStack(stack_options)
     t0 = time.perf_counter()
-    stack.start()
-    dashboard = None
+    dashboard, interrupted, previous = None, False, None
     try:
+        stack.start()
         _progress(f"  stack up in {time.perf_counter() - t0:.1f} s; webhook URL {stack.url}")
         dashboard = attach(stack, opts.dashboard_port, say=_progress)
         return _run(stack, payloads, opts, total, plan, dashboard)
+    except KeyboardInterrupt:
+        interrupted = True
+        if threading.current_thread() is threading.main_thread():
+            # a second Ctrl-C must not cut the cleanup short
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
     finally:
         if dashboard is not None:
             dashboard.stop()
-        stack.stop()
+        stopped = stack.stop()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            _progress("spillway demo: interrupted; stopped the sender, "
+                      + ("; ".join(stopped) if stopped else "nothing else was running") + ".")
 
 
 def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None,
@@ -279,8 +291,14 @@ def format_summary(summary: dict) -> str:
 
 
 def main_demo(opts: DemoOptions) -> int:
-    summary = run_demo(opts)
-    if opts.json_output:  # stdout is the one JSON document; the summary for people on stderr
+    """Run the demo and print its summary; exit status 0 (ok), 1 (failed) or 130 (Ctrl-C:
+    nothing more sent, the stack stopped, what stopped said on stderr). With ``--json`` stdout
+    is the one JSON document and the summary for people goes to stderr."""
+    try:
+        summary = run_demo(opts)
+    except KeyboardInterrupt:
+        return 130
+    if opts.json_output:
         print(format_summary(summary), file=sys.stderr)
         print_json(json.dumps(summary, sort_keys=True))
     else:

@@ -51,10 +51,21 @@ def migrate(url: str, which: str = "app", *, lock_timeout_s: float = 60.0) -> li
     concurrent callers apply each migration once. Returns the ids applied, in order; ``[]`` when
     the database was already up to date (idempotent).
     """
+    import psycopg
     from yoyo import get_backend, read_migrations
 
+    from chalicelib.errors import ConfigError, DependencyUnavailable
+
     migrations = read_migrations(str(migrations_dir(which)))
-    backend = get_backend(yoyo_url(url))
+    try:
+        target = yoyo_url(url)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"not a database URL: {_first_line(exc)}") from None
+    try:
+        backend = get_backend(target)
+    except psycopg.OperationalError as exc:
+        raise DependencyUnavailable(f"cannot reach the {which} database: "
+                                    f"{_first_line(exc)}") from None
     try:
         with backend.lock(timeout=lock_timeout_s):
             pending = backend.to_apply(migrations)
@@ -62,3 +73,8 @@ def migrate(url: str, which: str = "app", *, lock_timeout_s: float = 60.0) -> li
             return [m.id for m in pending]
     finally:
         backend.connection.close()
+
+
+def _first_line(exc: Exception) -> str:
+    """libpq's messages run over several lines (hints, per-address attempts): the first."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

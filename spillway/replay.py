@@ -149,19 +149,33 @@ class Sender:
 def replay(payloads: list[Payload], url: str, secret: str, *, concurrency: int = 8,
            repeat: int = 1, on_result: Callable[[SendResult], None] | None = None
            ) -> list[SendResult]:
-    """Send every payload ``repeat`` times (fresh delivery ids) with ``concurrency`` threads."""
+    """Send every payload ``repeat`` times (fresh delivery ids) with ``concurrency`` threads.
+
+    Interrupted (Ctrl-C in the calling thread, or any error raised there), nothing more is
+    sent: the deliveries not started are dropped, the ones in flight finish, and the
+    interruption propagates."""
     sender = Sender(url, secret)
     work = [p for _ in range(repeat) for p in payloads]
     results: list[SendResult] = []
     lock = threading.Lock()
+    stop = threading.Event()
 
     def one(p: Payload) -> None:
+        if stop.is_set():
+            return
         r = sender.send(p)
         with lock:
             results.append(r)
         if on_result is not None:
             on_result(r)
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        list(pool.map(one, work))
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
+        for _ in pool.map(one, work):
+            pass
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return results

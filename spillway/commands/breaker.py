@@ -38,7 +38,7 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
     status = verbs.add_parser("status", help="state of one breaker, or of all")
     status.add_argument("name", nargs="?", help="the breaker's name (default: every breaker)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=lambda args: _status(store_factory(), args, clock))
+    status.set_defaults(func=lambda args: _status(store_factory, args, clock))
 
     for verb, state, text in (("open", "FORCED_OPEN", "force open: refuse every call"),
                               ("close", "FORCED_CLOSED", "force closed: allow every call")):
@@ -52,8 +52,17 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
     reset = verbs.add_parser("reset", help="back to CLOSED with an empty window")
     _common(reset)
     reset.set_defaults(func=lambda args: _print_change(
-        breaker.reset(store_factory(), args.name, by=args.by, reason=args.reason, clock=clock),
-        args))
+        breaker.reset(_checked_store(store_factory, args), args.name, by=args.by,
+                      reason=args.reason, clock=clock), args))
+
+
+def _checked_store(store_factory: Callable[[], StatePort],
+                   args: argparse.Namespace) -> StatePort:
+    """The store, once ``args.name`` is a known breaker (else ConfigError, exit 2, before
+    any store is opened: an unknown name is refused, never created). No name: every one."""
+    if args.name is not None:
+        breaker.check_name(args.name)
+    return store_factory()
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
@@ -65,8 +74,9 @@ def _common(sub: argparse.ArgumentParser) -> None:
 def _forcer(store_factory: Callable[[], StatePort], state: str,
             clock: Callable[[], float]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        store = _checked_store(store_factory, args)
         until = clock() + args.duration if args.duration else None
-        new = breaker.force(store_factory(), args.name, state, reason=args.reason, by=args.by,
+        new = breaker.force(store, args.name, state, reason=args.reason, by=args.by,
                             until=until, clock=clock)
         return _print_change(new, args)
 
@@ -84,7 +94,9 @@ def _print_change(new: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(store: StatePort, args: argparse.Namespace, clock: Callable[[], float]) -> int:
+def _status(store_factory: Callable[[], StatePort], args: argparse.Namespace,
+            clock: Callable[[], float]) -> int:
+    store = _checked_store(store_factory, args)
     found = ([breaker.status(store, args.name, clock=clock)] if args.name
              else breaker.status_all(store, clock=clock))
     if args.json:

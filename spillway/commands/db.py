@@ -1,7 +1,9 @@
 """``spillway db migrate|housekeep``: database tasks.
 
 * ``spillway db migrate [--url URL] [--which app|queue]`` -- apply the yoyo SQL migrations
-  (``spillway.migrate``); prints the ids applied.
+  (``spillway.migrate``); prints the ids applied. ``--url`` defaults to $DATABASE_URL
+  (``--which queue``: $QUEUE_DATABASE_URL), read when the verb runs so ``--local`` counts; an
+  unreachable database is one line on stderr and exit 1.
 * ``spillway db housekeep [--batch N] [--blob-days D]`` -- postgres backend: delete expired
   idempotency records, state items and old claim checks (``spillway.housekeeping``); prints
   the counts as one JSON object. Run it from cron.
@@ -37,8 +39,10 @@ def register(subparsers: Any, *, pool_factory: Callable[[], Any] = _queue_pool,
     p = subparsers.add_parser("db", help="database tasks")
     verbs = p.add_subparsers(dest="db_command", required=True)
     m = verbs.add_parser("migrate", help="apply SQL migrations (yoyo)")
-    m.add_argument("--url", default=os.environ.get("DATABASE_URL"),
-                   help="the database to migrate (default: $DATABASE_URL)")
+    # No default read here: ``spillway --local db migrate`` loads the stack's environment
+    # after parsing, so $DATABASE_URL is read when the verb runs.
+    m.add_argument("--url", help="the database to migrate (default: $DATABASE_URL; with "
+                                 "--local the stack's application or queue database)")
     m.add_argument("--which", choices=("app", "queue"), default="app",
                    help="app: the ledger and models; queue: the postgres backend's queues and "
                         "state (default: %(default)s)")
@@ -67,8 +71,10 @@ def register(subparsers: Any, *, pool_factory: Callable[[], Any] = _queue_pool,
 def migrate(args: argparse.Namespace) -> int:
     from spillway.migrate import migrate
 
-    if not args.url:
-        raise ConfigError("--url or DATABASE_URL is required")
-    applied = migrate(args.url, args.which)
+    variable = "DATABASE_URL" if args.which == "app" else "QUEUE_DATABASE_URL"
+    url = args.url or os.environ.get(variable)
+    if not url:
+        raise ConfigError(f"--url or {variable} is required")
+    applied = migrate(url, args.which)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none'}")
     return 0

@@ -1,7 +1,9 @@
-"""``spillway local [--backend aws|postgres] [--workdir DIR] [--port N] [--fresh]
-[--dashboard-port N | --no-dashboard]``: run the local stack in the foreground until Ctrl-C,
-SIGTERM or SIGHUP (a closed terminal); each stops the stack and its children and removes the
-env file, and the shutdown says what it stopped."""
+"""``spillway local [--backend aws|postgres] [--workdir DIR] [--port N] [--fresh] [--tier NAME]
+[--quiet] [--dashboard-port N | --no-dashboard]``: run the local stack in the foreground until
+Ctrl-C, SIGTERM or SIGHUP (a closed terminal); each stops the stack and its children and
+removes the env file, and the shutdown says what it stopped (on the aws backend, first what
+the emulator's memory loses). A line per delivery accepted and stored unless ``--quiet``; a
+``--port`` in use is refused (exit 2) before anything starts. See docs/LOCAL.md."""
 
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ webhook extension (gh extension install cli/gh-webhook; gh webhook forward --rep
 choice and point the repository's webhook at it.
 
 The databases persist in the workdir (.spillway/pg-app, .spillway/pg-queue) across runs:
---fresh starts with empty ones."""
+--fresh starts with empty ones. On the aws backend the queues, the breaker state and the
+audit trail live in the emulator's memory and are lost on stop (it says how many queued
+deliveries); --backend postgres keeps them (docs/LOCAL.md)."""
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +45,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--fresh", action="store_true",
                    help="start with empty databases (delete the workdir's pg-app and pg-queue)")
     p.add_argument("--tier", choices=("free", "pro", "enterprise"),
-                   help="run the tier plan's lanes and limits (default: $SPILLWAY_TIER, free)")
+                   help="run the tier plan: its lanes, concurrency limits and shared database "
+                        "slots, so `tier lift` acts (default: $SPILLWAY_TIER's lanes, free's, "
+                        "with slots off)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no line per delivery accepted and stored (the logs still print)")
     add_dashboard(p)
     p.set_defaults(func=run)
 
@@ -57,6 +65,27 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _check_port(port: int) -> None:
+    """Refuse (ConfigError, exit 2) an edge port outside 0..65535 or taken on 127.0.0.1,
+    before anything starts (the edge binds it last, after the databases)."""
+    import socket
+
+    from chalicelib.errors import ConfigError
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port}: not a TCP port (0..65535; 0 = any free port)")
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the edge binds it
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConfigError(f"--port {port}: 127.0.0.1:{port} is in use "
+                              f"({exc.strerror or exc}); pick another or 0 for any free "
+                              "port") from None
+
+
 def _say(line: str) -> None:
     """Print, unless the terminal is gone (SIGHUP): the cleanup goes on regardless."""
     with contextlib.suppress(OSError, ValueError):
@@ -68,10 +97,16 @@ def run(args: argparse.Namespace) -> int:
     from spillway.local.lifecycle import spillway_executable
     from spillway.local.stack import LocalStack, StackOptions
 
+    _check_port(args.port)
     options = StackOptions(backend=args.backend, edge_port=args.port, fresh=args.fresh,
-                           tier=args.tier)
+                           tier=args.tier, say=None if args.quiet else _say)
     if args.workdir:
         options.workdir = Path(args.workdir)
+    if args.tier:  # the plan's lanes, limits and shared slots, as `demo --tier` runs them
+        from chalicelib.core.concurrency.plan import build_plan
+        from spillway.demo_tier import tier_stack_options
+
+        options = tier_stack_options(build_plan(args.tier), options)
     for sig in STOP_SIGNALS:
         signal.signal(sig, _interrupt)
     stack, dashboard = LocalStack(options), None
@@ -100,6 +135,6 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, signal.SIG_IGN)
         if dashboard is not None:
             dashboard.stop()
-        stopped = stack.stop()
+        stopped = stack.stop(say=_say)
         _say("Stopped: " + ("; ".join(stopped) if stopped else "nothing was running") + ".")
     return 0

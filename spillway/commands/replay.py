@@ -82,11 +82,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"spillway replay: {len(payloads)} payloads x {args.repeat} = {total} deliveries "
           f"to {url}", file=sys.stderr, flush=True)
     started = time.perf_counter()
+    progress = _Progress(total)
     try:
         results = replay(payloads, url, secret, concurrency=args.concurrency,
-                         repeat=args.repeat, on_result=_Progress(total))
+                         repeat=args.repeat, on_result=progress)
     except ValueError as exc:  # a bad URL
         raise ConfigError(str(exc)) from None
+    except KeyboardInterrupt:  # nothing more is sent (spillway.replay.replay)
+        print(f"spillway replay: interrupted; sent {progress.sent} of {total} deliveries, "
+              f"{progress.accepted} accepted; the rest was not sent", file=sys.stderr)
+        return 130
     accepted = [r.delivery_id for r in results if 200 <= r.status < 300]
     for r in results:
         if not 200 <= r.status < 300:
@@ -94,13 +99,11 @@ def run(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {"sent": len(results), "accepted": len(accepted),
                                "rejected": len(results) - len(accepted),
                                "replay_s": round(time.perf_counter() - started, 1)}
-    ok = len(accepted) == len(results)
     if not args.no_wait:
         accounting = _account(accepted, args.drain_timeout)
         if accounting is not None:
             summary.update(accounting)
-            ok = ok and summary["drained"] and summary["missing"] == 0 \
-                and summary["duplicated"] == 0
+    ok = not _failures(summary)
     if args.json:
         print_json(json.dumps(summary, sort_keys=True))
     else:
@@ -138,10 +141,25 @@ def format_summary(summary: dict) -> str:
             "replay_s", "drain_s"]
     lines = ["", "Spillway replay summary", "-----------------------"]
     lines += [f"  {k:<14} {summary[k]}" for k in keys if k in summary]
-    if "missing" in summary:
-        ok = summary["drained"] and summary["missing"] == 0 and summary["duplicated"] == 0
-        lines.append("  result         " + (
-            "OK: nothing lost, nothing stored twice" if ok else
-            "FAILED: " + ("queues did not drain" if not summary["drained"]
-                          else "deliveries missing or duplicated")))
+    failures = _failures(summary)
+    if failures:
+        lines.append("  result         FAILED: " + "; ".join(failures))
+    elif "missing" in summary:
+        lines.append("  result         OK: nothing lost, nothing stored twice")
     return "\n".join(lines)
+
+
+def _failures(summary: dict) -> list[str]:
+    """What went wrong, one phrase each (empty: nothing): rejected deliveries, undrained
+    queues, missing or duplicated ones."""
+    failures = []
+    if summary.get("rejected"):
+        failures.append(f"{summary['rejected']} of {summary['sent']} deliveries rejected by "
+                        "the edge (listed above)")
+    if "missing" in summary:
+        if not summary["drained"]:
+            failures.append("queues did not drain")
+        if summary["missing"] or summary["duplicated"]:
+            failures.append(f"deliveries missing or duplicated ({summary['missing']} "
+                            f"missing, {summary['duplicated']} stored twice)")
+    return failures

@@ -29,10 +29,19 @@ from spillway.paths import APP_FILE
 
 
 def load_app_copy(index: int, app_file: Path = APP_FILE) -> ModuleType:
-    """Import ``app.py`` afresh as module ``spillway_app_<index>`` (one "execution environment")."""
+    """Import ``app.py`` afresh as module ``spillway_app_<index>`` (one "execution environment").
+
+    Each copy's ``Chalice(app_name="spillway")`` gives the shared ``spillway`` logger a plain
+    stdout handler and level ERROR; on Lambda the cold start's ``logs.setup()`` runs after
+    the import and undoes that, but here the wiring (and its cold start) is shared by every
+    copy, so it is run again after each import: JSON lines on stderr, once each, at
+    ``LOG_LEVEL``."""
+    from chalicelib import logs
+
     spec = importlib.util.spec_from_file_location(f"spillway_app_{index}", app_file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    logs.setup()
     return module
 
 
@@ -41,6 +50,22 @@ def load_app_copy(index: int, app_file: Path = APP_FILE) -> ModuleType:
 GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Seconds a client may take to send its request line, headers and body.
 READ_TIMEOUT_S = 30
+
+
+#: The ``error`` code of the gateway's own JSON answers, by HTTP status (the app's answers
+#: carry the app's codes): README "Every error body is JSON".
+GATEWAY_ERRORS = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large",
+                  414: "request_line_too_long", 429: "throttled",
+                  431: "request_header_fields_too_large", 501: "not_implemented",
+                  505: "http_version_not_supported"}
+
+
+def _error_code(body: bytes | str | None) -> str:
+    """The ``error`` of a JSON error body, else ``"error"``."""
+    try:
+        return str(json.loads(body or b"{}").get("error") or "error")
+    except (ValueError, AttributeError):
+        return "error"
 
 
 class _BadRequest(Exception):
@@ -64,7 +89,53 @@ class _Handler(ChaliceRequestHandler):
     def log_message(self, format, *args):  # quiet: the demo prints its own progress
         pass
 
+    def parse_request(self) -> bool:
+        """http.server's parsing, minus what API Gateway never does: HTTP/0.9 (a request
+        line without a version, which would wait for headers that never come) is refused at
+        once, and headers not sent within :data:`READ_TIMEOUT_S` get a 408; every refusal is
+        JSON (:meth:`send_error`)."""
+        self._entered_at = time.perf_counter()
+        words = self.raw_requestline.split()
+        if len(words) == 2:
+            self.command, self.request_version = None, "HTTP/1.1"
+            self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+            self.send_error(505, "HTTP/0.9 is not supported; send HTTP/1.0 or HTTP/1.1")
+            return False
+        try:
+            return super().parse_request()
+        except TimeoutError:
+            self.send_error(408, f"request headers not received within {READ_TIMEOUT_S} s")
+            return False
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        """http.server's refusals (garbage request line, 414, 431, too many headers, 501)
+        as the README promises every error: ``{"error": code, "message": ...}`` in JSON, not
+        an HTML page; the connection is closed."""
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":  # not parsed yet: else no status line is sent
+            self.request_version = "HTTP/1.1"
+        text = message or self.responses.get(code, ("Error",))[0]
+        body = json.dumps({"error": GATEWAY_ERRORS.get(code, "bad_request"),
+                           "message": text}).encode()
+        self.send_response(code)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
+        feed = self.server.ack_feed
+        if feed is not None and hasattr(self, "_entered_at"):
+            feed.record((time.perf_counter() - self._entered_at) * 1000.0, code)
+
     def _read_body(self) -> bytes | None:
+        try:
+            return self._read_body_within_timeout()
+        except TimeoutError:
+            raise _BadRequest(408, f"request body not received within {READ_TIMEOUT_S} s "
+                                   "of silence") from None
+
+    def _read_body_within_timeout(self) -> bytes | None:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
             return self._read_chunked()
         raw = self.headers.get("content-length", "0").strip() or "0"
@@ -98,9 +169,14 @@ class _Handler(ChaliceRequestHandler):
 
     def _send_http_response(self, code, headers, body) -> None:
         super()._send_http_response(code, headers, body)
+        elapsed_ms = (time.perf_counter() - self._entered_at) * 1000.0
         feed = self.server.ack_feed
         if feed is not None:
-            feed.record((time.perf_counter() - self._entered_at) * 1000.0, code)
+            feed.record(elapsed_ms, code)
+        deliveries = self.server.delivery_feed
+        if deliveries is not None and self.path.startswith("/webhooks/"):
+            deliveries.answered(code, {k.lower(): v for k, v in self.headers.items()},
+                                elapsed_ms, None if 200 <= code < 300 else _error_code(body))
 
     def _generic_handle(self) -> None:
         self._entered_at = time.perf_counter()
@@ -108,7 +184,8 @@ class _Handler(ChaliceRequestHandler):
             body = self._read_body()
         except _BadRequest as exc:
             self.close_connection = True
-            self._reply(exc.status, {"message": exc.message})
+            self._reply(exc.status, {"error": GATEWAY_ERRORS.get(exc.status, "bad_request"),
+                                     "message": exc.message})
             return
         # API Gateway keeps the last value of a repeated header (names are case-insensitive).
         headers = {name.lower(): value for name, value in self.headers.items()}
@@ -155,6 +232,9 @@ class EdgeServer:
                  timeout_s: int = 10, throttle_after_s: float = 5.0, ack_feed=None):
         self._server = _Server((host, port), _Handler)
         self._server.ack_feed = ack_feed
+        #: A :class:`~spillway.local.delivery_feed.DeliveryFeed` told of each webhook answer
+        #: (None: nobody).
+        self._server.delivery_feed = None
         self.concurrency = concurrency
         self._server.gateways = queue.Queue()
         self._server.throttle_after_s = throttle_after_s
@@ -164,6 +244,15 @@ class EdgeServer:
         for i in range(concurrency):
             self._server.gateways.put(LocalGateway(load_app_copy(i).app, config))
         self._thread: threading.Thread | None = None
+
+    @property
+    def delivery_feed(self):
+        """Told of each webhook answer (``answered(status, headers, ms, error)``), or None."""
+        return self._server.delivery_feed
+
+    @delivery_feed.setter
+    def delivery_feed(self, feed) -> None:
+        self._server.delivery_feed = feed
 
     @property
     def ack_feed(self):

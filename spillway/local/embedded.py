@@ -143,6 +143,9 @@ class EmbeddedPostgres:
         self._server = None
         self._socket_dir = None
         self.url: str = ""
+        #: True between :meth:`stop` and :meth:`restart`: down on purpose (chaos, shutdown),
+        #: not to be revived by a watchdog.
+        self.held_down = False
 
     def start(self) -> EmbeddedPostgres:
         import pgserver  # heavy import, tooling only
@@ -177,14 +180,43 @@ class EmbeddedPostgres:
         return data_dir.is_dir() and cls(data_dir)._stop_stale()
 
     def stop(self) -> None:
-        """Stop the server now (fast shutdown: open connections are cut)."""
+        """Stop the server now (fast shutdown: open connections are cut); it stays down
+        (:attr:`held_down`) until :meth:`restart`."""
+        self.held_down = True
         self._pg_ctl("-w", "-m", "fast", "stop")
 
     def restart(self) -> None:
         """Start the server again on the same data directory and unix socket, with the options
-        pgserver starts it with (no TCP listener)."""
+        pgserver starts it with (no TCP listener), as the user pgserver runs it as. Raises
+        what pg_ctl raises (e.g. the shared memory of a killed server's children still in
+        use)."""
         self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self._socket_dir}",
                      "-l", str(self.data_dir / "log"), "start")
+        self.held_down = False
+
+    def postmaster_pid(self) -> int | None:
+        """The pid ``postmaster.pid`` names, or None (no such file, unreadable)."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def running(self) -> bool:
+        """Whether the server's postmaster is alive (the pid its ``postmaster.pid`` names,
+        checked with signal 0: a server killed with SIGKILL leaves that file behind)."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # alive, another user's (pgserver's postgres when we are not root)
+            return True
+        with contextlib.suppress(OSError):  # a zombie (no reaping init) is not alive
+            if "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text():
+                return False
+        return True
 
     def cleanup(self) -> None:
         if self._server is not None:

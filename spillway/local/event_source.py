@@ -12,8 +12,11 @@ throttled -- not run, left on the queue with its receive count spent -- and the 
 Lanes: the local stack runs one mapping per lane (alias ``lane-k``) of each worker function, as
 ``spillway deploy`` does on AWS; ``paused`` reads the shared lane state
 (:meth:`chalicelib.shared_lanes.SharedLanes.paused`: the lane disabled, or ejected) and stops the
-lane's pollers from receiving, as a disabled mapping does; ``on_outcome(ok)`` reports each
-invocation (``ok`` False when the handler raised) so a lane whose code keeps failing is ejected.
+lane's pollers from receiving, as a disabled mapping does. Each invocation's context carries
+the alias ARN Lambda would pass (``invoked_function_arn``), so the worker counts the batch for
+or against its lane by the one rule it applies on Lambda (:mod:`chalicelib.lane_outcomes`: any
+failed or held-back record, or the worker raising); ``on_outcome(False)`` reports only a
+handler that raised, which a worker that never ran could not count itself.
 """
 
 from __future__ import annotations
@@ -67,8 +70,12 @@ class EventSourceMapping:
     receive nothing and look again every ``pause_poll_s`` seconds. ``limiter`` is the
     function's reserved concurrency, shared by all its mappings (None: unlimited); a throttled
     poller waits ``throttle_backoff_s`` seconds before it polls again. ``lane`` names the
-    function's alias this mapping invokes; ``on_outcome(ok)`` is called after each invocation
-    (``ok``: the handler returned; a throttled batch is no invocation).
+    function's alias this mapping invokes, and ``invoked_function_arn`` the ARN its contexts
+    carry (default: an unqualified-free local ARN ending in ``:<lane>``); ``on_outcome(False)``
+    is called after an invocation whose handler raised (a returned one was counted by the
+    handler itself; a throttled batch is no invocation). ``on_handled(messages, started_at)``
+    gets the records of each returned batch that were not reported failed (``started_at``:
+    epoch s of the invocation), e.g. for :class:`~spillway.local.delivery_feed.DeliveryFeed`.
     """
 
     def __init__(self, queue: QueuePort, queue_name: str, handler: Callable[[dict, Any], Any], *,
@@ -78,7 +85,9 @@ class EventSourceMapping:
                  wait_s: float = 1.0, timeout_s: int = 30,
                  limiter: ReservedConcurrency | None = None, throttle_backoff_s: float = 1.0,
                  lane: str = "lane-1", paused: Callable[[], bool] | None = None,
-                 on_outcome: Callable[[bool], None] | None = None, pause_poll_s: float = 0.5):
+                 on_outcome: Callable[[bool], None] | None = None, pause_poll_s: float = 0.5,
+                 invoked_function_arn: str | None = None,
+                 on_handled: Callable[[list[QueueMessage], float], None] | None = None):
         self.queue = queue
         self.queue_name = queue_name
         self.handler = handler
@@ -96,6 +105,9 @@ class EventSourceMapping:
         self.paused = paused
         self.on_outcome = on_outcome
         self.pause_poll_s = pause_poll_s
+        self.on_handled = on_handled
+        self.invoked_function_arn = invoked_function_arn or (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}:{lane}")
         #: Invocations that ran (throttled ones excluded), per this mapping.
         self.invocations = 0
         #: Pollers parked by ``paused`` right now (all ``maximum_concurrency`` of them: the
@@ -178,7 +190,7 @@ class EventSourceMapping:
         try:
             ok = self._run_handler(messages)
         finally:
-            if self.on_outcome is not None:
+            if not ok and self.on_outcome is not None:
                 try:
                     self.on_outcome(ok)
                 except Exception as exc:
@@ -186,6 +198,8 @@ class EventSourceMapping:
 
     def _run_handler(self, messages: list[QueueMessage]) -> bool:
         context = LambdaContext(self.function_name, 512, self.timeout_s * 1000)
+        context.invoked_function_arn = self.invoked_function_arn  # the lane's alias
+        started_at = time.time()
         try:
             response = self.handler(sqs_event(messages, self.queue_arn), context) or {}
         except Exception:
@@ -194,6 +208,12 @@ class EventSourceMapping:
             return False
         failed = {f.get("itemIdentifier") for f in response.get("batchItemFailures", [])}
         done = [m.receipt_handle for m in messages if m.message_id not in failed]
+        if done and self.on_handled is not None:
+            try:
+                self.on_handled([m for m in messages if m.message_id not in failed], started_at)
+            except Exception as exc:  # a report, never the batch's outcome
+                log.warning("reporting %s %s's batch failed: %s", self.function_name,
+                            self.lane, exc)
         if done:
             try:
                 self.queue.delete(self.queue_name, done)

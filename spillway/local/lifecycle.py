@@ -24,6 +24,24 @@ STACK_PID_KEY, URL_KEY = "SPILLWAY_STACK_PID", "SPILLWAY_URL"
 #: Data directories of the embedded PostgreSQL servers in the workdir (``--fresh`` empties them).
 PG_DIRS = ("pg-app", "pg-queue")
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600: the env file holds
+    the webhook secret and the GitHub token). Written to a 0600 temporary file in the same
+    folder, then renamed over ``path``, so no reader ever sees it world-readable or half
+    written, and an older 0644 file is replaced, not reused. Raises OSError."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def read_local_env(workdir: Path | None = None) -> dict[str, str]:
     """The environment a running :class:`LocalStack` left in ``workdir`` (default
     ``$SPILLWAY_WORKDIR``, else :data:`spillway.paths.WORKDIR`), for

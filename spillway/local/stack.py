@@ -2,7 +2,8 @@
 
 ``LocalStack.start()``:
 
-1. the application PostgreSQL (pgserver) unless ``DATABASE_URL`` is set; its migrations;
+1. the application PostgreSQL (pgserver) unless ``DATABASE_URL`` is set; its migrations; a
+   watchdog restarts an embedded server that dies (:mod:`spillway.local.pg_watchdog`);
 2. backend ``aws``: a moto server unless ``AWS_ENDPOINT_URL`` is set, provisioned from the same
    ``infra/template.yaml`` by CloudFormation; backend ``postgres``: a *second* embedded
    PostgreSQL for queues and state unless ``QUEUE_DATABASE_URL`` is set (separate so that an
@@ -12,7 +13,9 @@
    per lane of its tier plan (``lane-1..lane-N``, each with its share of MaximumConcurrency), all
    lanes of a function held to its one reserved concurrency (:mod:`spillway.local.concurrency`)
    and each lane paused while the shared lane state (:mod:`chalicelib.shared_lanes`) has it
-   disabled or ejected; each lane's invocations are recorded there, so a failing lane is ejected.
+   disabled or ejected; each batch counts for or against its lane there by the workers' own
+   rule (:mod:`chalicelib.lane_outcomes`, as on Lambda: each invocation carries its alias's
+   ARN), so a failing lane is ejected.
 
 Nothing outlives the stack: the moto child dies with its parent (even on SIGKILL), and the
 children a stack starts are recorded in ``workdir/local-children.json`` so that the next start
@@ -28,6 +31,7 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +47,7 @@ from spillway.local.lifecycle import (
     URL_KEY,
     read_local_env,  # noqa: F401  (its home before lifecycle)
     reap_leftovers,
+    write_private,
 )
 from spillway.paths import WORKDIR
 
@@ -79,6 +84,9 @@ class StackOptions:
     #: Tier preset (``free`` / ``pro`` / ``enterprise``) whose plan the app copies read
     #: (``SPILLWAY_TIER`` in the Lambda environment and the env file); None: the environment's.
     tier: str | None = None
+    #: Where one line per webhook answer and per stored delivery goes
+    #: (:class:`~spillway.local.delivery_feed.DeliveryFeed`); None: no such lines.
+    say: Callable[[str], None] | None = None
 
 
 class LocalStack:
@@ -103,6 +111,9 @@ class LocalStack:
         self.lanes: dict = {}
         self.env: dict[str, str] = {}
         self.github = self.github_hook = None  # the GitHub stand-in and its hook (github_hook)
+        self.feed = None  # the DeliveryFeed, when options.say is set
+        #: The :class:`~spillway.local.pg_watchdog.PostgresWatchdog` of the embedded servers.
+        self.watchdog = None
         self._saved_env: dict[str, str | None] = {}
         self._pg_dirs: list[str] = []
         self._owns_workdir = False
@@ -144,6 +155,12 @@ class LocalStack:
                 self._record_children()
                 endpoint = self.moto.url
             env["AWS_ENDPOINT_URL"] = endpoint
+        servers = {label: db for label, db in (("application", self.app_db),
+                                               ("queue", self.queue_db)) if db is not None}
+        if servers:  # a killed embedded PostgreSQL comes back, as a managed one would
+            from spillway.local.pg_watchdog import PostgresWatchdog
+
+            self.watchdog = PostgresWatchdog(servers, say=opts.say).start()
         self._apply_env(env)
         if opts.backend == "aws":
             provision(opts.prefix, opts.max_receive_count)
@@ -186,10 +203,15 @@ class LocalStack:
             "pid": os.getpid(), "moto_pid": self.moto.process.pid if self.moto else None,
             "pg_dirs": self._pg_dirs}))
 
-    def stop(self) -> list[str]:
+    def stop(self, say: Callable[[str], None] | None = None) -> list[str]:
         """Stop everything :meth:`start` started (safe on a partly started stack). Returns
-        what was stopped, one description each, for the shutdown message."""
+        what was stopped, one description each, for the shutdown message. ``say`` (if given)
+        is told, before it happens, what stopping an in-memory emulator loses
+        (:meth:`memory_losses`)."""
         stopped: list[str] = []
+        if self.watchdog is not None:  # the servers are about to stop on purpose
+            self.watchdog.stop()
+            self.watchdog = None
         from spillway.local import github_hook
 
         if self.github is not None:
@@ -209,6 +231,14 @@ class LocalStack:
             with contextlib.suppress(Exception):
                 lanes.flush()
         self.lanes = {}
+        from chalicelib import wiring
+
+        if self.mappings:
+            with contextlib.suppress(Exception):  # the workers' own lane tallies
+                wiring.get_lanes().flush()
+        if self.feed is not None:
+            self.feed.stop()
+            self.feed = None
         if self.mappings:
             stopped.append(f"{len(self.mappings)} event source mappings")
         self.mappings = []
@@ -216,8 +246,9 @@ class LocalStack:
             self.edge.stop()
             stopped.append(f"the edge at {self.edge.url}")
             self.edge = None
-        from chalicelib import wiring
-
+        if self.moto is not None and say is not None:  # before the clients close
+            with contextlib.suppress(Exception):
+                say(self.memory_losses())
         with contextlib.suppress(Exception):
             wiring.close()
         if self.moto is not None:
@@ -235,6 +266,25 @@ class LocalStack:
         self._owns_workdir = False
         self._restore_env()
         return stopped
+
+    def memory_losses(self) -> str:
+        """What stopping this stack's moto server (aws backend; it keeps everything in
+        memory) loses, as one sentence: queued deliveries (work queues: visible + in flight +
+        delayed), dead letters, and the state items (breaker, lanes, slots, tier lifts, the
+        audit trail). Raises what the emulator's clients raise."""
+        from chalicelib import wiring
+        from chalicelib.ports import DLQ, WORK_QUEUES
+
+        queue = wiring.get_queue()
+        queued = sum(queue.stats(q).total for q in WORK_QUEUES)
+        dead = queue.stats(DLQ).total
+        items = wiring.get_state().scan("")
+        audit = sum(1 for i in items if i.key.startswith("audit#"))
+        return (f"Stopping the moto server loses what it holds in memory: {queued} queued "
+                f"deliveries (not stored yet), {dead} dead letters, the breaker, lane and "
+                f"slot state and {audit} audit records ({len(items)} state items). The "
+                "ledger in PostgreSQL stays; `--backend postgres` keeps the queues and state "
+                "too.")
 
     # -- pieces -----------------------------------------------------------------------------
     def _apply_env(self, env: dict[str, str]) -> None:
@@ -257,8 +307,9 @@ class LocalStack:
 
     def _write_env_file(self) -> None:
         """The environment ``spillway --local`` commands load, with this process's pid (so
-        they can tell a live stack from a stale file) and the webhook URL."""
-        self.env_file.write_text(json.dumps(
+        they can tell a live stack from a stale file) and the webhook URL; mode 0600, as it
+        holds the webhook secret and the GitHub token."""
+        write_private(self.env_file, json.dumps(
             {**self.env, STACK_PID_KEY: str(os.getpid()), URL_KEY: self.url}, indent=1,
             sort_keys=True))
 
@@ -284,6 +335,11 @@ class LocalStack:
         wiring.get_worker()
         self.edge = EdgeServer(concurrency=opts.edge_concurrency,
                                port=opts.edge_port).start()
+        if opts.say is not None:
+            from spillway.local.delivery_feed import DeliveryFeed
+
+            self.feed = DeliveryFeed(self.env["DATABASE_URL"], opts.say).start()
+            self.edge.delivery_feed = self.feed
         workers = load_app_copy(-1)
         queue = wiring.get_queue()
         reserved = {w.name: w.reserved_concurrency for w in workers.PLAN.workers}
@@ -312,7 +368,10 @@ class LocalStack:
                         opts.handler_timeout_s, source.maximum_batching_window_in_seconds),
                     timeout_s=opts.handler_timeout_s, wait_s=1.0, limiter=limiter, lane=lane,
                     paused=functools.partial(lanes.paused, lane),
+                    invoked_function_arn=(f"arn:aws:lambda:us-east-1:{MOTO_ACCOUNT_ID}:"
+                                          f"function:{source.name}:{lane}"),
                     on_outcome=functools.partial(lanes.record, lane),
+                    on_handled=self.feed.handled if self.feed is not None else None,
                 ).start())
 
     def _lane_shares(self, plan, source, priority: str) -> dict[str, int]:

@@ -15,9 +15,23 @@ from typing import Any
 from chalicelib.breaker_item import KEY_PREFIX, breaker_key, cas_update
 from chalicelib.core import breaker as core
 from chalicelib.core.breaker import DEFAULT_CONFIG, BreakerConfig, BreakerState, CircuitState
+from chalicelib.errors import ConfigError
 from chalicelib.ports import StatePort
+from chalicelib.wiring import BREAKER_NAME
 from spillway.ops import audit
 from spillway.ops import breaker_manual as manual
+
+#: The breakers the deployed functions consult (``chalicelib.wiring``): only these names mean
+#: something; any other would be an item nothing reads.
+BREAKER_NAMES = (BREAKER_NAME,)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is one of :data:`BREAKER_NAMES`; else raises :class:`ConfigError`
+    naming the known ones (a typo must not invent a breaker nor force one nothing reads)."""
+    if name not in BREAKER_NAMES:
+        raise ConfigError(f"no breaker named {name!r}; known: {', '.join(BREAKER_NAMES)}")
+    return name
 
 
 def force(store: StatePort, name: str, state: CircuitState | str, *, reason: str, by: str,

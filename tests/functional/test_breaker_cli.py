@@ -43,3 +43,34 @@ def test_cli_open_status_close_reset(store, capsys):
     assert "postgres" in out and "CLOSED" in out
     assert [r["to"] for r in audit_log(store, "postgres")] == ["FORCED_OPEN", "FORCED_CLOSED",
                                                                "CLOSED"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["breaker", "open", "mysql", "--reason", "x"],
+    ["breaker", "close", "mysql", "--reason", "x"],
+    ["breaker", "reset", "mysql", "--reason", "x"],
+    ["breaker", "status", "postgrse"],
+    ["breaker", "status", "postgrse", "--json"],
+])
+def test_unknown_breaker_names_are_refused(argv, capsys):
+    """A typo neither forces a breaker nothing reads (exit 0 protecting nothing) nor invents a
+    CLOSED one: exit 2, one line naming the known breakers, nothing on stdout (issue 19)."""
+    from spillway.cli import main
+
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and "no breaker named" in err and "known: postgres" in err
+
+
+def test_unknown_name_never_reaches_the_store(capsys):
+    opened = []
+    parser = argparse.ArgumentParser(prog="spillway")
+    breaker_command.register(parser.add_subparsers(dest="command"),
+                             store_factory=lambda: opened.append(1))
+    args = parser.parse_args(["breaker", "open", "mysql", "--reason", "x"])
+    from chalicelib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="mysql"):
+        args.func(args)
+    assert opened == []

@@ -87,3 +87,37 @@ def test_a_burst_of_connections_is_answered_not_reset(server):
     with ThreadPoolExecutor(max_workers=40) as pool:
         statuses = list(pool.map(one, range(40)))
     assert statuses.count(202) == 40
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[int, str, dict]:
+    """Send ``request`` as is and read until the server closes; returns (status, the
+    Content-Type, the JSON body). The socket timeout (20 s) is below the server's read
+    timeout (30 s): a server that waits for more instead of answering fails the test."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=20) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    return int(lines[0].split()[1]), headers.get("content-type", ""), json.loads(body)
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "error"), [
+    pytest.param(b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431,
+                 "request_header_fields_too_large", id="oversized-header"),
+    pytest.param(b"GET /health HTTP/1.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+                 + b"\r\n", 431, "request_header_fields_too_large", id="too-many-headers"),
+    pytest.param(b"\x16\x03\x01\x02\x00garbage\r\n\r\n", 400, "bad_request", id="garbage-line"),
+    pytest.param(b"GET / HTTP/9.9\r\n\r\n", 505, "http_version_not_supported",
+                 id="unknown-version"),
+    pytest.param(b"GET /health\r\n", 505, "http_version_not_supported", id="http-0.9"),
+])
+def test_malformed_requests_get_a_json_error_at_once(server, request_bytes, status, error):
+    """What http.server answers with an HTML page (and, for HTTP/0.9, not at all until the
+    client gives up) is refused in JSON, as every other error (README), and closed."""
+    got, content_type, body = raw_exchange(server.url, request_bytes)
+    assert (got, body["error"]) == (status, error), body
+    assert content_type == "application/json" and body["message"]

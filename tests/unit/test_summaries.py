@@ -72,3 +72,13 @@ def test_demo_summary_names_throttled_worker_functions_only():
     assert "worker throttles" not in demo_summary(base)
     text = demo_summary({**base, "worker_throttles": {"worker_high": 3, "worker_low": 0}})
     assert "worker throttles {'worker_high': 3} (invocations over reserved concurrency)" in text
+
+
+def test_replay_summary_names_rejected_deliveries():
+    """A rejected payload is a failure the verdict names, never "result OK" (issue 19)."""
+    base = {"sent": 3, "accepted": 2, "rejected": 1, "stored": 2, "dead_lettered": 0,
+            "missing": 0, "duplicated": 0, "replay_s": 1.0, "drain_s": 1.0, "drained": True}
+    text = replay_summary(base)
+    assert "OK" not in text
+    assert "FAILED: 1 of 3 deliveries rejected by the edge" in text
+    assert "FAILED: 1 of 3" in replay_summary({"sent": 3, "accepted": 2, "rejected": 1})
