@@ -23,6 +23,7 @@ from spillway.commands import (
     audit,
     bench,
     breaker,
+    capacity,
     cost,
     db,
     demo,
@@ -41,7 +42,7 @@ from spillway.commands import (
 )
 
 COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, lanes, loadtest,
-            deploy, cost, reconcile, audit, alarms, tier, bench)
+            deploy, cost, reconcile, audit, alarms, tier, bench, capacity)
 
 
 def build_parser() -> argparse.ArgumentParser:
