@@ -102,7 +102,7 @@ class Profile:
 @dataclass
 class Result:
     """What :func:`simulate` predicts. Per queue (``QUEUES``): ``peak_depth`` (deliveries queued
-    or in flight); ``wait_p95_s`` / ``wait_max_s`` (enqueue -> stored) as ``{"queue": {...},
+    or in flight) and ``peak_depth_total`` (all queues at once); ``wait_p95_s`` / ``wait_max_s`` (enqueue -> stored) as ``{"queue": {...},
     "priority": {...}, "class": {"high/light": ...}}``, a delivery not stored by the end of the
     run counting the time it waited so far; ``refused`` (edge 429/503,
     what GitHub records as failed and the reconciler recovers) split into ``throttled`` (API
@@ -119,6 +119,7 @@ class Result:
     stored: float
     queued_at_end: float
     peak_depth: dict[str, float]
+    peak_depth_total: float
     wait_p95_s: dict[str, dict[str, float | None]]
     wait_max_s: dict[str, dict[str, float | None]]
     drained_s: float | None
@@ -354,6 +355,7 @@ def simulate(plan: TierPlan, profile: Profile, mix: Mapping[tuple[str, str], flo
         edge_busy=float(edge_busy.sum()), stored=float(stored_cum[:, -1].sum()),
         queued_at_end=float(depth[:, -1].sum()),
         peak_depth={q: round(float(depth[k].max()), 1) for k, q in enumerate(QUEUES)},
+        peak_depth_total=round(float(total_depth.max()), 1),
         wait_p95_s=p95, wait_max_s=wmax, drained_s=drained,
         db_connections_peak=round(float(conns.max()), 1),
         db_connection_budget=plan.db_connection_budget, slot_max_limit=plan.slot_max_limit,

@@ -189,8 +189,11 @@ def _plot(args, result, measured: dict | None = None) -> None:
 
 def cmd_check(args) -> int:
     from spillway.capacity.check import compare, run_check
+    from spillway.local.stack import StackOptions
 
     plan, profile, mix, service = prepare(args)
+    # the local stack's breaker re-probes sooner than AWS's default: model the one that runs
+    service = replace(service, breaker_open_s=StackOptions().breaker_open_s)
     result = simulate(plan, profile, mix, service, seed=args.seed)
     doc = document(plan, profile, mix, service, result)
     measured = run_check(plan, profile, backend=args.backend, workdir=args.workdir)
