@@ -46,10 +46,13 @@ from chalicelib.core.concurrency.plan import TierPlan
 PRIORITIES = ("high", "medium", "low")
 TARGETS = ("light", "heavy", "batch")
 QUEUES = ("high", "medium", "low", "heavy", "batch")
+#: Arrival processes of :func:`simulate`.
+POISSON, EVEN = "poisson", "even"
 #: Seconds before the first burst over which the steady backlog is read (:func:`baseline_depth`).
 BASELINE_S = 15.0
-#: A backlog of at most this many deliveries counts as drained when there is no steady level.
-DRAINED_DEPTH = 1.0
+#: A backlog of at most this many deliveries counts as drained when there is no steady level
+#: (half a delivery: the fluid amount that rounds to none).
+DRAINED_DEPTH = 0.5
 
 
 def queue_of(priority: str, target: str) -> str:
@@ -164,11 +167,18 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
 
 def simulate(plan: TierPlan, profile: Profile, mix: Mapping[tuple[str, str], float],
              service: Service = Service(), *, seed: int = 0, dt_s: float = 0.1,
-             tail_s: float | None = None, series_dt_s: float = 1.0) -> Result:
+             tail_s: float | None = None, series_dt_s: float = 1.0,
+             arrivals: str = POISSON) -> Result:
     """Simulate ``plan`` under ``profile`` with event ``mix`` ((priority, target) -> share, any
     positive total) and ``service`` times. The run lasts the profile plus ``tail_s`` seconds of no
     arrivals (default: enough to drain, at most 10 minutes) in steps of ``dt_s``; ``seed`` makes
-    it reproducible. Raises ValueError for an empty or negative mix or a non-positive step."""
+    it reproducible. ``arrivals``: :data:`POISSON` (independent deliveries, as many senders
+    make) or :data:`EVEN` (evenly spaced, as ``capacity check``'s sender); either way each
+    delivery's class is drawn from the mix, so small rates see the clumps real traffic has.
+    Raises ValueError for an empty or negative mix, a non-positive step or an unknown arrival
+    process."""
+    if arrivals not in (POISSON, EVEN):
+        raise ValueError(f"arrivals must be {POISSON!r} or {EVEN!r}, got {arrivals!r}")
     if dt_s <= 0 or series_dt_s < dt_s:
         raise ValueError("dt_s must be > 0 and series_dt_s >= dt_s")
     total = sum(mix.values())
@@ -213,7 +223,11 @@ def simulate(plan: TierPlan, profile: Profile, mix: Mapping[tuple[str, str], flo
     if busy_share is None:  # long profiles: compute per distinct rate only
         uniq, inv = np.unique(edge_erl, return_inverse=True)
         busy_share = np.array([erlang_b(plan.edge_concurrency, e) for e in uniq])[inv]
-    arrivals = step_rate * dt_s
+    if arrivals == POISSON:
+        counts = rng.poisson(step_rate * dt_s).astype(float)
+    else:  # evenly spaced: whole deliveries as the running total passes each integer
+        counts = np.diff(np.floor(np.cumsum(step_rate * dt_s) + 1e-9), prepend=0.0)
+    arrivals = counts
     edge_busy = arrivals * busy_share
     bucket = float(plan.burst)
     throttled = np.zeros(steps)
@@ -228,7 +242,10 @@ def simulate(plan: TierPlan, profile: Profile, mix: Mapping[tuple[str, str], flo
         throttled[i] = want - take
 
     nq = len(QUEUES)
-    into = np.outer([queue_share[q] for q in QUEUES], admitted)  # (queue, step)
+    # each delivery's queue drawn from the mix; the edge admits the same share of each
+    split = rng.multinomial(counts.astype(np.int64), [queue_share[q] for q in QUEUES]).T
+    admit_share = np.divide(admitted, counts, out=np.zeros(steps), where=counts > 0)
+    into = split * admit_share  # (queue, step)
     cum_in = np.cumsum(into, axis=1)
     served = np.zeros((nq, steps))
     batch_time = np.zeros((nq, steps))

@@ -96,13 +96,13 @@ def candidates() -> list[TierPlan]:
     return plans
 
 
-def recommend(profile: Profile, mix, service: Service, target: Target, *, seed: int = 0
-              ) -> tuple[TierPlan | None, Result | None, list[dict[str, Any]]]:
+def recommend(profile: Profile, mix, service: Service, target: Target, *, seed: int = 0,
+              arrivals: str = "poisson") -> tuple[TierPlan | None, Result | None, list[dict[str, Any]]]:
     """The first of :func:`candidates` whose simulation meets ``target``, its result, and one
     ``{"tier", "meets", "why_not"}`` per plan tried (smaller ones first)."""
     tried = []
     for plan in candidates():
-        result = simulate(plan, profile, mix, service, seed=seed)
+        result = simulate(plan, profile, mix, service, seed=seed, arrivals=arrivals)
         misses = target.misses(result)
         name = plan.name if plan.name != "custom" else _custom_name(plan)
         tried.append({"tier": name, "meets": not misses, "why_not": misses})

@@ -49,6 +49,9 @@ def _add_profile_options(p: argparse.ArgumentParser) -> None:
                         "last `make bench`, else a documented default)")
     p.add_argument("--bench", type=Path, default=Path(".spillway/bench/last.json"),
                    help="benchmark results to read service times from (default: %(default)s)")
+    p.add_argument("--arrivals", choices=("poisson", "even"), default=None,
+                   help="arrival process: independent deliveries (poisson, the default for a "
+                        "prediction) or evenly spaced (even, what `capacity check` sends)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--plot", type=Path, metavar="DIR",
                    help="write PNG charts of depth and wait over time into DIR")
@@ -162,9 +165,11 @@ def cmd_capacity(args) -> int:
                               "and/or --no-edge-refusals")
         target = Target(dict(inputs.parse_target(t) for t in args.target_p95_wait),
                         args.no_edge_refusals)
-        chosen, result, tried = recommend(profile, mix, service, target, seed=args.seed)
+        chosen, result, tried = recommend(profile, mix, service, target, seed=args.seed,
+                                          arrivals=args.arrivals or "poisson")
         if chosen is None:
-            plan_shown, result = plan, simulate(plan, profile, mix, service, seed=args.seed)
+            plan_shown, result = plan, simulate(plan, profile, mix, service, seed=args.seed,
+                                                arrivals=args.arrivals or "poisson")
         else:
             plan_shown = chosen
         doc = document(plan_shown, profile, mix, service, result)
@@ -174,7 +179,8 @@ def cmd_capacity(args) -> int:
         return 0 if chosen else 1
     elif args.target_p95_wait or args.no_edge_refusals:
         raise ConfigError("--target-p95-wait and --no-edge-refusals need --recommend")
-    result = simulate(plan, profile, mix, service, seed=args.seed)
+    result = simulate(plan, profile, mix, service, seed=args.seed,
+                      arrivals=args.arrivals or "poisson")
     _emit(args, document(plan, profile, mix, service, result))
     _plot(args, result)
     return 0
@@ -194,7 +200,8 @@ def cmd_check(args) -> int:
     plan, profile, mix, service = prepare(args)
     # the local stack's breaker re-probes sooner than AWS's default: model the one that runs
     service = replace(service, breaker_open_s=StackOptions().breaker_open_s)
-    result = simulate(plan, profile, mix, service, seed=args.seed)
+    result = simulate(plan, profile, mix, service, seed=args.seed,
+                      arrivals=args.arrivals or "even")
     doc = document(plan, profile, mix, service, result)
     measured = run_check(plan, profile, backend=args.backend, workdir=args.workdir)
     doc["measured"] = {k: v for k, v in measured.items() if k != "series"}

@@ -19,7 +19,7 @@ def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 
 def test_json_prints_one_document_with_every_figure(tmp_path):
-    proc = _run("--rate", "2/s", "--burst", "40/s:30s", "--tier", "free", "--json",
+    proc = _run("--rate", "2/s", "--burst", "40/s:30s", "--tier", "free", "--json", "--arrivals", "even",
                 "--bench", str(tmp_path / "none.json"), "--plot", str(tmp_path / "plots"))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # exactly one document: json.loads refuses trailing text
@@ -48,7 +48,8 @@ def test_recommend_names_the_smallest_tier_and_why_the_smaller_ones_miss(tmp_pat
 def test_a_profile_file_is_read(tmp_path):
     path = tmp_path / "day.txt"
     path.write_text("# rate per second\n" + "3\n" * 20 + "30\n" * 10 + "3\n" * 20)
-    proc = _run("--profile", str(path), "--json", "--bench", str(tmp_path / "none.json"))
+    proc = _run("--profile", str(path), "--json", "--arrivals", "even",
+                "--bench", str(tmp_path / "none.json"))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["profile"]["deliveries"] == 3 * 40 + 30 * 10
 

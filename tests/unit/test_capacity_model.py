@@ -9,10 +9,16 @@ import pytest
 
 from chalicelib.core.concurrency.plan import build_plan
 from spillway.capacity.inputs import build_profile, parse_burst
-from spillway.capacity.model import Profile, Service, erlang_b, simulate
+from spillway.capacity.model import EVEN, Profile, Service, erlang_b
+from spillway.capacity.model import simulate as _simulate
 
 MIX = {("high", "light"): 0.2, ("medium", "light"): 0.4, ("low", "light"): 0.25,
        ("low", "heavy"): 0.05, ("low", "batch"): 0.1}
+
+
+def simulate(*args, **kwargs):
+    """Evenly spaced arrivals unless a test asks otherwise: exact arrival counts to check."""
+    return _simulate(*args, **{"arrivals": EVEN, **kwargs})
 
 
 def _burst(rate: float = 2.0, burst: str = "40/s:30s", outages=()) -> Profile:
@@ -25,8 +31,9 @@ def _conserved(r) -> bool:
 
 def test_the_same_seed_gives_the_same_prediction_and_another_seed_a_nearby_one():
     plan, profile = build_plan("free"), _burst()
-    a, b = simulate(plan, profile, MIX, seed=7), simulate(plan, profile, MIX, seed=7)
-    c = simulate(plan, profile, MIX, seed=8)
+    a = simulate(plan, profile, MIX, seed=7, arrivals="poisson")
+    b = simulate(plan, profile, MIX, seed=7, arrivals="poisson")
+    c = simulate(plan, profile, MIX, seed=8, arrivals="poisson")
     assert a == b
     assert a.series != c.series  # the draws do change something
     assert a.peak_depth_total == pytest.approx(c.peak_depth_total, rel=0.3)
@@ -113,6 +120,14 @@ def test_the_mix_decides_which_queue_fills():
 def test_a_bad_mix_is_refused(mix, message):
     with pytest.raises(ValueError, match=message):
         simulate(build_plan("free"), _burst(), mix)
+
+
+def test_poisson_arrivals_conserve_too_and_an_unknown_process_is_refused():
+    r = simulate(build_plan("free"), _burst(), MIX, arrivals="poisson", seed=3)
+    assert _conserved(r)
+    assert r.arrivals == pytest.approx(2 * 60 + 40 * 30, rel=0.1)
+    with pytest.raises(ValueError, match="arrivals"):
+        simulate(build_plan("free"), _burst(), MIX, arrivals="bursty")
 
 
 def test_a_profile_refuses_negative_or_missing_rates():
