@@ -20,15 +20,17 @@ def plot(series: dict, out_dir: Path, measured: dict | None = None) -> list[Path
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    for i, q in enumerate(QUEUES):
+    fig, axes = plt.subplots(len(QUEUES), 1, figsize=(10, 9), sharex=True)
+    for i, (q, ax) in enumerate(zip(QUEUES, axes, strict=True)):
         color = f"C{i}"
-        ax.plot(series["t_s"], series[f"depth_{q}"], color=color, label=f"{q} predicted")
+        ax.plot(series["t_s"], series[f"depth_{q}"], color=color, label="predicted")
         if measured and measured.get(f"depth_{q}"):
-            ax.plot(measured["t_s"], measured[f"depth_{q}"], color=color, linestyle=":",
-                    label=f"{q} measured")
-    ax.set(xlabel="time (s)", ylabel="deliveries queued or in flight", title="queue depth")
-    ax.legend(fontsize=8, ncol=2)
+            ax.plot(measured["t_s"], measured[f"depth_{q}"], color="black", linestyle=":",
+                    label="measured")
+        ax.set_ylabel(q)
+        ax.legend(fontsize=7, loc="upper right")
+    axes[0].set_title("queue depth (deliveries queued or in flight)")
+    axes[-1].set_xlabel("time (s)")
     paths.append(out_dir / "depth.png")
     fig.tight_layout()
     fig.savefig(paths[-1], dpi=100)
