@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from spillway.capacity.model import PRIORITIES, QUEUES, Profile, baseline_depth, queue_of
+from spillway.capacity.model import (
+    PRIORITIES,
+    QUEUES,
+    Profile,
+    baseline_depth,
+    drain_from,
+    queue_of,
+)
 
 #: Seconds between two depth samples.
 SAMPLE_S = 0.25
@@ -98,6 +105,7 @@ def run_check(plan, profile: Profile, *, backend: str = "postgres", workdir=None
     return measure(profile, acks, samples, waits, connections.peak)
 
 
+
 def _send(corpus, times: list[float], url: str, t0: float) -> list[tuple]:
     """Send ``corpus`` (cycled, renamed) at ``times``; ``[(delivery, sent_at, status)]``."""
     from bench.burst.send import post
@@ -159,8 +167,7 @@ def measure(profile: Profile, acks: list[tuple], samples: list, waits: dict,
     t = np.array([s for s, _ in samples]) if samples else np.zeros(1)
     depth = np.array([d for _, d in samples], dtype=float) if samples else np.zeros((1, 5))
     total = depth.sum(axis=1)
-    end = max((e for _, e in profile.bursts), default=float(profile.duration_s))
-    end = max([end] + [e for _, e in profile.outages])
+    end = drain_from(profile)
     after = np.nonzero((t >= end) & (total <= baseline_depth(t, total, profile)))[0]
     by_prio: dict[str, list[float]] = {p: [] for p in PRIORITIES}
     by_class: dict[str, list[float]] = {}
@@ -176,6 +183,7 @@ def measure(profile: Profile, acks: list[tuple], samples: list, waits: dict,
             wait_series[f"wait_{p}"].append((round(sent_at, 2), round(got[1], 3)))
     refused = sum(1 for _, _, status in acks if not 200 <= status < 300)
     return {
+        "_stored_at": [r + w for r, w in waits.values()],
         "sent": len(acks), "refused": refused, "edge_refusals": "some" if refused else "none",
         "stored": len(waits),
         "peak_depth": {q: int(depth[:, k].max()) for k, q in enumerate(QUEUES)},
@@ -224,3 +232,27 @@ def _row(figure: str, predicted, measured, judged: bool = True) -> dict:
         verdict = "ok" if close else "off"
     return {"figure": figure, "predicted": predicted, "measured": measured,
             "verdict": verdict if judged else "info"}
+
+
+#: Where ``capacity calibrate`` writes the local stack's measured throughput.
+CALIBRATION_PATH = Path(".spillway") / "capacity" / "calibration.json"
+#: Deliveries the calibration sends, and how fast (deliveries/s): faster than the free tier's
+#: workers drain, below its API throttle, so a backlog builds and the drain rate is the host's.
+CALIBRATION_DELIVERIES, CALIBRATION_RATE = 600, 90.0
+
+
+def calibrate(plan, *, backend: str = "postgres", workdir=None) -> dict:
+    """Measure the local stack's throughput under a backlog: send
+    :data:`CALIBRATION_DELIVERIES` at :data:`CALIBRATION_RATE`/s and time the middle 80 % of the
+    stores in the ledger. Returns ``{"host_rate", "backend", "tier", "deliveries",
+    "measured_at"}`` (deliveries/s); ``host_rate`` is a lower bound when the workers kept up
+    with the sender (``"kept_up": true``)."""
+    length = CALIBRATION_DELIVERIES / CALIBRATION_RATE
+    profile = Profile((CALIBRATION_RATE,) * int(length))
+    measured = run_check(plan, profile, backend=backend, workdir=workdir)
+    stored = sorted(t for t in measured.pop("_stored_at"))
+    lo, hi = stored[len(stored) // 10], stored[len(stored) * 9 // 10]
+    rate = (len(stored) * 0.8) / max(hi - lo, 1e-3)
+    return {"host_rate": round(rate, 1), "backend": backend, "tier": plan.name,
+            "deliveries": len(stored), "kept_up": rate >= CALIBRATION_RATE * 0.9,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

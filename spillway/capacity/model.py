@@ -66,13 +66,17 @@ class Service:
     database connection (the worker's per-delivery wall time); ``overhead_s``: per invocation
     (receive, delete, slot lease); ``edge_s``: the edge's time per request; ``service_cv``:
     coefficient of variation of an invocation's time; ``breaker_open_s``: the breaker's open
-    period; ``source``: where the figures come from."""
+    period; ``host_rate``: a cap on all workers' deliveries/s together (one host's CPU);
+    ``source``: where the figures come from."""
 
     store_s: float = 0.015
     overhead_s: float = 0.02
     edge_s: float = 0.03
     service_cv: float = 0.3
     breaker_open_s: float = 60.0
+    #: Most deliveries/s all workers together store (None: no such cap). The local stack runs
+    #: every worker instance in one process, whose CPU bounds it; on AWS each has its own.
+    host_rate: float | None = None
     source: str = "documented defaults (no benchmark results)"
 
 
@@ -110,8 +114,8 @@ class Result:
     run counting the time it waited so far; ``refused`` (edge 429/503,
     what GitHub records as failed and the reconciler recovers) split into ``throttled`` (API
     Gateway) and ``edge_busy`` (reserved concurrency); ``stored``, ``queued_at_end``;
-    ``drained_s`` (seconds after the last burst's end, or the profile's end, at which every queue
-    is back to at most one batch; None: not within the simulated tail); ``db_connections_peak``
+    ``drained_s`` (seconds after :func:`drain_from` at which the backlog is back to
+    :func:`baseline_depth`; None: not within the simulated tail); ``db_connections_peak``
     beside ``db_connection_budget``; ``series`` (time series, one value per ``series_dt_s``)."""
 
     arrivals: float
@@ -293,6 +297,8 @@ def simulate(plan: TierPlan, profile: Profile, mix: Mapping[tuple[str, str], flo
             for k, q in enumerate(QUEUES):
                 grant[k] = demand[k] * sum(ratio[p] * prio_of_queue[q][p] for p in PRIORITIES)
         take = np.minimum(waiting, grant * cap_inv)
+        if service.host_rate and take.sum() > service.host_rate * dt_s:  # one host's CPU
+            take *= service.host_rate * dt_s / take.sum()
         used = np.divide(take, cap_inv, out=np.zeros(nq), where=cap_inv > 0)
         waiting -= take
         served_cum += take
@@ -347,8 +353,7 @@ def simulate(plan: TierPlan, profile: Profile, mix: Mapping[tuple[str, str], flo
                 for k, (v, m) in d.items()} for g, d in groups.items()}
 
     total_depth = depth.sum(axis=0)
-    end_of_burst = max((e for _, e in profile.bursts), default=float(profile.duration_s))
-    end_of_burst = max(end_of_burst, max((r for _, r in hold), default=0.0))
+    end_of_burst = drain_from(profile)
     threshold = baseline_depth(t_axis, total_depth, profile)
     after = np.nonzero((t_axis >= end_of_burst) & (total_depth <= threshold))[0]
     drained = _round(max(0.0, after[0] * dt_s - end_of_burst)) if len(after) else None
@@ -377,6 +382,13 @@ def simulate(plan: TierPlan, profile: Profile, mix: Mapping[tuple[str, str], flo
         db_connections_peak=round(float(conns.max()), 1),
         db_connection_budget=plan.db_connection_budget, slot_max_limit=plan.slot_max_limit,
         simulated_s=steps * dt_s, series=series)
+
+
+def drain_from(profile: Profile) -> float:
+    """The instant (s) from which the drain is timed: the end of the last burst or outage, or
+    with neither, the end of the profile."""
+    ends = [e for _, e in profile.bursts] + [e for _, e in profile.outages]
+    return max(ends) if ends else float(profile.duration_s)
 
 
 def baseline_depth(t_s: np.ndarray, depth: np.ndarray, profile: Profile) -> float:

@@ -80,7 +80,19 @@ def register(subparsers) -> argparse.ArgumentParser:
     _add_profile_options(c)
     add_backend(c)
     add_workdir(c)
+    c.add_argument("--host-rate", metavar="N/s",
+                   help="most deliveries/s the local stack's one process stores in total "
+                        "(default: `spillway capacity calibrate`'s measurement, if any)")
     c.set_defaults(func=cmd_check)
+    k = sub.add_parser("calibrate", help="measure the local stack's throughput under a backlog "
+                                         "(for `capacity check`)",
+                       description="Send a backlog through the local stack and record how many "
+                                   "deliveries/s its workers store in total.")
+    k.add_argument("--tier", default="free", help="tier plan (default %(default)s)")
+    add_backend(k)
+    add_workdir(k)
+    k.add_argument("--json", action="store_true", help="print one JSON document")
+    k.set_defaults(func=cmd_calibrate)
     return p
 
 
@@ -200,12 +212,54 @@ def cmd_check(args) -> int:
     plan, profile, mix, service = prepare(args)
     # the local stack's breaker re-probes sooner than AWS's default: model the one that runs
     service = replace(service, breaker_open_s=StackOptions().breaker_open_s)
+    service = _with_host_rate(service, args.host_rate)
     result = simulate(plan, profile, mix, service, seed=args.seed,
                       arrivals=args.arrivals or "even")
     doc = document(plan, profile, mix, service, result)
     measured = run_check(plan, profile, backend=args.backend, workdir=args.workdir)
-    doc["measured"] = {k: v for k, v in measured.items() if k != "series"}
+    doc["measured"] = {k: v for k, v in measured.items() if not k.startswith(("series", "_"))}
     doc["comparison"] = compare(doc["prediction"], measured)
     _emit(args, doc)
     _plot(args, result, measured.get("series"))
     return 0 if all(r["verdict"] != "off" for r in doc["comparison"]) else 1
+
+
+def _with_host_rate(service, text: str | None):
+    """``service`` capped at ``--host-rate`` or the calibration file's figure (if any)."""
+    from spillway.capacity.check import CALIBRATION_PATH
+
+    if text:
+        rate = inputs.parse_rate(text)
+        if rate <= 0:
+            raise ConfigError("--host-rate must be > 0/s")
+        return replace(service, host_rate=rate,
+                       source=f"{service.source}; host rate --host-rate {text}")
+    try:
+        found = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))
+        rate = float(found["host_rate"])
+    except FileNotFoundError:
+        return service
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{CALIBRATION_PATH}: unusable ({exc}); run `spillway capacity "
+                          "calibrate` again or delete it") from None
+    return replace(service, host_rate=rate, source=f"{service.source}; host rate {rate:g}/s "
+                   f"measured {found.get('measured_at', '?')} ({CALIBRATION_PATH})")
+
+
+def cmd_calibrate(args) -> int:
+    from spillway.capacity.check import CALIBRATION_PATH, calibrate
+
+    try:
+        plan = build_plan(args.tier)
+    except PlanError as exc:
+        raise ConfigError(str(exc)) from None
+    found = calibrate(plan, backend=args.backend, workdir=args.workdir)
+    CALIBRATION_PATH.parent.mkdir(parents=True, exist_ok=True)
+    CALIBRATION_PATH.write_text(json.dumps(found, indent=1) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps({**found, "file": str(CALIBRATION_PATH)}))
+    else:
+        bound = " (a lower bound: the workers kept up)" if found["kept_up"] else ""
+        print(f"local stack stores {found['host_rate']:g} deliveries/s under a backlog{bound}; "
+              f"written to {CALIBRATION_PATH}")
+    return 0

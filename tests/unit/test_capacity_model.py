@@ -143,3 +143,11 @@ def test_an_hour_at_thousands_per_second_is_a_fluid_run_not_a_per_delivery_one()
     r = simulate(plan, Profile((5000.0,) * 600), MIX, tail_s=60)
     assert r.arrivals == pytest.approx(3_000_000)
     assert _conserved(r)
+
+
+def test_a_host_rate_caps_all_workers_together_and_slows_the_drain():
+    plan, profile = build_plan("free"), build_profile(2.0, [], [(10.0, 30.0)], 40)
+    free_cpu = simulate(plan, profile, MIX, Service(breaker_open_s=5))
+    one_cpu = simulate(plan, profile, MIX, Service(breaker_open_s=5, host_rate=10.0))
+    assert one_cpu.drained_s > free_cpu.drained_s
+    assert _conserved(one_cpu)
