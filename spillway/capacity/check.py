@@ -12,6 +12,7 @@ each accepted delivery's wait is read from the ledger (``received_at`` -> ``proc
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 import threading
@@ -62,7 +63,8 @@ def run_check(plan, profile: Profile, *, backend: str = "postgres", workdir=None
     ``sent``, ``refused`` (non-2xx answers: GitHub would record them as failed), ``peak_depth``
     per queue and ``peak_depth_total``, ``drained_s`` (after the last burst, same definition as
     the model's), ``wait_p95_s`` / ``wait_max_s`` per priority, ``db_connections_peak`` and
-    ``series`` (for the plot). Raises ConfigError when the stack cannot host an outage."""
+    ``series`` (for the plot), ``outages`` (each outage as it happened: from the server's stop
+    to its restart returning, seconds from the start). Raises ConfigError when the stack cannot host an outage."""
     from bench.corpus import deliveries
     from chalicelib import wiring
     from spillway.chaos import DbOutage
@@ -102,7 +104,12 @@ def run_check(plan, profile: Profile, *, backend: str = "postgres", workdir=None
             stop.set()
             sampler_thread.join()
         waits = _waits(stack.env["DATABASE_URL"], acks, t0)
-    return measure(profile, acks, samples, waits, connections.peak)
+    # an outage lasts until the restarted server answers: time the drain from when it did
+    realized = dataclasses.replace(profile, outages=tuple(
+        (round(f.broken_at - t0, 2), round(f.restored_at - t0, 2)) for f in faults
+        if f.broken_at is not None and f.restored_at is not None))
+    return {**measure(realized, acks, samples, waits, connections.peak),
+            "outages": [list(o) for o in realized.outages]}
 
 
 
