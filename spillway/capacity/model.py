@@ -25,8 +25,8 @@ would not scale, and at these volumes the fluid limit is what a per-delivery one
    :attr:`TierPlan.slot_min_limit` and :attr:`TierPlan.slot_max_limit`; each priority is
    guaranteed its share (``priority_shares``) and idle slots are lent to the others, high first.
 5. **Outages**: during a database outage window the breaker opens and the workers hold back
-   (receive nothing); it probes every ``breaker_open_s`` from the outage's start, so work resumes
-   at the first probe at or after the outage's end.
+   (receive nothing); it probes every ``breaker_open_s``, so work resumes at the first probe
+   after the outage's end: on average ``breaker_open_s / 2`` after it (:func:`_resume_at`).
 
 Waits (enqueue -> stored) follow from FIFO: the cohort admitted in step ``i`` is stored when the
 queue's cumulative stored amount reaches its cumulative admitted amount, plus its batch's service
@@ -149,13 +149,11 @@ def erlang_b(servers: int, erlangs: float) -> float:
 
 
 def _resume_at(outages: Sequence[tuple[float, float]], open_s: float) -> list[tuple[float, float]]:
-    """Hold-back windows: from each outage's start to the breaker's first probe at or after its
-    end (probes every ``open_s`` from the start)."""
-    out = []
-    for start, end in outages:
-        probes = max(1, math.ceil((end - start) / open_s)) if open_s > 0 else 0
-        out.append((start, max(end, start + probes * open_s)))
-    return out
+    """Hold-back windows: from each outage's start until the breaker's first probe after its
+    end. The breaker opens when failures reach its threshold, at no fixed phase to the outage's
+    end, so the wait for that probe is uniform over ``[0, open_s)``: its mean, ``open_s / 2``,
+    is the point prediction (the drain can come up to ``open_s / 2`` sooner or later)."""
+    return [(start, end + open_s / 2) for start, end in outages]
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float | None:

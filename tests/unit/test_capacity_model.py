@@ -95,7 +95,7 @@ def test_a_database_outage_holds_work_back_until_the_breaker_probes_again():
     calm = simulate(plan, build_profile(5.0, [], [], 60), MIX, Service(breaker_open_s=5))
     outage = simulate(plan, build_profile(5.0, [], [(20.0, 40.0)], 60), MIX,
                       Service(breaker_open_s=7))
-    # arrivals during the 20 s outage queue up; probes at 27 s, 34 s, 41 s: work resumes at 41 s
+    # arrivals during the 20 s outage queue up; work resumes half a breaker period (3.5 s) later
     assert outage.peak_depth_total >= 5.0 * 20
     assert outage.wait_max_s["priority"]["high"] >= 20
     assert calm.wait_max_s["priority"]["high"] < 3
