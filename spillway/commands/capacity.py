@@ -63,7 +63,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "capacity", help="predict waits, backlog, refusals and cost of a tier for a traffic "
                          "profile (or --recommend a tier); `capacity check` measures it locally",
-        description=__doc__.splitlines()[0])
+        description="Predict a tier's waits, queue depths, drain, edge refusals, database "
+                    "connections and monthly bill for an arrival profile; --recommend the "
+                    "smallest tier meeting a target. `capacity check` measures the same profile "
+                    "on the local stack; `capacity calibrate` measures the stack's drain rate.")
     _add_profile_options(p)
     p.add_argument("--recommend", action="store_true",
                    help="name the smallest tier meeting --target-p95-wait / --no-edge-refusals")
