@@ -111,6 +111,16 @@ def recommend(profile: Profile, mix, service: Service, target: Target, *, seed: 
     return None, None, tried
 
 
+def same_miss_note(tried: list[dict[str, Any]]) -> str | None:
+    """A note when every plan tried misses the target by the same figures: then no tier
+    changes it (an outage and the breaker's open period, or a batching window, set it)."""
+    if len(tried) > 1 and not any(t["meets"] for t in tried) and all(
+            t["why_not"] == tried[0]["why_not"] for t in tried):
+        return ("every plan misses it identically: capacity does not set this figure; an "
+                "outage with the breaker's open period, or a batching window, does")
+    return None
+
+
 def _custom_name(plan: TierPlan) -> str:
     return (f"custom(edge_concurrency={plan.edge_concurrency}, burst={plan.burst}, "
             f"max_connections={plan.max_connections})")
@@ -143,6 +153,8 @@ def render(doc: Mapping[str, Any]) -> str:
     rec = doc.get("recommend")
     if rec:
         lines.append(f"  recommend      {rec['tier'] or 'no plan tried meets the target'}")
+        if rec.get("note"):
+            lines.append(f"    ({rec['note']})")
         for t in rec["tried"]:
             why = "meets it" if t["meets"] else "; ".join(t["why_not"])
             lines.append(f"    {t['tier']}: {why}")

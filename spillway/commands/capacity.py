@@ -22,6 +22,7 @@ from spillway.capacity.report import (
     profile_summary,
     recommend,
     render,
+    same_miss_note,
 )
 from spillway.commands.options import add_backend, add_workdir
 
@@ -188,7 +189,8 @@ def cmd_capacity(args) -> int:
         else:
             plan_shown = chosen
         doc = document(plan_shown, profile, mix, service, result)
-        doc["recommend"] = {"tier": tried[-1]["tier"] if chosen else None, "tried": tried}
+        doc["recommend"] = {"tier": tried[-1]["tier"] if chosen else None, "tried": tried,
+                            "note": same_miss_note(tried)}
         _emit(args, doc)
         _plot(args, result)
         return 0 if chosen else 1
