@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,8 @@ def send_times(profile: Profile) -> list[float]:
 
 def run_check(plan, profile: Profile, *, backend: str = "postgres", workdir=None,
               breaker_open_s: int | None = None) -> dict:
-    """Start the local stack with ``plan``'s numbers, drive ``profile``, measure. Returns
+    """Start the local stack with ``plan``'s numbers (its databases in ``workdir``, default a
+    temporary directory), drive ``profile``, measure. Returns
     ``sent``, ``refused`` (non-2xx answers: GitHub would record them as failed), ``peak_depth``
     per queue and ``peak_depth_total``, ``drained_s`` (after the last burst, same definition as
     the model's), ``wait_p95_s`` / ``wait_max_s`` per priority, ``db_connections_peak`` and
@@ -72,9 +74,11 @@ def run_check(plan, profile: Profile, *, backend: str = "postgres", workdir=None
     from spillway.local.stack import LocalStack, StackOptions
     from spillway.ops.dbwatch import ConnectionSampler
 
-    base = StackOptions(backend=backend, fresh=True)
-    if workdir:
-        base.workdir = Path(workdir)
+    if workdir is None:  # never the project's .spillway: its local stack's data stays as it is
+        with tempfile.TemporaryDirectory(prefix="spillway-capacity-") as tmp:
+            return run_check(plan, profile, backend=backend, workdir=tmp,
+                             breaker_open_s=breaker_open_s)
+    base = StackOptions(backend=backend, workdir=Path(workdir))
     if breaker_open_s:
         base.breaker_open_s = breaker_open_s
     with LocalStack(tier_stack_options(plan, base)) as stack:

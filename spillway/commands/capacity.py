@@ -24,7 +24,7 @@ from spillway.capacity.report import (
     render,
     same_miss_note,
 )
-from spillway.commands.options import add_backend, add_workdir
+from spillway.commands.options import add_backend
 
 
 def _add_profile_options(p: argparse.ArgumentParser) -> None:
@@ -59,6 +59,12 @@ def _add_profile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
+def _add_workdir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workdir", help="where the run's embedded databases live (default: a "
+                                     "temporary directory, so a local stack's data is left "
+                                     "alone)")
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``capacity`` (and ``capacity check``) to ``subparsers``."""
     p = subparsers.add_parser(
@@ -83,7 +89,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                                    "and compare every figure with the prediction.")
     _add_profile_options(c)
     add_backend(c)
-    add_workdir(c)
+    _add_workdir(c)
     c.add_argument("--host-rate", metavar="N/s",
                    help="most deliveries/s the local stack's one process stores in total "
                         "(default: `spillway capacity calibrate`'s measurement, if any)")
@@ -94,7 +100,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                                    "deliveries/s its workers store in total.")
     k.add_argument("--tier", default="free", help="tier plan (default %(default)s)")
     add_backend(k)
-    add_workdir(k)
+    _add_workdir(k)
     k.add_argument("--json", action="store_true", help="print one JSON document")
     k.set_defaults(func=cmd_calibrate)
     return p
