@@ -30,6 +30,7 @@ from spillway.commands import (
     audit,
     bench,
     breaker,
+    capacity,
     cost,
     db,
     demo,
@@ -49,7 +50,7 @@ from spillway.commands import (
 )
 
 COMMANDS = (local, replay, demo, db, status, ledger, dlq, redrive, promote, breaker, lanes, loadtest,
-            deploy, cost, reconcile, audit, alarms, tier, bench, slots)
+            deploy, cost, reconcile, audit, alarms, tier, bench, slots, capacity)
 
 
 def build_parser() -> argparse.ArgumentParser:
