@@ -25,6 +25,7 @@ from spillway.capacity.report import (
     same_miss_note,
 )
 from spillway.commands.options import add_backend
+from spillway.json_output import print_json
 
 
 def _add_profile_options(p: argparse.ArgumentParser) -> None:
@@ -174,7 +175,7 @@ def document(plan, profile, mix, service, result) -> dict:
 
 def _emit(args, doc: dict) -> None:
     if args.json:
-        print(json.dumps(doc, indent=1))
+        print_json(json.dumps(doc, indent=1))
     else:
         print(render(doc))
 
@@ -277,7 +278,7 @@ def cmd_calibrate(args) -> int:
     CALIBRATION_PATH.parent.mkdir(parents=True, exist_ok=True)
     CALIBRATION_PATH.write_text(json.dumps(found, indent=1) + "\n", encoding="utf-8")
     if args.json:
-        print(json.dumps({**found, "file": str(CALIBRATION_PATH)}))
+        print_json(json.dumps({**found, "file": str(CALIBRATION_PATH)}))
     else:
         bound = " (a lower bound: the workers kept up)" if found["kept_up"] else ""
         print(f"local stack stores {found['host_rate']:g} deliveries/s under a backlog{bound}; "

@@ -131,7 +131,7 @@ def run_unpark(args: argparse.Namespace) -> int:
         return 1
     result = {"hook": hook, "unparked": was is not None, "was_parked_until": was}
     if args.json:
-        print(json.dumps(result, sort_keys=True))
+        print_json(json.dumps(result, sort_keys=True))
     elif was is None:
         print(f"{hook}: not parked; nothing changed")
     else:

@@ -22,6 +22,7 @@ from typing import Any
 
 from chalicelib.ports import StatePort
 from spillway.commands.audited import add_who_why, when, wiring_state
+from spillway.json_output import print_json
 from spillway.ops import slots as ops
 
 
@@ -55,7 +56,7 @@ def register(subparsers: Any, *, store_factory: Callable[[], StatePort] = wiring
 def _status(store: StatePort, args: argparse.Namespace, clock: Callable[[], float]) -> int:
     found = ops.status(store, max_limit=_max_limit(), clock=clock)
     if args.json:
-        print(json.dumps(found, sort_keys=True))
+        print_json(json.dumps(found, sort_keys=True))
         return 0
     print("\n".join(describe(found)))
     return 0
@@ -85,7 +86,7 @@ def _release(store: StatePort, args: argparse.Namespace, clock: Callable[[], flo
     found = ops.release(store, holders=None if args.all else args.holder,
                         by=args.by, reason=args.reason, clock=clock)
     if args.json:
-        print(json.dumps(found, sort_keys=True))
+        print_json(json.dumps(found, sort_keys=True))
         return 0
     if not found["released"]:
         print(f"slots#{found['name']}: no lease was held; nothing released")
