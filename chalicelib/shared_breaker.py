@@ -35,6 +35,7 @@ and trips are emitted only by the instance whose write made them, so they count 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -55,6 +56,8 @@ from chalicelib.core.breaker import (
 from chalicelib.errors import CircuitOpen, ConflictError, DependencyError, NotFound
 from chalicelib.metrics import count_metric
 from chalicelib.ports import StateItem, StatePort
+
+log = logging.getLogger("spillway.breaker")
 
 #: Errors of the state store that trigger the store failure policy.
 STORE_ERRORS: tuple[type[Exception], ...] = (DependencyError, NotFound)
@@ -290,12 +293,19 @@ class SharedCircuitBreaker:
         return result
 
     def _emit(self, events: list) -> None:
+        """Metrics and one log line per event this instance's write made (a transition is
+        logged once, by the instance whose compare-and-set made it, not per call)."""
         for event in events:
             if isinstance(event, core.StateTransition):
                 self._metric("BreakerTransitions")
                 self._metric("BreakerTransitionTo" + _camel(event.to_state))
+                log.warning("circuit breaker %s: %s -> %s", self.name,
+                            event.from_state.value, event.to_state.value)
             elif isinstance(event, core.Tripped):
                 self._metric("BreakerTrips")
+                log.warning("circuit breaker %s tripped: %.0f %% failed, %.0f %% slow of %d "
+                            "calls in the window", self.name, event.failure_rate,
+                            event.slow_call_rate, event.calls)
 
     def _store_failed(self, now: float) -> None:
         self._metric("BreakerStoreFailures")

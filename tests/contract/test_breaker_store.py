@@ -111,6 +111,22 @@ def test_failures_trip_promptly_and_every_instance_sees_it(store, clock):
     assert {"BreakerTrips", "BreakerTransitionToOpen"} <= set(metrics.names)
 
 
+def test_a_trip_is_logged_once_by_the_instance_that_made_it(store, clock, caplog):
+    """An operator reading the logs during an outage sees the breaker open (issue 19: the
+    local stack printed nothing while it was open), once, not once per refused call."""
+    a, b = make(store, clock, "a"), make(store, clock, "b")
+    with caplog.at_level("WARNING", logger="spillway.breaker"):
+        fail(a, CFG.minimum_calls)
+        clock.advance(1.0)
+        for _ in range(5):
+            with pytest.raises(CircuitOpen):
+                b.try_acquire()
+    lines = [r.getMessage() for r in caplog.records if r.name == "spillway.breaker"]
+    assert [line for line in lines if "CLOSED -> OPEN" in line] == [
+        "circuit breaker postgres: CLOSED -> OPEN"], lines
+    assert sum("tripped" in line for line in lines) == 1, lines
+
+
 def test_failures_spread_over_instances_trip_within_two_seconds(store, clock):
     instances = [make(store, clock, f"i{n}") for n in range(4)]
     for _ in range(3):  # 3 failures each: none alone reaches minimum_calls
