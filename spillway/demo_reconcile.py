@@ -154,6 +154,11 @@ class GitHubDemo:
             if asked == 0:  # every gap is in its cool-down: wait it out
                 time.sleep(min(DEMO_COOLDOWN_S, max(0.0, deadline - time.perf_counter())))
 
+    def redelivered_ids(self) -> set[str]:
+        """The GUIDs a redelivery brought through (accepted by the edge on a later attempt)."""
+        self.standin.wait_idle()
+        return set(self.standin.tally(self.hook)["redelivered"])
+
     def summary(self, dead: set[str]) -> dict:
         """The GitHub-side counts (see the module docstring); ``dead``: dead-lettered ids."""
         from chalicelib import wiring
