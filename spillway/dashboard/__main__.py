@@ -1,5 +1,6 @@
-"""``python -m spillway.dashboard``: watch a running stack's queues, breaker and ledger in a
-browser. ``--env-file`` loads the environment ``spillway local`` wrote (``.spillway/
+"""``python -m spillway.dashboard``: watch a running stack in a browser.
+
+Its queues, breaker and ledger. ``--env-file`` loads the environment ``spillway local`` wrote (``.spillway/
 local-env.json``); without it the current environment names the backend."""
 
 from __future__ import annotations
@@ -35,10 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update({str(k): str(v) for k, v in env.items()})
     from spillway.dashboard.local import from_environment
 
+    from chalicelib.errors import SpillwayError
+
     try:
         dashboard = from_environment(port=args.port)
     except OSError as exc:
         print(f"spillway dashboard: cannot listen on port {args.port}: {exc}", file=sys.stderr)
+        return 2
+    except SpillwayError as exc:  # no backend to watch: a user's mistake, not a crash
+        print(f"spillway dashboard: cannot reach the stack ({exc}); for a running `spillway "
+              "local`, pass --env-file .spillway/local-env.json", file=sys.stderr)
         return 2
     print(f"Spillway dashboard: {dashboard.url}  (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

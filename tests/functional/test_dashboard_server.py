@@ -97,3 +97,21 @@ def test_any_other_host_is_refused_with_a_json_error(dashboard, host):
     assert status == 421 and headers["Content-Type"] == "application/json"
     error = json.loads(body)["error"]
     assert "misdirected" in error and "delivery" not in body.decode()
+
+
+def test_the_module_without_a_stack_says_so_in_one_line(tmp_path):
+    """``python -m spillway.dashboard`` with nothing to watch (no credentials, no --env-file):
+    exit 2 and one line naming --env-file, not a traceback (found by a fresh user)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(SPILLWAY_BACKEND="aws", AWS_DEFAULT_REGION="us-east-1",
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true")
+    done = subprocess.run([sys.executable, "-m", "spillway.dashboard"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "--env-file" in done.stderr and len(done.stderr.strip().splitlines()) == 1
