@@ -34,9 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"spillway dashboard: {args.env_file} is not a JSON object", file=sys.stderr)
             return 2
         os.environ.update({str(k): str(v) for k, v in env.items()})
-    from spillway.dashboard.local import from_environment
-
     from chalicelib.errors import SpillwayError
+    from spillway.dashboard.local import from_environment
 
     try:
         dashboard = from_environment(port=args.port)
