@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -169,6 +171,12 @@ def cmd_lift(args, store_factory: Callable[[], StatePort], clock: Callable[[], f
                            reason=args.reason, sets=args.sets, file=args.file,
                            from_tier=args.from_tier, now=clock())
     lift = ops.start_lift(store_factory(), new)
+    slots_on = os.environ.get("SLOTS_ENABLED", "").strip().lower() in ("true", "1", "yes", "on")
+    if getattr(args, "local", False) and not slots_on:
+        # e.g. a `spillway local` started without --tier: the lift is recorded, acts on nothing
+        print("note: shared database slots are off in this environment (SLOTS_ENABLED): the "
+              "lift is recorded but limits nothing until they are on (`spillway local --tier "
+              "<tier>` runs a plan with them)", file=sys.stderr)
     if args.json:
         print_json(json.dumps(lift, indent=2))
     else:
