@@ -101,6 +101,11 @@ class MotoServer:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             preexec_fn=die_with_parent,
+            # its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches
+            # the stack, which counts what the emulator holds and then stops it; were the
+            # emulator to die first, what it held would be lost uncounted. It still dies with
+            # its parent (die_with_parent).
+            process_group=0,
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout_s
