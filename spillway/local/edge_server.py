@@ -171,7 +171,7 @@ class _Handler(ChaliceRequestHandler):
         super()._send_http_response(code, headers, body)
         elapsed_ms = (time.perf_counter() - self._entered_at) * 1000.0
         feed = self.server.ack_feed
-        if feed is not None:
+        if feed is not None and self.command == "POST":  # a delivery, not GET /health
             feed.record(elapsed_ms, code)
         deliveries = self.server.delivery_feed
         if deliveries is not None and self.path.startswith("/webhooks/"):

@@ -121,3 +121,25 @@ def test_malformed_requests_get_a_json_error_at_once(server, request_bytes, stat
     got, content_type, body = raw_exchange(server.url, request_bytes)
     assert (got, body["error"]) == (status, error), body
     assert content_type == "application/json" and body["message"]
+
+
+def test_the_ack_feed_counts_deliveries_not_health_checks(edge):
+    """The dashboard's accepted count and ack latency come from the ack feed: a ``GET /health``
+    is not a delivery (it moved "accepted" by one; found by a fresh user)."""
+    import urllib.request
+
+    from spillway.dashboard.feeds import AckFeed
+    from spillway.local.edge_server import EdgeServer
+
+    acks = AckFeed()
+    srv = EdgeServer(concurrency=2, throttle_after_s=5.0, ack_feed=acks).start()
+    try:
+        with urllib.request.urlopen(srv.url.rstrip("/") + "/health", timeout=20) as answer:
+            assert answer.status == 200
+        body = compact(corpus_payload(ISSUE_PAYLOAD))
+        status, _ = raw_request(srv.url, delivery_head(body, signature=sign(body)), body)
+        assert status == 202
+    finally:
+        srv.stop()
+    tally = acks.drain()
+    assert (tally.accepted, tally.rejected) == (1, 0)
