@@ -160,7 +160,9 @@ def _run(stack: LocalStack, payloads, opts: DemoOptions, total: int, plan=None,
     ledger, uncounted = counts_or_reason(wiring.app_pool, sorted(accepted_ids))
     dead = _dead_lettered_ids(queue)
     stored_ids = set(ledger.per_delivery) if ledger is not None else set()
-    latencies = [r.elapsed_s for r in results]
+    # answered requests only: an attempt GitHub could not deliver (status 0, the edge
+    # unreachable) has no acknowledgement latency, and counting it as 0 ms flattered p50
+    latencies = [r.elapsed_s for r in results if r.status]
     summary = {
         "sent": len(results),
         "accepted": len(accepted),

@@ -101,8 +101,10 @@ class GitHubDemo:
 
         def one(p: Payload) -> SendResult:
             attempt = self.standin.deliver(self.hook, p, str(uuid.uuid4()))
+            answer = self.hook.responses.get(attempt["id"])
             result = SendResult(attempt["guid"], p.event, p.source, attempt["status_code"],
-                                {"github": attempt["status"]}, attempt["duration"])
+                                {**(answer if isinstance(answer, dict) else {}),
+                                 "github": attempt["status"]}, attempt["duration"])
             with lock:
                 done["n"] += 1
                 if self.outage and done["n"] == quarter:

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from spillway.replay import Payload, Sender
@@ -84,6 +85,9 @@ class Hook:
     secret: str
     attempts: list[dict] = field(default_factory=list)
     payloads: dict[int, Payload] = field(default_factory=dict)
+    #: the receiver's answer body per attempt id (GitHub shows it only per delivery, never in
+    #: the log's list; the demo reads the edge's classification from it)
+    responses: dict[int, Any] = field(default_factory=dict)
     hostile: Hostile = field(default_factory=Hostile)
 
     def sender(self) -> Sender:
@@ -176,6 +180,7 @@ class GitHubStandIn:
             }
             hook.attempts.append(attempt)
             hook.payloads[attempt["id"]] = payload
+            hook.responses[attempt["id"]] = result.response
         return attempt
 
     def send_all(self, hook: Hook, payloads: list[Payload], *, concurrency: int = 8,

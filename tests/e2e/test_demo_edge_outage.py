@@ -39,6 +39,9 @@ def test_the_reconciler_redelivers_every_delivery_the_outage_cost(backend, tmp_p
     # what the reconciler brought back was refused first and accepted later: not "refused yet
     # stored" (that made the README's --reconcile example exit 1)
     assert summary["half_stored"] == 0
+    # the edge's classification reaches the summary through GitHub's stand-in too
+    assert sum(summary["targets"].values()) == summary["accepted"] > 0
+    assert summary["ack_p50_ms"] > 0  # attempts GitHub could not deliver have no latency
     assert not any("rejected yet stored" in v for v in summary.get("violations", [])), summary
 
 
