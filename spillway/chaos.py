@@ -217,6 +217,11 @@ EXTERNAL_KINDS: dict[str, str] = {
 }
 
 
+#: The longest planned fault (seconds): a day. Longer (``1e400``) would never end -- a sleep of
+#: it overflows -- and no demo waits that long.
+MAX_CHAOS_S = 86_400.0
+
+
 def parse_chaos(value: str, external: tuple[str, ...] = ()) -> ChaosSpec:
     """``"db-outage=20"`` -> ``ChaosSpec("db-outage", 20.0)``; argparse.ArgumentTypeError for
     an unknown kind or a missing/negative/non-numeric number of seconds. ``external``: kinds of
@@ -230,8 +235,9 @@ def parse_chaos(value: str, external: tuple[str, ...] = ()) -> ChaosSpec:
         outage_s = float(seconds)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{kind} takes a number of seconds") from None
-    if outage_s < 0:
-        raise argparse.ArgumentTypeError(f"{kind} takes a number of seconds >= 0")
+    if not 0 <= outage_s <= MAX_CHAOS_S:  # NaN and infinities fail here too
+        raise argparse.ArgumentTypeError(
+            f"{kind} takes a number of seconds from 0 to {MAX_CHAOS_S:g}")
     return ChaosSpec(kind, outage_s)
 
 

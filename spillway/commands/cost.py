@@ -19,9 +19,9 @@ def _volume(text: str) -> int:
         value = float(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 1 or value != int(value) or value > 1e15:
+    if not 1 <= value <= 1e15 or value != int(value):  # NaN and infinities fail here too
         raise argparse.ArgumentTypeError(
-            f"{text!r}: the number of deliveries must be a whole number of at least 1")
+            f"{text!r}: the number of deliveries must be a whole number from 1 to 10^15")
     return int(value)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.errors import ConfigError
 from spillway.json_output import print_json
+from spillway.terminal import printable
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -23,7 +24,10 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     match = _AGO.match(value.strip())
     if match:
         now = now or datetime.now(UTC)
-        return now - timedelta(seconds=float(match[1]) * _UNIT_S[match[2]])
+        try:
+            return now - timedelta(seconds=float(match[1]) * _UNIT_S[match[2]])
+        except (OverflowError, ValueError):  # further back than a datetime can say
+            raise argparse.ArgumentTypeError(f"{value!r} reaches before the year 1") from None
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
@@ -35,6 +39,7 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
 def cell(text: str, width: int) -> str:
     """``text`` padded to ``width`` characters, or cut to ``width`` with a final ``…`` that
     says so (``--json`` has every name whole)."""
+    text = printable(text, limit=10 * width)  # escape sequences shown, never run
     return f"{text:<{width}}" if len(text) <= width else text[:width - 1] + "…"
 
 
@@ -79,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"  {r['received_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {cell(r['event'], 22)} "
               f"{cell(r['action'] or '-', 14)} {r['priority']:<6} {r['status']:<8} "
-              f"{r['attempts']:>5} {r['delay_s']:>7.2f}s  {r['repository'] or '-'}")
+              f"{r['attempts']:>5} {r['delay_s']:>7.2f}s  {printable(r['repository'] or '-')}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 
 def add_backend(p: argparse.ArgumentParser) -> None:
@@ -17,8 +18,21 @@ def add_backend(p: argparse.ArgumentParser) -> None:
 
 def add_workdir(p: argparse.ArgumentParser) -> None:
     """``--workdir DIR`` (default ``$SPILLWAY_WORKDIR``, else the stack's ``.spillway``)."""
-    p.add_argument("--workdir", default=os.environ.get("SPILLWAY_WORKDIR"),
+    p.add_argument("--workdir", default=os.environ.get("SPILLWAY_WORKDIR"), type=_workdir,
                    help="where the embedded databases live (default: .spillway in the project)")
+
+
+def _workdir(value: str) -> str:
+    """``value`` if it is a folder or can be made one (created later, by the stack);
+    argparse.ArgumentTypeError otherwise (a file in the way, a parent that cannot hold it)."""
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} exists and is not a folder")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if not path.exists() and (parent is None or not parent.is_dir()
+                              or not os.access(parent, os.W_OK | os.X_OK)):
+        raise argparse.ArgumentTypeError(f"{value!r} cannot be created here")
+    return value
 
 
 def add_dashboard(p: argparse.ArgumentParser) -> None:

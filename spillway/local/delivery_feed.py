@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from chalicelib.core.envelope import parse_envelope
 from chalicelib.ports import QueueMessage
+from spillway.terminal import printable
 
 log = logging.getLogger("spillway.local")
 
@@ -67,8 +68,9 @@ class DeliveryFeed:
         (the body's ``error`` code when refused)."""
         verdict = "accepted" if 200 <= status < 300 else "refused "
         tail = f"{elapsed_ms:.0f} ms" if error is None else error
-        self._lines.append(f"  {verdict} {status}  {headers.get('x-github-event', '?'):<14} "
-                           f"{headers.get('x-github-delivery', '-')}  {tail}")
+        event = printable(headers.get("x-github-event", "?"), limit=80)
+        delivery = printable(headers.get("x-github-delivery", "-"), limit=80)
+        self._lines.append(f"  {verdict} {status}  {event:<14} {delivery}  {tail}")
 
     def handled(self, messages: Iterable[QueueMessage], started_at: float) -> None:
         """Records a worker took off the queue (stored, duplicate, held back or
@@ -125,7 +127,7 @@ class DeliveryFeed:
             self._conn = None
             return
         for delivery_id, event, action, wait_s in rows:
-            name = f"{event}.{action}" if action else event
+            name = printable(f"{event}.{action}" if action else event, limit=80)
             self._lines.append(f"  stored       {name:<14} {delivery_id}  "
                                f"{wait_s:.1f} s after acceptance")
 

@@ -143,3 +143,23 @@ def test_the_ack_feed_counts_deliveries_not_health_checks(edge):
         srv.stop()
     tally = acks.drain()
     assert (tally.accepted, tally.rejected) == (1, 0)
+
+
+def test_a_client_that_resets_leaves_no_traceback(server, capfd):
+    """A connection reset mid-answer (SO_LINGER 0, as a crashed or impatient sender) is the
+    client's business: no socketserver traceback on stderr, and the server keeps answering
+    (3,000 resets printed 2,987 tracebacks; found by an adversarial run)."""
+    import struct
+    import time
+    import urllib.request
+
+    parts = urlsplit(server.url)
+    for _ in range(20):
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=20)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    time.sleep(1.0)  # let the handler threads meet the resets
+    with urllib.request.urlopen(server.url.rstrip("/") + "/health", timeout=20) as answer:
+        assert answer.status == 200
+    assert "Traceback" not in capfd.readouterr().err
