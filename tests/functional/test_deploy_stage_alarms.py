@@ -35,7 +35,7 @@ def _deploy_infra(stage: str, tmp_path) -> list[dict]:
 def test_prod_alarms_watch_prod_with_prods_limits(aws_env, tmp_path):
     deployed = {a["name"]: a for a in _deploy_infra("prod", tmp_path)}
     plan = stage_plan({"SPILLWAY_STAGE": "prod"}, project_dir=ROOT)
-    assert len(deployed) == 12
+    assert len(deployed) == 13  # 12 + reconcile-unchecked (issue 19)
     template = {a["name"]: a for a in alarm_definitions(parameters={})}
     for name, alarm in deployed.items():  # the template's thresholds, unchanged
         assert (alarm["threshold"], alarm["comparison"], alarm["evaluation_periods"],
@@ -52,7 +52,7 @@ def test_prod_alarms_watch_prod_with_prods_limits(aws_env, tmp_path):
     for queue in ("high", "medium", "low", "heavy", "batch", "dlq"):
         name = f"spillway-{queue}-queue-depth" if queue != "dlq" else "spillway-dlq-not-empty"
         assert deployed[name]["watches"] == {"QueueName": f"spillway-{queue}"}, name
-    for name in ("spillway-breaker-trips", "spillway-reconcile-gap",
+    for name in ("spillway-breaker-trips", "spillway-reconcile-gap", "spillway-reconcile-unchecked",
                  "spillway-signature-failures"):
         assert deployed[name]["watches"] == {"service": "spillway"}, name
 
