@@ -68,14 +68,13 @@ def test_spillway_demo_console_script_prints_a_json_summary(pg_url):
     proc = subprocess.run([str(script), "demo", "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    summary = json.loads(lines[-1])
+    summary = json.loads(proc.stdout)  # stdout is exactly one JSON document (issue 20)
     assert set(SUMMARY_KEYS) <= set(summary)
     sent = sum(1 for _ in iter_payloads([str(SAMPLES)]))
     assert summary["sent"] == summary["accepted"] == summary["stored"] == sent
     assert summary["missing"] == summary["duplicated"] == summary["dead_lettered"] == 0
     assert summary["rejected"] == 0
-    assert "Spillway demo summary" in proc.stdout
+    assert "Spillway demo summary" in proc.stderr  # the summary for people, beside it
 
 
 def test_chaos_db_outage_trips_the_breaker_and_loses_nothing(tmp_path, monkeypatch):
