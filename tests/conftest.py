@@ -17,6 +17,19 @@ import pytest
 from spillway.local.embedded import FAKE_AWS_ENV, EmbeddedPostgres, MotoServer
 
 
+@pytest.fixture(autouse=True)
+def _environment_put_back():
+    """``spillway --local <verb>`` run in-process loads the stack's environment into
+    ``os.environ`` (as the CLI does for its one run); put the environment back after every
+    test, so a later test never inherits another test's stack (its ``SPILLWAY_URL`` made a
+    status snapshot look for that stack's dashboard)."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     server = MotoServer.start()
