@@ -36,19 +36,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+
+from chalicelib.core.delivery_log import (  # noqa: F401 -- the log's names, read here
+    GITHUB_TIMEOUT_S,
+    MAX_GUID_CHARS,
+    MAX_ID,
+    Attempt,
+    DeliveryLogError,
+    RepeatedCursor,
+    parse_attempt,
+)
 
 #: How long GitHub keeps the delivery log and accepts redelivery requests, seconds (GitHub docs,
 #: "Handling failed webhook deliveries": deliveries from the past 3 days).
 RETENTION_S = 3 * 24 * 3600
-#: GitHub's answer timeout, seconds ("Best practices for using webhooks": 10 s).
-GITHUB_TIMEOUT_S = 10.0
 #: GitHub's largest page (``per_page`` max 100, REST "List deliveries for a repository webhook").
 MAX_PER_PAGE = 100
-#: Bounds of an item's ``id`` (a ``bigint`` in ``reconcile_gaps``) and ``guid`` (a UUID is 36
-#: characters; anything far longer is not GitHub's).
-MAX_ID = 2**63 - 1
-MAX_GUID_CHARS = 100
 #: The longest wait a GitHub answer may impose on a hook, seconds. GitHub's primary rate limit
 #: is counted per hour, so ``X-RateLimit-Reset`` is at most an hour away, and its secondary
 #: limits ask for seconds to minutes (GitHub docs, "Rate limits for the REST API"). A longer
@@ -71,14 +74,6 @@ OUTCOMES = (OK_AT_GITHUB, ALREADY_STORED, REDELIVER, SKIPPED_COOLDOWN, SKIPPED_O
 OPEN_OUTCOMES = frozenset({REDELIVER, SKIPPED_COOLDOWN, BUDGET_EXHAUSTED})
 
 
-class DeliveryLogError(ValueError):
-    """An item of the delivery log does not have GitHub's shape; the message names the field."""
-
-
-class RepeatedCursor(DeliveryLogError):
-    """The ``Link`` header's ``next`` cursor names a page this scan already read (a loop)."""
-
-
 def bounded_wait(requested_s: float) -> float:
     """The wait to honour for one GitHub answer asking for ``requested_s`` seconds: clipped to
     ``[MIN_WAIT_S, MAX_WAIT_S]``; NaN counts as the maximum."""
@@ -96,58 +91,6 @@ def parked_until(not_before: float | None, set_at: float | None) -> float | None
     if set_at is None:
         return not_before
     return min(not_before, set_at + MAX_WAIT_S)
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One attempt of a delivery. ``delivered_at``: epoch seconds; ``duration_s``: seconds."""
-
-    id: int
-    guid: str
-    delivered_at: float
-    redelivery: bool
-    status_code: int
-    duration_s: float
-    event: str
-    action: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        """Not 2xx, or answered only after GitHub's 10 s."""
-        return not 200 <= self.status_code < 300 or self.duration_s >= GITHUB_TIMEOUT_S
-
-
-def parse_attempt(item: Mapping) -> Attempt:
-    """An :class:`Attempt` from one ``hook-delivery-item``. Raises :class:`DeliveryLogError`."""
-    if not isinstance(item, Mapping):
-        raise DeliveryLogError(f"delivery item must be an object, got {type(item).__name__}")
-    try:
-        ident, guid, when = item["id"], item["guid"], item["delivered_at"]
-        status, event = item["status_code"], item["event"]
-    except KeyError as exc:
-        raise DeliveryLogError(f"delivery item lacks {exc.args[0]!r}") from None
-    if isinstance(ident, bool) or not isinstance(ident, int) or not 0 < ident <= MAX_ID:
-        raise DeliveryLogError(f"delivery item 'id' must be a positive 64-bit integer, got "
-                               f"{str(ident)[:40]!r}")
-    if not isinstance(guid, str) or not guid or len(guid) > MAX_GUID_CHARS:
-        raise DeliveryLogError(f"delivery item 'guid' must be a string of 1..{MAX_GUID_CHARS} "
-                               f"characters, got {str(guid)[:40]!r}")
-    if isinstance(status, bool) or not isinstance(status, int):
-        raise DeliveryLogError(f"delivery item 'status_code' must be an integer, got {status!r}")
-    try:
-        delivered_at = datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise DeliveryLogError(f"delivery item 'delivered_at' is not a date: {when!r}") from None
-    action = item.get("action")
-    if not isinstance(event, str) or not (action is None or isinstance(action, str)):
-        raise DeliveryLogError(f"delivery item 'event'/'action' must be strings, got "
-                               f"{str(event)[:40]!r}/{str(action)[:40]!r}")
-    duration = item.get("duration") or 0.0
-    if not isinstance(duration, int | float) or isinstance(duration, bool):
-        raise DeliveryLogError(f"delivery item 'duration' must be a number, got {duration!r}")
-    return Attempt(id=ident, guid=guid, delivered_at=delivered_at,
-                   redelivery=bool(item.get("redelivery")), status_code=status,
-                   duration_s=float(duration), event=event, action=action)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from chalicelib.core.concurrency.knob_types import type_error
 from chalicelib.core.concurrency.shares import allocate
 from chalicelib.errors import ConfigError
 
@@ -255,38 +256,12 @@ def _worker_budget(plan: TierPlan) -> int:
     return max(0, min(plan.burst, left // max(plan.pool_size, 1)))
 
 
-def _type_error(key: str, value: Any, annotation: str) -> str | None:
-    """Why ``value`` cannot be knob ``key`` of type ``annotation`` (a field's annotation string,
-    e.g. ``"int | None"``, ``"dict[str, int]"``), or None if it can. bool is not a number."""
-    if annotation.endswith("| None"):
-        if value is None:
-            return None
-        annotation = annotation.removesuffix("| None").strip()
-    if annotation.startswith("dict["):
-        if not isinstance(value, dict):
-            return f"{key} must be a JSON object, got {value!r}"
-        inner = annotation[len("dict["):-1].split(",", 1)[1].strip()
-        for name, item in value.items():
-            reason = _type_error(f"{key}[{name!r}]", item, inner)
-            if reason:
-                return reason
-        return None
-    kinds = {"int": ((int,), "an integer"), "float": ((int, float), "a number"),
-             "bool": ((bool,), "true or false"), "str": ((str,), "a string")}
-    if annotation not in kinds:  # Any, or a type this check does not know
-        return None
-    types, wanted = kinds[annotation]
-    if isinstance(value, bool) and annotation != "bool" or not isinstance(value, types):
-        return f"{key} must be {wanted}, got {value!r}"
-    return None
-
-
 def _check_types(values: dict[str, Any], cls: type, where: str = "") -> None:
     """Raise PlanError naming every value of ``values`` whose type does not fit the field of
     dataclass ``cls`` it sets (e.g. ``pool_size must be an integer, got 'abc'``)."""
     annotations = {f.name: str(f.type) for f in fields(cls)}
     reasons = [r for k, v in values.items() if k in annotations
-               if (r := _type_error(f"{where}{k}", v, annotations[k]))]
+               if (r := type_error(f"{where}{k}", v, annotations[k]))]
     if reasons:
         raise PlanError("; ".join(reasons))
 
